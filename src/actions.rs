@@ -1,0 +1,220 @@
+//! Every change of a ticket, from mail, portal, console, API or scheduler.
+//! Each action is one transaction: load (and lock) → domain rules → write the
+//! change and its system message → queue notifications → commit.
+
+mod merge;
+mod open;
+mod reply;
+mod scheduled;
+mod update;
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::domain::people::{Capability, may};
+use crate::domain::rules::{Reason, Refusal};
+use crate::domain::sla::{SlaClock, evaluate};
+use crate::domain::{Actor, Millis, ParseError, Status};
+use crate::store::outbox::{Notice, Notification};
+use crate::store::{NewMessage, Store, StoreError, Ticket, Tx};
+
+pub use open::{OpenTicket, Opened};
+pub use reply::{ReplyInput, ReplyOutcome};
+pub use update::Change;
+
+/// Why an action did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("not permitted: {0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Refusal> for ActionError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::NotPermitted { .. } => ActionError::Forbidden(r.to_string()),
+            Refusal::ClosedTicket => ActionError::Invalid(r.to_string()),
+        }
+    }
+}
+
+impl From<ParseError> for ActionError {
+    fn from(e: ParseError) -> Self {
+        ActionError::Invalid(e.to_string())
+    }
+}
+
+/// Result of an action.
+pub type Result<T, E = ActionError> = std::result::Result<T, E>;
+
+/// The actions, bound to a store and the settings.
+#[derive(Debug, Clone)]
+pub struct Actions {
+    store: Store,
+    settings: Arc<Settings>,
+}
+
+impl Actions {
+    /// Binds the actions to a store and settings.
+    pub fn new(store: Store, settings: Arc<Settings>) -> Self {
+        Actions { store, settings }
+    }
+
+    /// The store the actions write to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The settings the actions apply.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+/// Refuses unless `actor` may do `what`.
+fn require(actor: Actor, what: Capability, description: &str) -> Result<()> {
+    if may(actor.kind(), what) {
+        Ok(())
+    } else {
+        Err(ActionError::Forbidden(format!(
+            "a {} may not {description}",
+            actor_kind_name(actor)
+        )))
+    }
+}
+
+fn actor_kind_name(actor: Actor) -> &'static str {
+    match actor {
+        Actor::Requester { .. } => "requester",
+        Actor::Staff {
+            role: crate::domain::Role::Agent,
+            ..
+        } => "agent",
+        Actor::Staff { .. } => "admin",
+        Actor::System => "system task",
+    }
+}
+
+/// Loads and locks a ticket the actor can see: staff and the system see all,
+/// a requester only tickets they are the requester or a CC participant of.
+/// A ticket a requester may not see is reported as not found, so its
+/// existence leaks nothing.
+async fn load_visible(tx: &mut Tx, actor: Actor, ticket_id: i64) -> Result<Ticket> {
+    let missing = || ActionError::NotFound(format!("ticket {ticket_id}"));
+    let ticket = tx.ticket_for_update(ticket_id).await?.ok_or_else(missing)?;
+    if let Actor::Requester { requester_id } = actor
+        && !tx.is_participant(ticket_id, requester_id).await?
+    {
+        return Err(missing());
+    }
+    Ok(ticket)
+}
+
+/// How a system message names the actor: "jane@example.org (agent)".
+async fn actor_label(tx: &mut Tx, actor: Actor) -> Result<String> {
+    Ok(match actor {
+        Actor::Requester { requester_id } => {
+            format!("{} (requester)", tx.requester(requester_id).await?.email)
+        }
+        Actor::Staff { user_id, role } => match tx.user(user_id).await? {
+            Some(u) => format!("{} ({})", u.email, role.as_str()),
+            None => format!("user {user_id}"),
+        },
+        Actor::System => "postdesk".to_string(),
+    })
+}
+
+/// Sets a new status with its bookkeeping (SLA pause, resolved/closed times).
+fn set_status(ticket: &mut Ticket, to: Status, now: Millis) {
+    ticket.pause = ticket.pause.on_status_change(to, now);
+    match to {
+        Status::Resolved => {
+            ticket.resolved_at = Some(now);
+            ticket.closed_at = None;
+        }
+        Status::Closed => {
+            ticket.closed_at = Some(now);
+            ticket.resolved_at.get_or_insert(now);
+        }
+        _ => {
+            ticket.resolved_at = None;
+            ticket.closed_at = None;
+        }
+    }
+    ticket.status = to;
+}
+
+/// Changes the status and writes the system message saying so.
+async fn change_status(
+    tx: &mut Tx,
+    ticket: &mut Ticket,
+    to: Status,
+    reason: Reason,
+    by: &str,
+    now: Millis,
+) -> Result<()> {
+    let from = ticket.status;
+    set_status(ticket, to, now);
+    let text = match reason {
+        Reason::ReopenedByReply => format!("Reopened by reply from {by}"),
+        Reason::SetByStaff => format!("Status changed from {from} to {to} by {by}"),
+        _ => format!(
+            "Status changed from {from} to {to} by {by} ({})",
+            reason.describe()
+        ),
+    };
+    tx.insert_message(&NewMessage::system(ticket.id, text, now))
+        .await?;
+    Ok(())
+}
+
+impl Actions {
+    /// Recomputes the SLA state, stamps the update and writes the ticket back.
+    async fn save(&self, tx: &mut Tx, ticket: &mut Ticket, now: Millis) -> Result<()> {
+        self.read_sla(ticket, now);
+        ticket.updated_at = now;
+        tx.save_ticket(ticket).await?;
+        Ok(())
+    }
+
+    /// Recomputes a ticket's SLA state and its next change time.
+    fn read_sla(&self, ticket: &mut Ticket, now: Millis) {
+        let clock = SlaClock {
+            created_at: ticket.created_at,
+            status: ticket.status,
+            first_response_at: ticket.first_response_at,
+            resolved_at: ticket.resolved_at,
+            pause: ticket.pause,
+        };
+        let report = evaluate(&clock, &self.settings.sla.targets(ticket.priority), now);
+        ticket.sla_state = report.state;
+        ticket.sla_due_at = report.next_change_at;
+    }
+
+    /// Queues a notice.
+    async fn notify(
+        &self,
+        tx: &mut Tx,
+        ticket_id: i64,
+        notice: Notice,
+        to: &str,
+        about: Option<i64>,
+        now: Millis,
+    ) -> Result<()> {
+        tx.enqueue(&Notification {
+            ticket_id,
+            notice,
+            recipient: to.to_string(),
+            message_id: about,
+            now,
+        })
+        .await?;
+        Ok(())
+    }
+}

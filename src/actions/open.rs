@@ -1,0 +1,289 @@
+//! Opening a ticket, from any channel.
+
+use super::{ActionError, Actions, Result, require};
+use crate::domain::people::Capability;
+use crate::domain::{
+    Actor, AuthorKind, Channel, EmailAddress, MessageKind, Millis, Priority, TicketRef,
+};
+use crate::store::outbox::Notice;
+use crate::store::{NewMessage, NewTicket, Tx};
+
+/// Longest subject kept, in characters.
+const MAX_SUBJECT: usize = 250;
+
+/// What a new ticket is opened with.
+#[derive(Debug, Clone)]
+pub struct OpenTicket {
+    pub requester: EmailAddress,
+    /// The requester's display name, if known (mail From, form, agent input).
+    pub requester_name: Option<String>,
+    pub subject: String,
+    pub body_text: String,
+    pub full_text: Option<String>,
+    pub body_html: Option<String>,
+    pub channel: Channel,
+    pub priority: Option<Priority>,
+    pub category: Option<String>,
+    /// Staff only: who should work on it.
+    pub assignee: Option<EmailAddress>,
+    pub related: Option<(String, String)>,
+    /// CC participants.
+    pub cc: Vec<EmailAddress>,
+    pub mailbox_id: Option<i64>,
+    pub mail_message_id: Option<String>,
+    pub inbound_id: Option<i64>,
+    /// The ticket this one continues (reply after the reopen window).
+    pub linked_ticket_id: Option<i64>,
+    /// Import without telling anyone.
+    pub silent: bool,
+}
+
+impl OpenTicket {
+    /// A ticket with just the essentials; the rest defaulted.
+    pub fn new(requester: EmailAddress, subject: &str, body: &str, channel: Channel) -> Self {
+        OpenTicket {
+            requester,
+            requester_name: None,
+            subject: subject.to_string(),
+            body_text: body.to_string(),
+            full_text: None,
+            body_html: None,
+            channel,
+            priority: None,
+            category: None,
+            assignee: None,
+            related: None,
+            cc: Vec::new(),
+            mailbox_id: None,
+            mail_message_id: None,
+            inbound_id: None,
+            linked_ticket_id: None,
+            silent: false,
+        }
+    }
+}
+
+/// The ticket that was opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    pub ticket_id: i64,
+    pub reference: TicketRef,
+    pub requester_id: i64,
+    pub message_id: i64,
+}
+
+/// A clean one-line subject: control characters gone, whitespace collapsed, length capped.
+fn clean_subject(s: &str) -> String {
+    let s: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let s: String = s
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_SUBJECT)
+        .collect();
+    if s.is_empty() {
+        "(no subject)".to_string()
+    } else {
+        s
+    }
+}
+
+impl Actions {
+    /// Opens a ticket. `by` is `None` when the requester opens it themselves
+    /// (mail, portal), or the staff member opening it on their behalf.
+    pub async fn open_ticket(
+        &self,
+        by: Option<Actor>,
+        input: OpenTicket,
+        now: Millis,
+    ) -> Result<Opened> {
+        let mut tx = self.store.begin().await?;
+        let opened = self.open_in(&mut tx, by, input, now).await?;
+        tx.commit().await?;
+        Ok(opened)
+    }
+
+    pub(super) async fn open_in(
+        &self,
+        tx: &mut Tx,
+        by: Option<Actor>,
+        input: OpenTicket,
+        now: Millis,
+    ) -> Result<Opened> {
+        let staff = match by {
+            None => None,
+            Some(actor @ Actor::Staff { user_id, .. }) => Some((actor, user_id)),
+            Some(other) => {
+                return Err(ActionError::Forbidden(format!(
+                    "{other:?} cannot open tickets for others"
+                )));
+            }
+        };
+        let tickets = &self.settings.tickets;
+        let category = match &input.category {
+            Some(c) => tickets
+                .category(c)
+                .ok_or_else(|| {
+                    ActionError::Invalid(format!(
+                        "category `{c}` is not one of: {}",
+                        tickets.categories.join(", ")
+                    ))
+                })?
+                .to_string(),
+            None => tickets.default_category().to_string(),
+        };
+        let assignee_id = match &input.assignee {
+            Some(email) => {
+                let (actor, _) = staff.ok_or_else(|| {
+                    ActionError::Forbidden("a requester may not assign tickets".into())
+                })?;
+                require(actor, Capability::SetAssignee, "assign tickets")?;
+                let user = tx.user_by_email(email).await?.filter(|u| u.active);
+                Some(
+                    user.ok_or_else(|| {
+                        ActionError::Invalid(format!("no active agent has the address {email}"))
+                    })?
+                    .id,
+                )
+            }
+            None => None,
+        };
+        if let Some((kind, _)) = &input.related
+            && !tickets.related_kinds.iter().any(|k| k == kind)
+        {
+            return Err(ActionError::Invalid(format!(
+                "related reference kind `{kind}` is not enabled"
+            )));
+        }
+        if staff.is_none() && input.channel != Channel::Email && input.channel != Channel::Web {
+            return Err(ActionError::Forbidden(format!(
+                "only staff open {} tickets",
+                input.channel
+            )));
+        }
+        let requester = tx
+            .upsert_requester(&input.requester, input.requester_name.as_deref(), now)
+            .await?;
+        let number = tx.next_ticket_number().await?;
+        let new = NewTicket {
+            subject: clean_subject(&input.subject),
+            priority: input.priority.unwrap_or(tickets.default_priority),
+            category,
+            channel: input.channel,
+            requester_id: requester.id,
+            assignee_id,
+            mailbox_id: input.mailbox_id,
+            related: input.related.clone(),
+            linked_ticket_id: input.linked_ticket_id,
+            now,
+        };
+        let ticket_id = tx.insert_ticket(number, &new).await?;
+        for cc in input.cc.iter().filter(|cc| **cc != input.requester) {
+            let p = tx.upsert_requester(cc, None, now).await?;
+            tx.add_participant(ticket_id, p.id).await?;
+        }
+        let (author_kind, author_user_id, author_requester_id) = match staff {
+            Some((_, user_id)) => (AuthorKind::Agent, Some(user_id), None),
+            None => (AuthorKind::Requester, None, Some(requester.id)),
+        };
+        let message_id = tx
+            .insert_message(&NewMessage {
+                ticket_id,
+                kind: MessageKind::Reply,
+                author_kind,
+                author_user_id,
+                author_requester_id,
+                body_text: input.body_text,
+                full_text: input.full_text,
+                body_html: input.body_html,
+                mail_message_id: input.mail_message_id,
+                inbound_id: input.inbound_id,
+                now,
+            })
+            .await?;
+        let reference = TicketRef::new(&tickets.prefix, number);
+        if let Some(linked) = input.linked_ticket_id
+            && let Some(old) = tx.ticket(linked).await?
+        {
+            let text = format!(
+                "Opened as a follow-up of {} (a reply after that ticket was closed)",
+                old.reference
+            );
+            tx.insert_message(&NewMessage::system(ticket_id, text, now))
+                .await?;
+            let back = format!("A later reply opened the follow-up ticket {reference}");
+            tx.insert_message(&NewMessage::system(linked, back, now))
+                .await?;
+        }
+        if assignee_id.is_some() {
+            let text = format!(
+                "Assigned to {}",
+                input
+                    .assignee
+                    .as_ref()
+                    .map(|e| e.as_str())
+                    .unwrap_or_default()
+            );
+            tx.insert_message(&NewMessage::system(ticket_id, text, now))
+                .await?;
+        }
+        let mut ticket = tx
+            .ticket(ticket_id)
+            .await?
+            .ok_or_else(|| ActionError::NotFound(reference.to_string()))?;
+        self.save(tx, &mut ticket, now).await?;
+        if !input.silent {
+            self.notify(
+                tx,
+                ticket_id,
+                Notice::Receipt,
+                requester.email.as_str(),
+                Some(message_id),
+                now,
+            )
+            .await?;
+            if let Some(team) = &tickets.notification_address {
+                self.notify(
+                    tx,
+                    ticket_id,
+                    Notice::TeamNewTicket,
+                    team.as_str(),
+                    Some(message_id),
+                    now,
+                )
+                .await?;
+            }
+            if let (Some(assignee), Some((_, actor_id))) = (&ticket.assignee, staff)
+                && assignee.id != actor_id
+            {
+                self.notify(
+                    tx,
+                    ticket_id,
+                    Notice::Assigned,
+                    assignee.email.as_str(),
+                    None,
+                    now,
+                )
+                .await?;
+            }
+        }
+        Ok(Opened {
+            ticket_id,
+            reference,
+            requester_id: requester.id,
+            message_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn subjects_are_cleaned() {
+        assert_eq!(
+            super::clean_subject("  Printer\n\tbroken  "),
+            "Printer broken"
+        );
+        assert_eq!(super::clean_subject(" \u{7} "), "(no subject)");
+        assert_eq!(super::clean_subject(&"x".repeat(1000)).chars().count(), 250);
+    }
+}

@@ -1,0 +1,222 @@
+//! Public replies and internal notes.
+
+use super::{
+    ActionError, Actions, OpenTicket, Result, actor_label, change_status, load_visible, require,
+};
+use crate::domain::people::Capability;
+use crate::domain::rules::{Event, TicketState, Transition, apply};
+use crate::domain::{Actor, AuthorKind, MessageKind, Millis, Status, TicketRef};
+use crate::store::NewMessage;
+use crate::store::outbox::Notice;
+
+/// A reply as written.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyInput {
+    pub body_text: String,
+    pub full_text: Option<String>,
+    pub body_html: Option<String>,
+    /// Staff: a status chosen alongside the reply. Requesters: only `closed`.
+    pub status: Option<Status>,
+    pub mail_message_id: Option<String>,
+    pub inbound_id: Option<i64>,
+    /// Record without notifying anyone (silent import).
+    pub silent: bool,
+}
+
+impl ReplyInput {
+    /// A plain reply with just a body.
+    pub fn text(body: &str) -> Self {
+        ReplyInput {
+            body_text: body.to_string(),
+            ..ReplyInput::default()
+        }
+    }
+}
+
+/// Where a reply ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyOutcome {
+    /// On the ticket, with the status it has now.
+    Added { message_id: i64, status: Status },
+    /// The ticket was closed past the reopen window: a new linked ticket.
+    NewTicket {
+        ticket_id: i64,
+        reference: TicketRef,
+    },
+}
+
+fn non_empty(body: &str) -> Result<()> {
+    if body.trim().is_empty() {
+        return Err(ActionError::Invalid("the message is empty".into()));
+    }
+    Ok(())
+}
+
+impl Actions {
+    /// Adds a public reply and applies the status rules.
+    pub async fn reply(
+        &self,
+        actor: Actor,
+        ticket_id: i64,
+        input: ReplyInput,
+        now: Millis,
+    ) -> Result<ReplyOutcome> {
+        non_empty(&input.body_text)?;
+        let mut tx = self.store.begin().await?;
+        let mut ticket = load_visible(&mut tx, actor, ticket_id).await?;
+        let state = TicketState {
+            status: ticket.status,
+            resolved_at: ticket.resolved_at,
+            closed_at: ticket.closed_at,
+        };
+        let transition = apply(
+            &state,
+            Event::PublicReply {
+                chosen: input.status,
+            },
+            actor.kind(),
+            &self.settings.rules(),
+            now,
+        )?;
+        if transition == Transition::NewLinkedTicket {
+            let Actor::Requester { requester_id } = actor else {
+                return Err(ActionError::Invalid("the ticket is closed".into()));
+            };
+            let requester = tx.requester(requester_id).await?;
+            let mut open = OpenTicket::new(
+                requester.email,
+                &ticket.subject,
+                &input.body_text,
+                ticket.channel,
+            );
+            open.full_text = input.full_text;
+            open.body_html = input.body_html;
+            open.priority = Some(ticket.priority);
+            open.category = Some(ticket.category.clone());
+            open.mailbox_id = ticket.mailbox_id;
+            open.mail_message_id = input.mail_message_id;
+            open.inbound_id = input.inbound_id;
+            open.linked_ticket_id = Some(ticket.id);
+            open.silent = input.silent;
+            open.assignee = None;
+            let opened = self.open_in(&mut tx, None, open, now).await?;
+            if let Some(assignee) = &ticket.assignee {
+                let mut new = tx
+                    .ticket(opened.ticket_id)
+                    .await?
+                    .ok_or_else(|| ActionError::NotFound("ticket".into()))?;
+                new.assignee = Some(assignee.clone());
+                self.save(&mut tx, &mut new, now).await?;
+            }
+            tx.commit().await?;
+            return Ok(ReplyOutcome::NewTicket {
+                ticket_id: opened.ticket_id,
+                reference: opened.reference,
+            });
+        }
+        let (author_kind, author_user_id, author_requester_id) = match actor {
+            Actor::Staff { user_id, .. } => (AuthorKind::Agent, Some(user_id), None),
+            Actor::Requester { requester_id } => (AuthorKind::Requester, None, Some(requester_id)),
+            Actor::System => unreachable_system()?,
+        };
+        let message_id = tx
+            .insert_message(&NewMessage {
+                ticket_id,
+                kind: MessageKind::Reply,
+                author_kind,
+                author_user_id,
+                author_requester_id,
+                body_text: input.body_text,
+                full_text: input.full_text,
+                body_html: input.body_html,
+                mail_message_id: input.mail_message_id,
+                inbound_id: input.inbound_id,
+                now,
+            })
+            .await?;
+        if actor.is_staff() && ticket.first_response_at.is_none() {
+            ticket.first_response_at = Some(now);
+        }
+        if let Transition::To { status, reason } = transition {
+            let by = actor_label(&mut tx, actor).await?;
+            change_status(&mut tx, &mut ticket, status, reason, &by, now).await?;
+        }
+        self.save(&mut tx, &mut ticket, now).await?;
+        if !input.silent {
+            if actor.is_staff() {
+                self.notify(
+                    &mut tx,
+                    ticket_id,
+                    Notice::AgentReply,
+                    ticket.requester.email.as_str(),
+                    Some(message_id),
+                    now,
+                )
+                .await?;
+                for cc in tx.participants(ticket_id).await? {
+                    self.notify(
+                        &mut tx,
+                        ticket_id,
+                        Notice::AgentReply,
+                        cc.email.as_str(),
+                        Some(message_id),
+                        now,
+                    )
+                    .await?;
+                }
+            } else {
+                let to = match (
+                    &ticket.assignee,
+                    &self.settings.tickets.notification_address,
+                ) {
+                    (Some(a), _) => Some(a.email.to_string()),
+                    (None, Some(team)) => Some(team.to_string()),
+                    (None, None) => None,
+                };
+                if let Some(to) = to {
+                    self.notify(
+                        &mut tx,
+                        ticket_id,
+                        Notice::RequesterReply,
+                        &to,
+                        Some(message_id),
+                        now,
+                    )
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(ReplyOutcome::Added {
+            message_id,
+            status: ticket.status,
+        })
+    }
+
+    /// Adds an internal note (staff only; never mailed or shown to requesters).
+    pub async fn note(&self, actor: Actor, ticket_id: i64, body: &str, now: Millis) -> Result<i64> {
+        require(actor, Capability::Note, "write internal notes")?;
+        non_empty(body)?;
+        let Actor::Staff { user_id, .. } = actor else {
+            return unreachable_system();
+        };
+        let mut tx = self.store.begin().await?;
+        let mut ticket = load_visible(&mut tx, actor, ticket_id).await?;
+        let mut note = NewMessage::system(ticket_id, body, now);
+        note.kind = MessageKind::Note;
+        note.author_kind = AuthorKind::Agent;
+        note.author_user_id = Some(user_id);
+        let id = tx.insert_message(&note).await?;
+        self.save(&mut tx, &mut ticket, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}
+
+/// The permission rules never let the system task write a reply or note;
+/// this is the error should that ever change without the code following.
+fn unreachable_system<T>() -> Result<T> {
+    Err(ActionError::Forbidden(
+        "the system task does not write replies or notes".into(),
+    ))
+}

@@ -1,0 +1,111 @@
+//! The daemon: `App::build` opens and migrates the store and binds the port;
+//! `App::run` starts every task and drains them on shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::actions::Actions;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::scheduler::Scheduler;
+use crate::store::{Store, StoreError};
+use crate::web::{self, AppState};
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("web server failed: {0}")]
+    Web(std::io::Error),
+}
+
+/// A built daemon, ready to run.
+pub struct App {
+    settings: Arc<Settings>,
+    store: Store,
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+}
+
+/// Opens the store and applies migrations.
+pub async fn open_store(settings: &Settings) -> Result<Store, StoreError> {
+    let db = &settings.database;
+    let store = Store::connect(&db.url, db.max_connections, &settings.tickets.prefix).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+impl App {
+    /// Opens and migrates the store and binds the web port (port 0 picks one).
+    pub async fn build(settings: Settings) -> Result<App, AppError> {
+        let store = open_store(&settings).await?;
+        let addr = settings.http.listen_addr();
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        Ok(App {
+            settings: Arc::new(settings),
+            store,
+            listener,
+            metrics: Arc::new(Metrics::default()),
+        })
+    }
+
+    /// The address the web server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.settings.http.listen_addr())
+    }
+
+    /// The store (for tests and tools that run beside the daemon).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs the web server and the scheduler until `shutdown` is cancelled,
+    /// then waits for in-flight work, at most `scheduler.shutdown_grace`.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), AppError> {
+        let actions = Actions::new(self.store.clone(), self.settings.clone());
+        let state = AppState {
+            actions: actions.clone(),
+            store: self.store.clone(),
+            settings: self.settings.clone(),
+            metrics: self.metrics.clone(),
+        };
+        let tasks = TaskTracker::new();
+        tasks.spawn(Scheduler::new(actions).run(shutdown.child_token()));
+        let (web_shutdown, stop_all) = (shutdown.child_token(), shutdown.clone());
+        let web = tasks.spawn(async move {
+            // If the server stops on its own (an accept error), stop everything.
+            let result = web::serve(self.listener, state, web_shutdown).await;
+            stop_all.cancel();
+            result
+        });
+        tracing::info!(url = %self.settings.http.public_url, "postdesk is serving");
+        tasks.close();
+        shutdown.cancelled().await;
+        tracing::info!("shutting down: draining in-flight work");
+        let grace = self.settings.scheduler.shutdown_grace.0;
+        if tokio::time::timeout(grace, tasks.wait()).await.is_err() {
+            tracing::warn!(grace = ?grace, "in-flight work did not finish within the grace period");
+        }
+        self.store.close().await;
+        match web.await {
+            Ok(Err(e)) => Err(AppError::Web(e)),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! One short function per subcommand. The only place besides `main` that
+//! uses `anyhow`, to add context a person can act on.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{App, open_store};
+use crate::config::{LogFormat, Settings};
+use crate::domain::{EmailAddress, Role};
+use crate::secrets;
+use crate::store::{NewUser, now_millis};
+
+/// postdesk: an email-driven help desk.
+#[derive(Debug, Parser)]
+#[command(name = "postdesk", version, about)]
+pub struct Cli {
+    /// Configuration file (default: ./postdesk.toml if present).
+    #[arg(long, global = true, env = "POSTDESK_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: web server, scheduler (and, as they land, pollers and outbox).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the effective configuration with secrets masked; fail on an invalid one.
+    CheckConfig,
+    /// Manage staff accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `postdesk user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an agent or admin account.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "agent")]
+        role: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Read the password from the first line of standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Create an API token for an account and print it once.
+    Token {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+/// Why the CLI failed, as far as the exit code cares.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigProblem(pub String);
+
+fn load(cli: &Cli) -> Result<Settings> {
+    Settings::load(cli.config.as_deref())
+        .map_err(|e| anyhow::Error::new(ConfigProblem(e.to_string())))
+}
+
+/// Starts logging as the settings say; `RUST_LOG` overrides the level.
+pub fn init_logging(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> Result<()> {
+    let settings = load(&cli)?;
+    match &cli.command {
+        Command::CheckConfig => check_config(&settings),
+        Command::Migrate => migrate(&settings).await,
+        Command::Serve => serve(settings).await,
+        Command::User(UserCommand::Add {
+            email,
+            role,
+            name,
+            password_stdin,
+        }) => user_add(&settings, email, role, name, *password_stdin).await,
+        Command::User(UserCommand::Token { email, label }) => {
+            user_token(&settings, email, label).await
+        }
+    }
+}
+
+fn check_config(settings: &Settings) -> Result<()> {
+    print!("{}", settings.to_masked_toml());
+    eprintln!("configuration is valid");
+    Ok(())
+}
+
+async fn migrate(settings: &Settings) -> Result<()> {
+    open_store(settings)
+        .await
+        .context("migrating the database")?;
+    eprintln!("database is up to date");
+    Ok(())
+}
+
+async fn serve(settings: Settings) -> Result<()> {
+    init_logging(&settings);
+    let app = App::build(settings).await.context("starting postdesk")?;
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        trigger.cancel();
+    });
+    app.run(shutdown).await.context("running postdesk")
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C).
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn user_add(
+    settings: &Settings,
+    email: &str,
+    role: &str,
+    name: &str,
+    password_stdin: bool,
+) -> Result<()> {
+    let email: EmailAddress = email.parse()?;
+    let role: Role = role.parse()?;
+    let (password, generated) = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let password = line.trim_end_matches(['\r', '\n']).to_string();
+        if password.chars().count() < 10 {
+            bail!("the password must have at least 10 characters");
+        }
+        (password, false)
+    } else {
+        (secrets::new_password(), true)
+    };
+    let store = open_store(settings).await.context("opening the database")?;
+    if store.user_by_email(&email).await?.is_some() {
+        bail!("an account with the address {email} already exists");
+    }
+    let password_hash = secrets::hash_password(&password)?;
+    let user = store
+        .insert_user(
+            &NewUser {
+                email,
+                name: name.to_string(),
+                role,
+                password_hash,
+            },
+            now_millis(),
+        )
+        .await?;
+    println!(
+        "created {} {} (id {})",
+        user.role.as_str(),
+        user.email,
+        user.id
+    );
+    if generated {
+        println!("password: {password}");
+        if std::io::stdout().is_terminal() {
+            eprintln!("(shown once; it is stored only as a hash)");
+        }
+    }
+    Ok(())
+}
+
+async fn user_token(settings: &Settings, email: &str, label: &str) -> Result<()> {
+    let email: EmailAddress = email.parse()?;
+    let store = open_store(settings).await.context("opening the database")?;
+    let user = store
+        .user_by_email(&email)
+        .await?
+        .with_context(|| format!("no account has the address {email}"))?;
+    let token = secrets::new_api_token();
+    store
+        .insert_api_token(user.id, &secrets::token_digest(&token), label, now_millis())
+        .await?;
+    println!("{token}");
+    Ok(())
+}

@@ -1,0 +1,736 @@
+//! Typed settings: defaults → `postdesk.toml` → `POSTDESK__SECTION__KEY`.
+//! Built once at start and passed down; secrets are never printed.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::domain::sla::default_targets;
+use crate::domain::ticket::DEFAULT_CATEGORIES;
+use crate::domain::{EmailAddress, Priority, SlaTargets, Span, TicketRef};
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is missing, unreadable or not TOML, or a value has the wrong type.
+    #[error("configuration could not be read: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value parsed but makes no sense.
+    #[error("invalid configuration: `{key}` = `{value}`: {problem}")]
+    Invalid {
+        key: String,
+        value: String,
+        problem: String,
+    },
+    /// A secret names an environment variable or file that cannot be read.
+    #[error("secret for `{key}` could not be read: {problem}")]
+    Secret { key: String, problem: String },
+}
+
+fn invalid(
+    key: impl Into<String>,
+    value: impl fmt::Display,
+    problem: impl Into<String>,
+) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        value: value.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// A secret: inline, `{ env = "VAR" }` or `{ file = "PATH" }`. Its value is
+/// read only when needed and never printed: Debug and Serialize mask it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Secret {
+    Env { env: String },
+    File { file: PathBuf },
+    Inline(String),
+}
+
+impl Secret {
+    /// Reads the secret's value. `key` names the setting in error messages.
+    pub fn reveal(&self, key: &str) -> Result<String, ConfigError> {
+        let fail = |problem: String| ConfigError::Secret {
+            key: key.to_string(),
+            problem,
+        };
+        match self {
+            Secret::Inline(s) => Ok(s.clone()),
+            Secret::Env { env } => std::env::var(env)
+                .map_err(|_| fail(format!("environment variable {env} is not set"))),
+            Secret::File { file } => std::fs::read_to_string(file)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| fail(format!("{}: {e}", file.display()))),
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Secret::Inline(_) => f.write_str("Secret(********)"),
+            Secret::Env { env } => write!(f, "Secret(env {env})"),
+            Secret::File { file } => write!(f, "Secret(file {})", file.display()),
+        }
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Secret::Inline(_) => s.serialize_str("********"),
+            Secret::Env { env } => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("env", env)?;
+                m.end()
+            }
+            Secret::File { file } => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("file", file)?;
+                m.end()
+            }
+        }
+    }
+}
+
+/// Everything postdesk reads from its configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
+    pub tickets: TicketSettings,
+    pub sla: SlaSettings,
+    pub log: LogSettings,
+    pub security: SecuritySettings,
+    pub scheduler: SchedulerSettings,
+    /// Mailboxes declared in the file; admins add more at run time.
+    pub mailboxes: Vec<MailboxSettings>,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` (default, created if missing) or `postgres://…`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: "sqlite://postdesk.db".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address the web server binds.
+    pub listen: String,
+    /// Base URL used in links in mail.
+    pub public_url: String,
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            max_body_bytes: 25 * 1024 * 1024,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// The parsed listen address (validated at load).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+}
+
+/// `[tickets]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TicketSettings {
+    /// Reference prefix: `TKT` gives `TKT-1042`.
+    pub prefix: String,
+    /// A requester's reply within this time after closing reopens the ticket.
+    pub reopen_window: Span,
+    /// Resolved tickets close after this long; `0` = never.
+    pub auto_close_after: Span,
+    /// Categories offered; the first is the default.
+    pub categories: Vec<String>,
+    /// Priority of new tickets unless a mailbox or form says otherwise.
+    pub default_priority: Priority,
+    /// Largest attachment kept, per file.
+    pub max_attachment_bytes: u64,
+    /// Kinds of related reference (e.g. `order`, `study`); empty switches the feature off.
+    pub related_kinds: Vec<String>,
+    /// Team address told about new tickets, if any.
+    pub notification_address: Option<EmailAddress>,
+}
+
+impl Default for TicketSettings {
+    fn default() -> Self {
+        TicketSettings {
+            prefix: "TKT".into(),
+            reopen_window: Span::days(7),
+            auto_close_after: Span::days(7),
+            categories: DEFAULT_CATEGORIES.iter().map(|c| c.to_string()).collect(),
+            default_priority: Priority::Normal,
+            max_attachment_bytes: 10 * 1024 * 1024,
+            related_kinds: Vec::new(),
+            notification_address: None,
+        }
+    }
+}
+
+impl TicketSettings {
+    /// The configured category matching `wanted` case-insensitively.
+    pub fn category(&self, wanted: &str) -> Option<&str> {
+        self.categories
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(wanted.trim()))
+            .map(String::as_str)
+    }
+    /// The category new tickets get when none is given.
+    pub fn default_category(&self) -> &str {
+        self.categories
+            .first()
+            .map(String::as_str)
+            .unwrap_or("General")
+    }
+}
+
+/// `[sla]`: targets per priority; off by default.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlaSettings {
+    pub enabled: bool,
+    pub low: SlaTargets,
+    pub normal: SlaTargets,
+    pub high: SlaTargets,
+    pub urgent: SlaTargets,
+}
+
+impl Default for SlaSettings {
+    fn default() -> Self {
+        SlaSettings {
+            enabled: false,
+            low: default_targets(Priority::Low),
+            normal: default_targets(Priority::Normal),
+            high: default_targets(Priority::High),
+            urgent: default_targets(Priority::Urgent),
+        }
+    }
+}
+
+impl SlaSettings {
+    /// The targets that apply to a priority (none when SLA is off).
+    pub fn targets(&self, p: Priority) -> SlaTargets {
+        if !self.enabled {
+            return SlaTargets::default();
+        }
+        match p {
+            Priority::Low => self.low,
+            Priority::Normal => self.normal,
+            Priority::High => self.high,
+            Priority::Urgent => self.urgent,
+        }
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `postdesk=debug,sqlx=warn`.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Human,
+            level: "info,sqlx=warn".into(),
+        }
+    }
+}
+
+/// `[security]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// Key for signed tokens (portal links, reply addresses). When unset, a
+    /// random key is generated once and kept in the database.
+    pub secret_key: Option<Secret>,
+}
+
+/// `[scheduler]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// Longest sleep between two scheduler passes, whatever is due.
+    pub max_sleep: Span,
+    /// How long `serve` waits for in-flight work on shutdown.
+    pub shutdown_grace: Span,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        SchedulerSettings {
+            max_sleep: Span::secs(300),
+            shutdown_grace: Span::secs(20),
+        }
+    }
+}
+
+/// TLS mode of an IMAP or SMTP account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    Implicit,
+    Starttls,
+    /// Plain text: loopback hosts only.
+    None,
+}
+
+/// An IMAP or SMTP account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<Secret>,
+}
+
+/// What happens to a mail on the IMAP server once it is safely stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterAction {
+    Seen,
+    Move(String),
+    Delete,
+}
+
+impl std::str::FromStr for AfterAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "seen" => Ok(AfterAction::Seen),
+            "delete" => Ok(AfterAction::Delete),
+            _ => match s.strip_prefix("move:") {
+                Some(folder) if !folder.trim().is_empty() => {
+                    Ok(AfterAction::Move(folder.to_string()))
+                }
+                _ => Err(format!("`{s}` is not `seen`, `delete` or `move:<folder>`")),
+            },
+        }
+    }
+}
+
+impl fmt::Display for AfterAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AfterAction::Seen => f.write_str("seen"),
+            AfterAction::Delete => f.write_str("delete"),
+            AfterAction::Move(folder) => write!(f, "move:{folder}"),
+        }
+    }
+}
+
+impl Serialize for AfterAction {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for AfterAction {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where a new mailbox starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartMode {
+    /// Only mail arriving from now on.
+    #[default]
+    Now,
+    /// Everything in the folder, with notifications.
+    Backlog,
+    /// Everything in the folder, without notifications.
+    BacklogSilent,
+}
+
+/// A `[[mailboxes]]` entry (SPEC §5, §8).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxSettings {
+    pub name: String,
+    pub address: EmailAddress,
+    #[serde(default = "default_folder")]
+    pub folder: String,
+    #[serde(default = "default_after")]
+    pub after: AfterAction,
+    #[serde(default = "default_true")]
+    pub idle: bool,
+    #[serde(default = "default_poll")]
+    pub poll_interval: Span,
+    #[serde(default)]
+    pub start: StartMode,
+    /// Whether `support+token@…` addresses reach this mailbox.
+    #[serde(default)]
+    pub plus_addressing: bool,
+    pub imap: Account,
+    #[serde(default)]
+    pub smtp: Option<Account>,
+    #[serde(default)]
+    pub default_category: Option<String>,
+    #[serde(default)]
+    pub default_priority: Option<Priority>,
+    #[serde(default)]
+    pub default_assignee: Option<EmailAddress>,
+}
+
+fn default_folder() -> String {
+    "INBOX".into()
+}
+fn default_after() -> AfterAction {
+    AfterAction::Seen
+}
+fn default_true() -> bool {
+    true
+}
+fn default_poll() -> Span {
+    Span::secs(30)
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Settings {
+    /// Loads defaults, then the file (`path`, or `postdesk.toml` in the
+    /// working directory if present), then `POSTDESK__SECTION__KEY`
+    /// variables, and validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given (for tests).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        use config::{Config, Environment, File, FileFormat};
+        let mut builder = Config::builder();
+        match path {
+            Some(p) => {
+                builder = builder.add_source(File::from(p).format(FileFormat::Toml).required(true))
+            }
+            None => {
+                builder =
+                    builder.add_source(File::new("postdesk.toml", FileFormat::Toml).required(false))
+            }
+        }
+        let vars: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("POSTDESK__"))
+            .collect();
+        builder = builder.add_source(
+            Environment::with_prefix("POSTDESK")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(vars)),
+        );
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot, naming the key and value on failure.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database.url",
+                url,
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", 0, "must be at least 1"));
+        }
+        if self.http.listen.parse::<SocketAddr>().is_err() {
+            return Err(invalid(
+                "http.listen",
+                &self.http.listen,
+                "must be IP:PORT, like 127.0.0.1:8080",
+            ));
+        }
+        let public = &self.http.public_url;
+        if !(public.starts_with("http://") || public.starts_with("https://")) || public.len() < 10 {
+            return Err(invalid(
+                "http.public_url",
+                public,
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if !TicketRef::valid_prefix(&self.tickets.prefix) {
+            return Err(invalid(
+                "tickets.prefix",
+                &self.tickets.prefix,
+                "must be 1 to 10 letters, like TKT",
+            ));
+        }
+        if self.tickets.categories.is_empty()
+            || self.tickets.categories.iter().any(|c| c.trim().is_empty())
+        {
+            return Err(invalid(
+                "tickets.categories",
+                self.tickets.categories.join(","),
+                "must list non-empty names",
+            ));
+        }
+        if self.tickets.max_attachment_bytes == 0 {
+            return Err(invalid(
+                "tickets.max_attachment_bytes",
+                0,
+                "must be more than 0",
+            ));
+        }
+        if let Some(key) = &self.security.secret_key {
+            let value = key.reveal("security.secret_key")?;
+            if value.len() < 32 {
+                return Err(invalid(
+                    "security.secret_key",
+                    "********",
+                    "must be at least 32 characters",
+                ));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, m) in self.mailboxes.iter().enumerate() {
+            let key = |field: &str| format!("mailboxes[{i}].{field}");
+            let name_ok = !m.name.is_empty()
+                && m.name.len() <= 64
+                && m.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !name_ok {
+                return Err(invalid(
+                    key("name"),
+                    &m.name,
+                    "must be 1-64 letters, digits, - or _",
+                ));
+            }
+            if !names.insert(&m.name) {
+                return Err(invalid(key("name"), &m.name, "is used by two mailboxes"));
+            }
+            for (field, account) in [("imap", Some(&m.imap)), ("smtp", m.smtp.as_ref())] {
+                let Some(a) = account else { continue };
+                if a.tls == TlsMode::None && !is_loopback_host(&a.host) {
+                    return Err(invalid(
+                        key(&format!("{field}.tls")),
+                        "none",
+                        "plain text is allowed only to a loopback host",
+                    ));
+                }
+                if a.host.trim().is_empty() || a.port == 0 {
+                    return Err(invalid(
+                        key(&format!("{field}.host")),
+                        &a.host,
+                        "needs a host and a port",
+                    ));
+                }
+            }
+            if m.poll_interval.is_zero() {
+                return Err(invalid(key("poll_interval"), "0", "must be more than 0"));
+            }
+            if let Some(c) = &m.default_category
+                && self.tickets.category(c).is_none()
+            {
+                return Err(invalid(
+                    key("default_category"),
+                    c,
+                    "is not one of tickets.categories",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets masked.
+    pub fn to_masked_toml(&self) -> String {
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# could not render the configuration: {e}\n"))
+    }
+
+    /// The rules' view of the ticket settings.
+    pub fn rules(&self) -> crate::domain::RuleSettings {
+        crate::domain::RuleSettings {
+            reopen_window: self.tickets.reopen_window,
+            auto_close_after: self.tickets.auto_close_after,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load_str(toml: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut f = tempfile::NamedTempFile::with_suffix(".toml").unwrap();
+        f.write_all(toml.as_bytes()).unwrap();
+        Settings::load_with_env(
+            Some(f.path()),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn runs_with_no_file_at_all() {
+        let s = Settings::load_with_env(None, Vec::new()).unwrap();
+        assert_eq!(s.database.url, "sqlite://postdesk.db");
+        assert_eq!(s.http.listen, "127.0.0.1:8080");
+        assert_eq!(s.tickets.prefix, "TKT");
+        assert_eq!(s.tickets.auto_close_after, Span::days(7));
+    }
+
+    #[test]
+    fn the_spec_example_loads_and_env_overrides_it() {
+        let toml = r#"
+[database]
+url = "sqlite://x.db"
+[http]
+listen = "127.0.0.1:9000"
+public_url = "https://help.example.test"
+[tickets]
+prefix = "HD"
+reopen_window = "3d"
+auto_close_after = "0"
+[[mailboxes]]
+name = "support"
+address = "support@example.test"
+folder = "INBOX"
+after = "move:Processed"
+idle = true
+poll_interval = "30s"
+start = "backlog-silent"
+imap = { host = "imap.example.test", port = 993, tls = "implicit", username = "support", password = { env = "SUPPORT_IMAP_PASSWORD" } }
+smtp = { host = "smtp.example.test", port = 587, tls = "starttls", username = "support", password = { file = "/run/secrets/smtp" } }
+"#;
+        let s = load_str(
+            toml,
+            &[
+                ("POSTDESK__TICKETS__PREFIX", "SUP"),
+                ("POSTDESK__HTTP__PUBLIC_URL", "https://x.example.test"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.tickets.prefix, "SUP");
+        assert_eq!(s.http.public_url, "https://x.example.test");
+        assert!(s.tickets.auto_close_after.is_zero());
+        let m = &s.mailboxes[0];
+        assert_eq!(m.after, AfterAction::Move("Processed".into()));
+        assert_eq!(m.start, StartMode::BacklogSilent);
+        assert_eq!(
+            m.imap.password,
+            Some(Secret::Env {
+                env: "SUPPORT_IMAP_PASSWORD".into()
+            })
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_in_output_and_debug() {
+        let toml = r#"
+[security]
+secret_key = "a-very-secret-key-that-is-long-enough-1234"
+"#;
+        let s = load_str(toml, &[]).unwrap();
+        let shown = s.to_masked_toml();
+        assert!(!shown.contains("a-very-secret"), "{shown}");
+        assert!(shown.contains("********"));
+        assert!(!format!("{s:?}").contains("a-very-secret"));
+    }
+
+    #[test]
+    fn malformed_values_name_their_key() {
+        let cases = [
+            ("[tickets]\nprefix = \"T-1\"\n", "tickets.prefix"),
+            ("[tickets]\nreopen_window = \"7x\"\n", "reopen_window"),
+            ("[database]\nurl = \"mysql://x\"\n", "database.url"),
+            ("[http]\nlisten = \"nowhere\"\n", "http.listen"),
+            (
+                "[database]\nmax_connections = \"many\"\n",
+                "max_connections",
+            ),
+            ("[tickets]\nprefx = \"T\"\n", "prefx"),
+        ];
+        for (toml, key) in cases {
+            let e = load_str(toml, &[]).unwrap_err().to_string();
+            assert!(e.contains(key), "{toml:?} gave {e}");
+        }
+        let e = Settings::load_with_env(
+            None,
+            [("POSTDESK__TICKETS__AUTO_CLOSE_AFTER".into(), "soon".into())],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("auto_close_after"), "{e}");
+    }
+
+    #[test]
+    fn plain_imap_only_to_loopback() {
+        let toml = r#"
+[[mailboxes]]
+name = "s"
+address = "s@example.test"
+imap = { host = "imap.example.test", port = 143, tls = "none" }
+"#;
+        let e = load_str(toml, &[]).unwrap_err().to_string();
+        assert!(e.contains("mailboxes[0].imap.tls"), "{e}");
+        let ok = toml.replace("imap.example.test", "127.0.0.1");
+        assert!(load_str(&ok, &[]).is_ok());
+    }
+}

@@ -1,0 +1,23 @@
+//! postdesk: an email-driven help desk.
+//!
+//! The modules, in the order a mail meets them:
+//!
+//! - [`config`]: typed settings from defaults, `postdesk.toml` and the environment.
+//! - [`domain`]: the ticket model and every pure decision (status rules, permissions, SLA).
+//! - [`store`]: all the SQL, on SQLite or PostgreSQL; nothing else knows which.
+//! - [`actions`]: each change of a ticket as one transaction with its system message.
+//! - [`scheduler`]: auto-close and SLA refresh, sleeping until the next due time.
+//! - [`web`]: health, metrics and the JSON API.
+//! - [`app`]: builds the whole daemon from settings and runs it until shutdown.
+//! - [`cli`]: one short function per subcommand.
+
+pub mod actions;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod metrics;
+pub mod scheduler;
+pub mod secrets;
+pub mod store;
+pub mod web;

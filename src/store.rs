@@ -1,0 +1,335 @@
+//! All the SQL. One `Store` over sqlx's `Any` driver speaks to SQLite or
+//! PostgreSQL with the same statements (`$1` placeholders, `RETURNING`,
+//! times as integer milliseconds, flags as 0/1); the few places where the
+//! backends differ (row locks, pragmas) ask [`Backend`]. Nothing outside this
+//! module knows which database it talks to.
+//!
+//! Decision: the `Any` driver rather than an enum of pools. It keeps one text
+//! per query, costs nothing measurable here (FACTS.md), and its type limits
+//! (integers, floats, text, bytes) suit a schema that stores times as numbers.
+
+pub mod leases;
+pub mod outbox;
+pub mod tickets;
+pub mod users;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, AnyPool, Row};
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use tickets::{
+    AssigneeFilter, NewMessage, NewTicket, SortKey, StoredMessage, Ticket, TicketFilter,
+    TicketSummary,
+};
+pub use users::{NewUser, Requester, User};
+
+/// Which database a store talks to. Only `store` looks at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://USER@HOST/DB")]
+    Url(String),
+    #[error("stored value is not valid: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether trying again later may succeed (connection trouble, a busy
+    /// database), as opposed to a fault in the data or the query.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Db(e) => {
+                matches!(
+                    e,
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                ) || e.as_database_error().is_some_and(|d| {
+                    let code = d.code().unwrap_or_default();
+                    // SQLite busy/locked; PostgreSQL serialization failure, deadlock, too many connections.
+                    matches!(
+                        code.as_ref(),
+                        "5" | "6" | "517" | "40001" | "40P01" | "53300"
+                    )
+                })
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the error is a unique-constraint violation (a duplicate).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Db(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()))
+    }
+}
+
+/// Result type of the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The handle to the database: cheap to clone, shared by every task.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer at a time; serialising write transactions
+    /// inside the process avoids busy errors and lock-upgrade deadlocks.
+    /// PostgreSQL needs no such lock.
+    write_lock: Option<Arc<Mutex<()>>>,
+    /// Reference prefix, to print and parse `TKT-1042`.
+    prefix: Arc<str>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A write transaction. Dropping it without [`Tx::commit`] rolls back.
+pub struct Tx {
+    pub(crate) conn: sqlx::Transaction<'static, Any>,
+    pub(crate) backend: Backend,
+    pub(crate) prefix: Arc<str>,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<()> {
+        self.conn.commit().await?;
+        Ok(())
+    }
+}
+
+macro_rules! migrations {
+    ($dir:literal: $($version:literal => $file:literal),+ $(,)?) => {
+        vec![$(Migration::new(
+            $version,
+            Cow::Borrowed($file),
+            MigrationType::Simple,
+            sqlx::SqlSafeStr::into_sql_str(include_str!(concat!("../migrations/", $dir, "/", $file, ".sql"))),
+            false,
+        )),+]
+    };
+}
+
+fn migrator(backend: Backend) -> Migrator {
+    // Same versions on both backends; a new migration is added to both lists.
+    let list = match backend {
+        Backend::Sqlite => migrations!("sqlite": 1 => "0001_init"),
+        Backend::Postgres => migrations!("postgres": 1 => "0001_init"),
+    };
+    Migrator::with_migrations(list)
+}
+
+impl Store {
+    /// Opens a pool for `url` (`sqlite://PATH`, created if missing, or
+    /// `postgres://…`). Does not migrate.
+    pub async fn connect(url: &str, max_connections: u32, prefix: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let sep = if rest.contains('?') { '&' } else { '?' };
+            let url = if rest.contains("mode=") {
+                url.to_string()
+            } else {
+                format!("{url}{sep}mode=rwc")
+            };
+            (Backend::Sqlite, url)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            return Err(StoreError::Url(url.to_string()));
+        };
+        let mut options = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::raw_sql(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&url).await?;
+        let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Store {
+            pool,
+            backend,
+            write_lock,
+            prefix: prefix.to_ascii_uppercase().into(),
+        })
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<()> {
+        migrator(self.backend).run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Which backend this is (for `store` internals, status output and tests).
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The reference prefix this store prints.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx> {
+        let guard = match &self.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        let conn = self.pool.begin().await?;
+        Ok(Tx {
+            conn,
+            backend: self.backend,
+            prefix: self.prefix.clone(),
+            _guard: guard,
+        })
+    }
+
+    /// Round-trips to the database (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Reads a setting from the `settings` table.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+    }
+
+    /// Stores `value` under `key`, replacing what was there.
+    pub async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx.conn)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Stores `value` under `key` unless a value is already there; returns
+    /// the value that is stored afterwards (first writer wins).
+    pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&mut *tx.conn)
+        .await?;
+        let stored: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_one(&mut *tx.conn)
+            .await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+}
+
+/// Reads a column, turning a decode failure into `StoreError`.
+pub(crate) fn col<'r, T>(row: &'r AnyRow, name: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    Ok(row.try_get::<T, _>(name)?)
+}
+
+/// Reads an optional column (NULL → None).
+pub(crate) fn opt<'r, T>(row: &'r AnyRow, name: &str) -> Result<Option<T>>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    Ok(row.try_get::<Option<T>, _>(name)?)
+}
+
+/// Parses a stored name into its type, or reports corruption.
+pub(crate) fn parsed<T: std::str::FromStr>(row: &AnyRow, name: &str) -> Result<T> {
+    let s: String = col(row, name)?;
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("column {name} holds `{s}`")))
+}
+
+/// A value bound to a dynamically built query.
+#[derive(Debug, Clone)]
+pub(crate) enum Param {
+    Int(i64),
+    Text(String),
+}
+
+/// Builds SQL with `$n` placeholders and their values side by side.
+#[derive(Debug, Default)]
+pub(crate) struct Sql {
+    pub text: String,
+    pub params: Vec<Param>,
+}
+
+impl Sql {
+    /// Appends SQL text.
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+    /// Appends a placeholder bound to `p`.
+    pub fn bind(&mut self, p: Param) -> &mut Self {
+        self.params.push(p);
+        self.text.push_str(&format!("${}", self.params.len()));
+        self
+    }
+    /// The query, ready to run.
+    pub fn query(&self) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments> {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text.clone()));
+        for p in &self.params {
+            q = match p {
+                Param::Int(i) => q.bind(*i),
+                Param::Text(t) => q.bind(t.clone()),
+            };
+        }
+        q
+    }
+}
+
+/// Now, in milliseconds since the epoch: the one place the store reads the clock
+/// is its callers; this helper exists for them.
+pub fn now_millis() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}

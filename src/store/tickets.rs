@@ -1,0 +1,884 @@
+//! Tickets, their messages, tags, participants, and the queue's list query.
+
+use sqlx::AnyConnection;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::users::{Requester, User};
+use super::{Param, Result, Sql, Store, StoreError, Tx, col, opt, parsed};
+use crate::domain::sla::Pause;
+use crate::domain::{
+    AuthorKind, Channel, MessageKind, Priority, Role, SlaState, Status, TicketRef,
+};
+
+/// A ticket with everything the rules and the API need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub id: i64,
+    pub reference: TicketRef,
+    pub subject: String,
+    pub status: Status,
+    pub priority: Priority,
+    pub category: String,
+    pub channel: Channel,
+    pub requester: Requester,
+    pub assignee: Option<User>,
+    pub mailbox_id: Option<i64>,
+    pub due_at: Option<i64>,
+    /// Related reference: (kind, id), e.g. ("order", "A-77").
+    pub related: Option<(String, String)>,
+    /// The earlier ticket this one continues (a reply after the reopen window).
+    pub linked_ticket_id: Option<i64>,
+    /// Set on a ticket merged into another.
+    pub merged_into_id: Option<i64>,
+    pub message_count: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_message_at: i64,
+    pub first_response_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub pause: Pause,
+    pub sla_state: SlaState,
+    /// When the SLA state next changes if nothing happens.
+    pub sla_due_at: Option<i64>,
+    pub tags: Vec<String>,
+}
+
+/// What a new ticket starts with.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub subject: String,
+    pub priority: Priority,
+    pub category: String,
+    pub channel: Channel,
+    pub requester_id: i64,
+    pub assignee_id: Option<i64>,
+    pub mailbox_id: Option<i64>,
+    pub related: Option<(String, String)>,
+    pub linked_ticket_id: Option<i64>,
+    pub now: i64,
+}
+
+/// A message to append to a thread.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub ticket_id: i64,
+    pub kind: MessageKind,
+    pub author_kind: AuthorKind,
+    pub author_user_id: Option<i64>,
+    pub author_requester_id: Option<i64>,
+    /// The text shown in the thread (for mail: the new text of a reply).
+    pub body_text: String,
+    /// The whole original text where it differs from `body_text`.
+    pub full_text: Option<String>,
+    /// Sanitised HTML, if the message had any.
+    pub body_html: Option<String>,
+    /// The mail's Message-ID (sent or received).
+    pub mail_message_id: Option<String>,
+    pub inbound_id: Option<i64>,
+    pub now: i64,
+}
+
+impl NewMessage {
+    /// A system message recording something that happened.
+    pub fn system(ticket_id: i64, text: impl Into<String>, now: i64) -> Self {
+        NewMessage {
+            ticket_id,
+            kind: MessageKind::System,
+            author_kind: AuthorKind::System,
+            author_user_id: None,
+            author_requester_id: None,
+            body_text: text.into(),
+            full_text: None,
+            body_html: None,
+            mail_message_id: None,
+            inbound_id: None,
+            now,
+        }
+    }
+}
+
+/// A message as stored, with its author.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub kind: MessageKind,
+    pub author_kind: AuthorKind,
+    pub author_email: Option<String>,
+    pub author_name: Option<String>,
+    /// For staff authors: their role.
+    pub author_role: Option<Role>,
+    pub body_text: String,
+    pub full_text: Option<String>,
+    pub body_html: Option<String>,
+    pub mail_message_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// One row of the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketSummary {
+    pub id: i64,
+    pub reference: TicketRef,
+    pub subject: String,
+    pub status: Status,
+    pub priority: Priority,
+    pub category: String,
+    pub channel: Channel,
+    pub requester_email: String,
+    pub requester_name: String,
+    pub assignee_email: Option<String>,
+    pub message_count: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub sla_state: SlaState,
+}
+
+/// Whose tickets a list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    #[default]
+    Anyone,
+    Unassigned,
+    User(i64),
+}
+
+/// The queue's filters; empty vectors and `None` mean "no filter".
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub status: Vec<Status>,
+    pub priority: Vec<Priority>,
+    pub category: Option<String>,
+    pub channel: Option<Channel>,
+    pub assignee: AssigneeFilter,
+    pub tag: Option<String>,
+    pub sla: Vec<SlaState>,
+    pub requester_id: Option<i64>,
+    /// Free text: subject, reference, requester name or address, message text.
+    pub q: Option<String>,
+    pub created_from: Option<i64>,
+    pub created_to: Option<i64>,
+    pub updated_from: Option<i64>,
+    pub updated_to: Option<i64>,
+}
+
+/// Sort orders of the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    Updated,
+    Created,
+    Subject,
+    Status,
+    Priority,
+    MessageCount,
+    Sla,
+}
+
+impl SortKey {
+    /// Parses `updated`, `-created`, … (a leading `-` means descending; the
+    /// default direction of dates and counts is newest/most first).
+    pub fn parse(s: &str) -> Option<(SortKey, bool)> {
+        let (desc_flag, name) = match s.strip_prefix('-') {
+            Some(rest) => (Some(true), rest),
+            None => (
+                s.strip_prefix('+').map(|_| false),
+                s.trim_start_matches('+'),
+            ),
+        };
+        let key = match name {
+            "updated" | "last_updated" => SortKey::Updated,
+            "created" => SortKey::Created,
+            "subject" => SortKey::Subject,
+            "status" => SortKey::Status,
+            "priority" => SortKey::Priority,
+            "message_count" | "messages" => SortKey::MessageCount,
+            "sla" => SortKey::Sla,
+            _ => return None,
+        };
+        let default_desc = !matches!(key, SortKey::Subject | SortKey::Status);
+        Some((key, desc_flag.unwrap_or(default_desc)))
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            SortKey::Updated => "t.updated_at",
+            SortKey::Created => "t.created_at",
+            SortKey::Subject => "LOWER(t.subject)",
+            SortKey::Status => {
+                "CASE t.status WHEN 'open' THEN 0 WHEN 'in_progress' THEN 1 WHEN 'pending' THEN 2 \
+                                WHEN 'on_hold' THEN 3 WHEN 'resolved' THEN 4 ELSE 5 END"
+            }
+            SortKey::Priority => {
+                "CASE t.priority WHEN 'low' THEN 0 WHEN 'normal' THEN 1 WHEN 'high' THEN 2 ELSE 3 END"
+            }
+            SortKey::MessageCount => "t.message_count",
+            SortKey::Sla => {
+                "CASE t.sla_state WHEN 'none' THEN 0 WHEN 'ok' THEN 1 WHEN 'warning' THEN 2 ELSE 3 END"
+            }
+        }
+    }
+}
+
+const TICKET_SELECT: &str = "SELECT t.id, t.number, t.subject, t.status, t.priority, t.category, t.channel, \
+    t.requester_id, t.assignee_id, t.mailbox_id, t.due_at, t.related_kind, t.related_id, t.linked_ticket_id, \
+    t.merged_into_id, t.message_count, t.created_at, t.updated_at, t.last_message_at, t.first_response_at, \
+    t.resolved_at, t.closed_at, t.sla_paused_ms, t.sla_paused_since, t.sla_state, t.sla_due_at, \
+    r.email AS r_email, r.first_name AS r_first, r.last_name AS r_last, r.undeliverable_at AS r_undeliverable, \
+    u.email AS u_email, u.name AS u_name, u.role AS u_role, u.active AS u_active \
+    FROM tickets t JOIN requesters r ON r.id = t.requester_id LEFT JOIN users u ON u.id = t.assignee_id";
+
+fn ticket_from(row: &AnyRow, prefix: &str) -> Result<Ticket> {
+    let assignee = match opt::<i64>(row, "assignee_id")? {
+        Some(id) => Some(User {
+            id,
+            email: parsed(row, "u_email")?,
+            name: col(row, "u_name")?,
+            role: parsed(row, "u_role")?,
+            active: col::<i64>(row, "u_active")? != 0,
+        }),
+        None => None,
+    };
+    let related = match (
+        opt::<String>(row, "related_kind")?,
+        opt::<String>(row, "related_id")?,
+    ) {
+        (Some(k), Some(i)) => Some((k, i)),
+        _ => None,
+    };
+    let sla: String = col(row, "sla_state")?;
+    Ok(Ticket {
+        id: col(row, "id")?,
+        reference: TicketRef::new(prefix, col(row, "number")?),
+        subject: col(row, "subject")?,
+        status: parsed(row, "status")?,
+        priority: parsed(row, "priority")?,
+        category: col(row, "category")?,
+        channel: parsed(row, "channel")?,
+        requester: Requester {
+            id: col(row, "requester_id")?,
+            email: parsed(row, "r_email")?,
+            first_name: col(row, "r_first")?,
+            last_name: col(row, "r_last")?,
+            undeliverable_at: opt(row, "r_undeliverable")?,
+        },
+        assignee,
+        mailbox_id: opt(row, "mailbox_id")?,
+        due_at: opt(row, "due_at")?,
+        related,
+        linked_ticket_id: opt(row, "linked_ticket_id")?,
+        merged_into_id: opt(row, "merged_into_id")?,
+        message_count: col(row, "message_count")?,
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+        last_message_at: col(row, "last_message_at")?,
+        first_response_at: opt(row, "first_response_at")?,
+        resolved_at: opt(row, "resolved_at")?,
+        closed_at: opt(row, "closed_at")?,
+        pause: Pause {
+            total_ms: col(row, "sla_paused_ms")?,
+            since: opt(row, "sla_paused_since")?,
+        },
+        sla_state: SlaState::parse(&sla)
+            .ok_or_else(|| StoreError::Corrupt(format!("sla_state `{sla}`")))?,
+        sla_due_at: opt(row, "sla_due_at")?,
+        tags: Vec::new(),
+    })
+}
+
+async fn load_ticket(
+    conn: &mut AnyConnection,
+    prefix: &str,
+    by: &str,
+    value: i64,
+) -> Result<Option<Ticket>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{TICKET_SELECT} WHERE t.{by} = $1"
+    )))
+    .bind(value)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut ticket = ticket_from(&row, prefix)?;
+    ticket.tags =
+        sqlx::query_scalar("SELECT tag FROM ticket_tags WHERE ticket_id = $1 ORDER BY tag")
+            .bind(ticket.id)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(Some(ticket))
+}
+
+fn message_from(row: &AnyRow) -> Result<StoredMessage> {
+    let role = opt::<String>(row, "u_role")?
+        .map(|r| r.parse::<Role>())
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let (email, name) = match (
+        opt::<String>(row, "u_email")?,
+        opt::<String>(row, "r_email")?,
+    ) {
+        (Some(e), _) => (Some(e), opt::<String>(row, "u_name")?),
+        (None, Some(e)) => {
+            let name = format!(
+                "{} {}",
+                col::<String>(row, "r_first")?,
+                col::<String>(row, "r_last")?
+            );
+            (
+                Some(e),
+                Some(name.trim().to_string()).filter(|n| !n.is_empty()),
+            )
+        }
+        (None, None) => (None, None),
+    };
+    Ok(StoredMessage {
+        id: col(row, "id")?,
+        ticket_id: col(row, "ticket_id")?,
+        kind: MessageKind::from_stored(&col::<String>(row, "kind")?),
+        author_kind: AuthorKind::from_stored(&col::<String>(row, "author_kind")?),
+        author_email: email,
+        author_name: name,
+        author_role: role,
+        body_text: col(row, "body_text")?,
+        full_text: opt(row, "full_text")?,
+        body_html: opt(row, "body_html")?,
+        mail_message_id: opt(row, "mail_message_id")?,
+        created_at: col(row, "created_at")?,
+    })
+}
+
+async fn load_messages(
+    conn: &mut AnyConnection,
+    ticket_id: i64,
+    with_notes: bool,
+) -> Result<Vec<StoredMessage>> {
+    let notes = if with_notes {
+        ""
+    } else {
+        " AND m.kind <> 'note'"
+    };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT m.id, m.ticket_id, m.kind, m.author_kind, m.body_text, m.full_text, m.body_html, m.mail_message_id, \
+         m.created_at, u.email AS u_email, u.name AS u_name, u.role AS u_role, r.email AS r_email, \
+         r.first_name AS r_first, r.last_name AS r_last \
+         FROM messages m LEFT JOIN users u ON u.id = m.author_user_id \
+         LEFT JOIN requesters r ON r.id = m.author_requester_id \
+         WHERE m.ticket_id = $1{notes} ORDER BY m.id"
+    )))
+    .bind(ticket_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(message_from).collect()
+}
+
+fn summary_from(row: &AnyRow, prefix: &str) -> Result<TicketSummary> {
+    let first: String = col(row, "r_first")?;
+    let last: String = col(row, "r_last")?;
+    let sla: String = col(row, "sla_state")?;
+    Ok(TicketSummary {
+        id: col(row, "id")?,
+        reference: TicketRef::new(prefix, col(row, "number")?),
+        subject: col(row, "subject")?,
+        status: parsed(row, "status")?,
+        priority: parsed(row, "priority")?,
+        category: col(row, "category")?,
+        channel: parsed(row, "channel")?,
+        requester_email: col(row, "r_email")?,
+        requester_name: format!("{first} {last}").trim().to_string(),
+        assignee_email: opt(row, "u_email")?,
+        message_count: col(row, "message_count")?,
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+        sla_state: SlaState::parse(&sla)
+            .ok_or_else(|| StoreError::Corrupt(format!("sla_state `{sla}`")))?,
+    })
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_pattern(q: &str) -> String {
+    let mut s = String::with_capacity(q.len() + 2);
+    s.push('%');
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('%');
+    s
+}
+
+impl TicketFilter {
+    /// Appends ` WHERE …` for this filter.
+    fn push_where(&self, sql: &mut Sql, prefix: &str) {
+        sql.push(" WHERE t.merged_into_id IS NULL");
+        let any_of = |sql: &mut Sql, column: &str, values: Vec<&'static str>| {
+            if values.is_empty() {
+                return;
+            }
+            sql.push(&format!(" AND {column} IN ("));
+            for (i, v) in values.into_iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(Param::Text(v.to_string()));
+            }
+            sql.push(")");
+        };
+        any_of(
+            sql,
+            "t.status",
+            self.status.iter().map(|s| s.as_str()).collect(),
+        );
+        any_of(
+            sql,
+            "t.priority",
+            self.priority.iter().map(|s| s.as_str()).collect(),
+        );
+        any_of(
+            sql,
+            "t.sla_state",
+            self.sla.iter().map(|s| s.as_str()).collect(),
+        );
+        if let Some(c) = &self.category {
+            sql.push(" AND t.category = ").bind(Param::Text(c.clone()));
+        }
+        if let Some(c) = self.channel {
+            sql.push(" AND t.channel = ")
+                .bind(Param::Text(c.as_str().into()));
+        }
+        match self.assignee {
+            AssigneeFilter::Anyone => {}
+            AssigneeFilter::Unassigned => {
+                sql.push(" AND t.assignee_id IS NULL");
+            }
+            AssigneeFilter::User(id) => {
+                sql.push(" AND t.assignee_id = ").bind(Param::Int(id));
+            }
+        }
+        if let Some(tag) = &self.tag {
+            sql.push(
+                " AND EXISTS (SELECT 1 FROM ticket_tags g WHERE g.ticket_id = t.id AND g.tag = ",
+            )
+            .bind(Param::Text(tag.clone()))
+            .push(")");
+        }
+        if let Some(id) = self.requester_id {
+            sql.push(" AND (t.requester_id = ")
+                .bind(Param::Int(id))
+                .push(" OR EXISTS (SELECT 1 FROM participants p WHERE p.ticket_id = t.id AND p.requester_id = ")
+                .bind(Param::Int(id))
+                .push("))");
+        }
+        for (column, op, value) in [
+            ("t.created_at", ">=", self.created_from),
+            ("t.created_at", "<", self.created_to),
+            ("t.updated_at", ">=", self.updated_from),
+            ("t.updated_at", "<", self.updated_to),
+        ] {
+            if let Some(v) = value {
+                sql.push(&format!(" AND {column} {op} "))
+                    .bind(Param::Int(v));
+            }
+        }
+        if let Some(q) = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            let pattern = like_pattern(q);
+            sql.push(" AND (");
+            if let Ok(r) = q.parse::<TicketRef>()
+                && r.prefix() == prefix
+            {
+                sql.push("t.number = ")
+                    .bind(Param::Int(r.number()))
+                    .push(" OR ");
+            }
+            for (i, column) in ["t.subject", "r.email", "r.first_name || ' ' || r.last_name"]
+                .iter()
+                .enumerate()
+            {
+                if i > 0 {
+                    sql.push(" OR ");
+                }
+                sql.push(&format!("LOWER({column}) LIKE "))
+                    .bind(Param::Text(pattern.clone()))
+                    .push(" ESCAPE '\\'");
+            }
+            sql.push(" OR EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND m.kind <> 'note' AND LOWER(m.body_text) LIKE ")
+                .bind(Param::Text(pattern))
+                .push(" ESCAPE '\\'))");
+        }
+    }
+}
+
+impl Store {
+    /// The ticket with this reference (`None` if unknown or of another prefix).
+    pub async fn ticket_by_ref(&self, reference: &TicketRef) -> Result<Option<Ticket>> {
+        if reference.prefix() != &*self.prefix {
+            return Ok(None);
+        }
+        let mut conn = self.pool.acquire().await?;
+        load_ticket(&mut conn, &self.prefix, "number", reference.number()).await
+    }
+
+    /// The ticket with this row id.
+    pub async fn ticket(&self, id: i64) -> Result<Option<Ticket>> {
+        let mut conn = self.pool.acquire().await?;
+        load_ticket(&mut conn, &self.prefix, "id", id).await
+    }
+
+    /// A ticket's thread, oldest first; notes only when asked for.
+    pub async fn messages(&self, ticket_id: i64, with_notes: bool) -> Result<Vec<StoredMessage>> {
+        let mut conn = self.pool.acquire().await?;
+        load_messages(&mut conn, ticket_id, with_notes).await
+    }
+
+    /// One page of the queue and the total matching the filter.
+    pub async fn list_tickets(
+        &self,
+        filter: &TicketFilter,
+        sort: (SortKey, bool),
+        page: u32,
+        per_page: u32,
+    ) -> Result<(i64, Vec<TicketSummary>)> {
+        let from = " FROM tickets t JOIN requesters r ON r.id = t.requester_id LEFT JOIN users u ON u.id = t.assignee_id";
+        let mut count = Sql::default();
+        count.push("SELECT COUNT(*)").push(from);
+        filter.push_where(&mut count, &self.prefix);
+        let mut list = Sql::default();
+        list.push(
+            "SELECT t.id, t.number, t.subject, t.status, t.priority, t.category, t.channel, t.message_count, \
+             t.created_at, t.updated_at, t.sla_state, r.email AS r_email, r.first_name AS r_first, \
+             r.last_name AS r_last, u.email AS u_email",
+        )
+        .push(from);
+        filter.push_where(&mut list, &self.prefix);
+        let (key, desc) = sort;
+        let dir = if desc { "DESC" } else { "ASC" };
+        list.push(&format!(
+            " ORDER BY {} {dir}, t.id {dir} LIMIT ",
+            key.column()
+        ))
+        .bind(Param::Int(per_page.clamp(1, 500).into()))
+        .push(" OFFSET ")
+        .bind(Param::Int(
+            i64::from(page.max(1) - 1) * i64::from(per_page.clamp(1, 500)),
+        ));
+        let mut conn = self.pool.acquire().await?;
+        let total: i64 = count.query().fetch_one(&mut *conn).await?.try_get(0)?;
+        let rows = list.query().fetch_all(&mut *conn).await?;
+        let tickets = rows
+            .iter()
+            .map(|r| summary_from(r, &self.prefix))
+            .collect::<Result<_>>()?;
+        Ok((total, tickets))
+    }
+
+    /// Ids of resolved tickets resolved at or before `cutoff`, oldest first.
+    pub async fn auto_close_due(&self, cutoff: i64, limit: i64) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM tickets WHERE status = 'resolved' AND resolved_at <= $1 ORDER BY resolved_at LIMIT $2",
+        )
+        .bind(cutoff)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The earliest `resolved_at` among resolved tickets.
+    pub async fn earliest_resolved_at(&self) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT MIN(resolved_at) FROM tickets WHERE status = 'resolved'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Ids of tickets whose SLA state is due to change at or before `now`.
+    pub async fn sla_due(&self, now: i64, limit: i64) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM tickets WHERE sla_due_at <= $1 ORDER BY sla_due_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The earliest SLA change time of any ticket.
+    pub async fn earliest_sla_due_at(&self) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT MIN(sla_due_at) FROM tickets")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Ids of every ticket not closed (for a full SLA recomputation after
+    /// the targets changed).
+    pub async fn open_ticket_ids(&self) -> Result<Vec<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM tickets WHERE status <> 'closed' ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+}
+
+impl Tx {
+    /// Takes the next reference number; never repeats, even after deletes.
+    pub async fn next_ticket_number(&mut self) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "UPDATE counters SET value = value + 1 WHERE name = 'ticket_ref' RETURNING value",
+        )
+        .fetch_one(&mut *self.conn)
+        .await?)
+    }
+
+    /// Inserts a ticket and returns its id.
+    pub async fn insert_ticket(&mut self, number: i64, t: &NewTicket) -> Result<i64> {
+        let (kind, id) = t.related.clone().unzip();
+        Ok(sqlx::query_scalar(
+            "INSERT INTO tickets (number, subject, status, priority, category, channel, requester_id, assignee_id, \
+             mailbox_id, related_kind, related_id, linked_ticket_id, created_at, updated_at, last_message_at) \
+             VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12) RETURNING id",
+        )
+        .bind(number)
+        .bind(t.subject.as_str())
+        .bind(t.priority.as_str())
+        .bind(t.category.as_str())
+        .bind(t.channel.as_str())
+        .bind(t.requester_id)
+        .bind(t.assignee_id)
+        .bind(t.mailbox_id)
+        .bind(kind)
+        .bind(id)
+        .bind(t.linked_ticket_id)
+        .bind(t.now)
+        .fetch_one(&mut *self.conn)
+        .await?)
+    }
+
+    /// The ticket with this row id, inside the transaction.
+    pub async fn ticket(&mut self, id: i64) -> Result<Option<Ticket>> {
+        let prefix = self.prefix.clone();
+        load_ticket(&mut self.conn, &prefix, "id", id).await
+    }
+
+    /// Locks a ticket's row for the rest of the transaction (PostgreSQL) and
+    /// loads it. SQLite transactions are already serialised.
+    pub async fn ticket_for_update(&mut self, id: i64) -> Result<Option<Ticket>> {
+        if self.backend == super::Backend::Postgres {
+            sqlx::query("SELECT id FROM tickets WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .execute(&mut *self.conn)
+                .await?;
+        }
+        self.ticket(id).await
+    }
+
+    /// Writes back every mutable field of a ticket (tags excepted).
+    pub async fn save_ticket(&mut self, t: &Ticket) -> Result<()> {
+        let (kind, rid) = t.related.clone().unzip();
+        sqlx::query(
+            "UPDATE tickets SET subject = $2, status = $3, priority = $4, category = $5, assignee_id = $6, \
+             due_at = $7, related_kind = $8, related_id = $9, linked_ticket_id = $10, merged_into_id = $11, \
+             updated_at = $12, first_response_at = $13, resolved_at = $14, closed_at = $15, sla_paused_ms = $16, \
+             sla_paused_since = $17, sla_state = $18, sla_due_at = $19, requester_id = $20 WHERE id = $1",
+        )
+        .bind(t.id)
+        .bind(t.subject.as_str())
+        .bind(t.status.as_str())
+        .bind(t.priority.as_str())
+        .bind(t.category.as_str())
+        .bind(t.assignee.as_ref().map(|u| u.id))
+        .bind(t.due_at)
+        .bind(kind)
+        .bind(rid)
+        .bind(t.linked_ticket_id)
+        .bind(t.merged_into_id)
+        .bind(t.updated_at)
+        .bind(t.first_response_at)
+        .bind(t.resolved_at)
+        .bind(t.closed_at)
+        .bind(t.pause.total_ms)
+        .bind(t.pause.since)
+        .bind(t.sla_state.as_str())
+        .bind(t.sla_due_at)
+        .bind(t.requester.id)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Appends a message, counts it on its ticket and records its Message-ID.
+    pub async fn insert_message(&mut self, m: &NewMessage) -> Result<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (ticket_id, kind, author_kind, author_user_id, author_requester_id, body_text, \
+             full_text, body_html, mail_message_id, inbound_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        )
+        .bind(m.ticket_id)
+        .bind(m.kind.as_str())
+        .bind(m.author_kind.as_str())
+        .bind(m.author_user_id)
+        .bind(m.author_requester_id)
+        .bind(m.body_text.as_str())
+        .bind(m.full_text.as_deref())
+        .bind(m.body_html.as_deref())
+        .bind(m.mail_message_id.as_deref())
+        .bind(m.inbound_id)
+        .bind(m.now)
+        .fetch_one(&mut *self.conn)
+        .await?;
+        sqlx::query(
+            "UPDATE tickets SET message_count = message_count + 1, last_message_at = $2, updated_at = $2 WHERE id = $1",
+        )
+        .bind(m.ticket_id)
+        .bind(m.now)
+        .execute(&mut *self.conn)
+        .await?;
+        if let Some(mid) = &m.mail_message_id {
+            self.record_mail_id(mid, m.ticket_id, "in", m.now).await?;
+        }
+        Ok(id)
+    }
+
+    /// Remembers a Message-ID as belonging to a ticket (first one wins).
+    pub async fn record_mail_id(
+        &mut self,
+        message_id: &str,
+        ticket_id: i64,
+        direction: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO mail_ids (message_id, ticket_id, direction, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(message_id)
+        .bind(ticket_id)
+        .bind(direction)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a ticket's tags.
+    pub async fn set_tags(&mut self, ticket_id: i64, tags: &[String]) -> Result<()> {
+        sqlx::query("DELETE FROM ticket_tags WHERE ticket_id = $1")
+            .bind(ticket_id)
+            .execute(&mut *self.conn)
+            .await?;
+        for tag in tags {
+            sqlx::query(
+                "INSERT INTO ticket_tags (ticket_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(ticket_id)
+            .bind(tag.as_str())
+            .execute(&mut *self.conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Adds a CC participant (no-op if already there).
+    pub async fn add_participant(&mut self, ticket_id: i64, requester_id: i64) -> Result<()> {
+        sqlx::query("INSERT INTO participants (ticket_id, requester_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(ticket_id)
+            .bind(requester_id)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The CC participants of a ticket.
+    pub async fn participants(&mut self, ticket_id: i64) -> Result<Vec<Requester>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT requester_id FROM participants WHERE ticket_id = $1 ORDER BY requester_id",
+        )
+        .bind(ticket_id)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.requester(id).await?);
+        }
+        Ok(out)
+    }
+
+    /// Whether a requester is the requester or a CC participant of a ticket.
+    pub async fn is_participant(&mut self, ticket_id: i64, requester_id: i64) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tickets t WHERE t.id = $1 AND (t.requester_id = $2 OR EXISTS \
+             (SELECT 1 FROM participants p WHERE p.ticket_id = t.id AND p.requester_id = $2))",
+        )
+        .bind(ticket_id)
+        .bind(requester_id)
+        .fetch_one(&mut *self.conn)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Moves the thread, Message-IDs and participants of `from` onto `into`.
+    pub async fn move_thread(&mut self, from: i64, into: i64, from_requester: i64) -> Result<()> {
+        for sql in [
+            "UPDATE messages SET ticket_id = $2 WHERE ticket_id = $1",
+            "UPDATE mail_ids SET ticket_id = $2 WHERE ticket_id = $1",
+            "INSERT INTO participants (ticket_id, requester_id) SELECT $2, requester_id FROM participants \
+             WHERE ticket_id = $1 ON CONFLICT DO NOTHING",
+            "INSERT INTO ticket_tags (ticket_id, tag) SELECT $2, tag FROM ticket_tags WHERE ticket_id = $1 \
+             ON CONFLICT DO NOTHING",
+            "UPDATE tickets SET message_count = (SELECT COUNT(*) FROM messages WHERE ticket_id = tickets.id) \
+             WHERE id IN ($1, $2)",
+        ] {
+            sqlx::query(sql)
+                .bind(from)
+                .bind(into)
+                .execute(&mut *self.conn)
+                .await?;
+        }
+        let target_requester: i64 =
+            sqlx::query_scalar("SELECT requester_id FROM tickets WHERE id = $1")
+                .bind(into)
+                .fetch_one(&mut *self.conn)
+                .await?;
+        if target_requester != from_requester {
+            self.add_participant(into, from_requester).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a ticket and everything hanging off it.
+    pub async fn delete_ticket(&mut self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM tickets WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Queues a notification (delivered by the outbox worker).
+    pub async fn enqueue(&mut self, n: &super::outbox::Notification) -> Result<()> {
+        super::outbox::insert(&mut self.conn, n).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+        assert_eq!(like_pattern("ABC"), "%abc%");
+    }
+
+    #[test]
+    fn sort_keys_parse_with_direction() {
+        assert_eq!(SortKey::parse("updated"), Some((SortKey::Updated, true)));
+        assert_eq!(SortKey::parse("-subject"), Some((SortKey::Subject, true)));
+        assert_eq!(SortKey::parse("subject"), Some((SortKey::Subject, false)));
+        assert_eq!(SortKey::parse("+created"), Some((SortKey::Created, false)));
+        assert_eq!(SortKey::parse("bogus"), None);
+    }
+}

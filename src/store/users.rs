@@ -1,0 +1,242 @@
+//! Staff accounts, API tokens and requesters.
+
+use sqlx::any::AnyRow;
+
+use super::{Result, Store, StoreError, Tx, col, opt};
+use crate::domain::{EmailAddress, Role};
+
+/// A staff account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub email: EmailAddress,
+    pub name: String,
+    pub role: Role,
+    pub active: bool,
+}
+
+/// A new staff account.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: EmailAddress,
+    pub name: String,
+    pub role: Role,
+    /// An argon2id PHC string, never the password itself.
+    pub password_hash: String,
+}
+
+/// A requester (no account; known by address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requester {
+    pub id: i64,
+    pub email: EmailAddress,
+    pub first_name: String,
+    pub last_name: String,
+    /// Set when a permanent bounce made the address undeliverable.
+    pub undeliverable_at: Option<i64>,
+}
+
+impl Requester {
+    /// "First Last", or the address when no name is known.
+    pub fn display_name(&self) -> String {
+        let name = format!("{} {}", self.first_name, self.last_name)
+            .trim()
+            .to_string();
+        if name.is_empty() {
+            self.email.to_string()
+        } else {
+            name
+        }
+    }
+}
+
+fn user_from(row: &AnyRow) -> Result<User> {
+    Ok(User {
+        id: col(row, "id")?,
+        email: super::parsed(row, "email")?,
+        name: col(row, "name")?,
+        role: super::parsed(row, "role")?,
+        active: col::<i64>(row, "active")? != 0,
+    })
+}
+
+fn requester_from(row: &AnyRow) -> Result<Requester> {
+    Ok(Requester {
+        id: col(row, "id")?,
+        email: super::parsed(row, "email")?,
+        first_name: col(row, "first_name")?,
+        last_name: col(row, "last_name")?,
+        undeliverable_at: opt(row, "undeliverable_at")?,
+    })
+}
+
+const USER_COLS: &str = "id, email, name, role, active";
+const REQUESTER_COLS: &str = "id, email, first_name, last_name, undeliverable_at";
+
+/// Splits a display name into first and last name at the last space.
+fn split_name(name: &str) -> (String, String) {
+    let name = name.trim();
+    match name.rsplit_once(' ') {
+        Some((first, last)) => (first.trim().to_string(), last.to_string()),
+        None => (name.to_string(), String::new()),
+    }
+}
+
+impl Store {
+    /// Creates a staff account; a duplicate address is a unique violation.
+    pub async fn insert_user(&self, user: &NewUser, now: i64) -> Result<User> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO users (email, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING {USER_COLS}"
+        )))
+        .bind(user.email.as_str())
+        .bind(user.name.as_str())
+        .bind(user.role.as_str())
+        .bind(user.password_hash.as_str())
+        .bind(now)
+        .fetch_one(&mut *tx.conn)
+        .await?;
+        let user = user_from(&row)?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// The staff account with this address.
+    pub async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users WHERE email = $1"
+        )))
+        .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    /// Stores the hash of a new API token for a user.
+    pub async fn insert_api_token(
+        &self,
+        user_id: i64,
+        token_hash: &str,
+        label: &str,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO api_tokens (user_id, token_hash, label, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(user_id)
+            .bind(token_hash)
+            .bind(label)
+            .bind(now)
+            .execute(&mut *tx.conn)
+            .await?;
+        tx.commit().await
+    }
+
+    /// The active user owning an unrevoked token with this hash.
+    pub async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM users u JOIN api_tokens t ON t.user_id = u.id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = 1",
+            USER_COLS
+                .split(", ")
+                .map(|c| format!("u.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    /// The requester with this id.
+    pub async fn requester(&self, id: i64) -> Result<Option<Requester>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REQUESTER_COLS} FROM requesters WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(requester_from).transpose()
+    }
+}
+
+impl Tx {
+    /// The staff account with this id.
+    pub async fn user(&mut self, id: i64) -> Result<Option<User>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    /// The staff account with this address.
+    pub async fn user_by_email(&mut self, email: &EmailAddress) -> Result<Option<User>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users WHERE email = $1"
+        )))
+        .bind(email.as_str())
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    /// The requester with this address, created if new. A name is filled in
+    /// only where none was known, so a mail client's display name never
+    /// overwrites what the requester typed in their profile.
+    pub async fn upsert_requester(
+        &mut self,
+        email: &EmailAddress,
+        name: Option<&str>,
+        now: i64,
+    ) -> Result<Requester> {
+        let (first, last) = split_name(name.unwrap_or_default());
+        sqlx::query(
+            "INSERT INTO requesters (email, first_name, last_name, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (email) DO UPDATE SET \
+               first_name = CASE WHEN requesters.first_name = '' AND requesters.last_name = '' THEN excluded.first_name ELSE requesters.first_name END, \
+               last_name = CASE WHEN requesters.first_name = '' AND requesters.last_name = '' THEN excluded.last_name ELSE requesters.last_name END",
+        )
+        .bind(email.as_str())
+        .bind(first)
+        .bind(last)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REQUESTER_COLS} FROM requesters WHERE email = $1"
+        )))
+        .bind(email.as_str())
+        .fetch_one(&mut *self.conn)
+        .await?;
+        requester_from(&row)
+    }
+
+    /// The requester with this id.
+    pub async fn requester(&mut self, id: i64) -> Result<Requester> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REQUESTER_COLS} FROM requesters WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *self.conn)
+        .await?;
+        row.as_ref()
+            .map(requester_from)
+            .transpose()?
+            .ok_or_else(|| StoreError::Corrupt(format!("requester {id} is missing")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_split_at_the_last_space() {
+        assert_eq!(
+            super::split_name(" Jane  van Doe "),
+            ("Jane  van".into(), "Doe".into())
+        );
+        assert_eq!(super::split_name("Cher"), ("Cher".into(), String::new()));
+    }
+}

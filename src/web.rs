@@ -1,0 +1,87 @@
+//! The web server: one shared state, each module owning its `router()`.
+//! For now: health, metrics and the JSON API; the portal and console follow.
+
+pub mod api;
+pub mod error;
+pub mod health;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::actions::Actions;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub actions: Actions,
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Counts and times every request by its route pattern (never the raw path,
+/// which would make one series per ticket).
+async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let method = request.method().as_str().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let route = route.as_deref().unwrap_or("unmatched");
+    let status = response.status().as_u16().to_string();
+    let m = &state.metrics;
+    m.inc(
+        "postdesk_http_requests_total",
+        &[("route", route), ("method", &method), ("status", &status)],
+        1.0,
+    );
+    m.observe(
+        "postdesk_http_request_duration_seconds",
+        &[("route", route)],
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// The whole application's routes.
+pub fn router(state: AppState) -> Router {
+    state.metrics.describe(
+        "postdesk_http_requests_total",
+        "counter",
+        "HTTP requests by route, method and status.",
+    );
+    state.metrics.describe(
+        "postdesk_http_request_duration_seconds",
+        "histogram",
+        "HTTP request latency by route.",
+    );
+    let limit = usize::try_from(state.settings.http.max_body_bytes).unwrap_or(usize::MAX);
+    Router::new()
+        .merge(health::router())
+        .nest("/api/v1", api::router())
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` is cancelled, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

@@ -1,0 +1,461 @@
+//! The JSON API under `/api/v1` (SPEC §7), behind `Authorization: Bearer`
+//! tokens of staff accounts. Each handler extracts, calls an action, answers.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::WebError;
+use crate::actions::{Change, OpenTicket, ReplyInput, ReplyOutcome};
+use crate::domain::{
+    Actor, Channel, EmailAddress, Priority, SlaState, Status, TicketRef, parse_time, rfc3339,
+};
+use crate::secrets::token_digest;
+use crate::store::{
+    AssigneeFilter, SortKey, StoredMessage, Ticket, TicketFilter, TicketSummary, User, now_millis,
+};
+
+/// The API routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tickets", get(list).post(create))
+        .route("/tickets/{reference}", get(show).patch(update))
+        .route("/tickets/{reference}/replies", post(reply))
+        .route("/tickets/{reference}/notes", post(note))
+}
+
+/// The staff member a bearer token belongs to.
+pub struct ApiUser(pub User);
+
+impl ApiUser {
+    fn actor(&self) -> Actor {
+        Actor::Staff {
+            user_id: self.0.id,
+            role: self.0.role,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = WebError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let token = header
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 256);
+        let token = token.ok_or(WebError::Unauthorized)?;
+        let user = state.store.user_by_token_hash(&token_digest(token)).await?;
+        user.map(ApiUser).ok_or(WebError::Unauthorized)
+    }
+}
+
+fn bad(e: impl std::fmt::Display) -> WebError {
+    WebError::BadRequest(e.to_string())
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, WebError> {
+    body.map(|Json(b)| b).map_err(|e| bad(e.body_text()))
+}
+
+/// Query parameters of the ticket list; all text, parsed with clear errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    status: Option<String>,
+    priority: Option<String>,
+    category: Option<String>,
+    channel: Option<String>,
+    assignee: Option<String>,
+    tag: Option<String>,
+    sla: Option<String>,
+    q: Option<String>,
+    sort: Option<String>,
+    page: Option<u32>,
+    per_page: Option<u32>,
+    created_from: Option<String>,
+    created_to: Option<String>,
+    updated_from: Option<String>,
+    updated_to: Option<String>,
+}
+
+fn list_of<T>(
+    raw: &Option<String>,
+    parse: impl Fn(&str) -> Result<T, WebError>,
+) -> Result<Vec<T>, WebError> {
+    raw.as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(parse)
+        .collect()
+}
+
+fn time_param(raw: &Option<String>) -> Result<Option<i64>, WebError> {
+    raw.as_deref()
+        .filter(|s| !s.is_empty())
+        .map(parse_time)
+        .transpose()
+        .map_err(bad)
+}
+
+async fn filter_from(
+    state: &AppState,
+    me: &User,
+    p: &ListParams,
+) -> Result<TicketFilter, WebError> {
+    let assignee = match p.assignee.as_deref().map(str::trim) {
+        None | Some("") | Some("any") => AssigneeFilter::Anyone,
+        Some("none") => AssigneeFilter::Unassigned,
+        Some("me") => AssigneeFilter::User(me.id),
+        Some(email) => {
+            let email: EmailAddress = email.parse().map_err(bad)?;
+            let user = state.store.user_by_email(&email).await?;
+            AssigneeFilter::User(user.map(|u| u.id).unwrap_or(-1))
+        }
+    };
+    Ok(TicketFilter {
+        status: list_of(&p.status, |s| s.parse::<Status>().map_err(bad))?,
+        priority: list_of(&p.priority, |s| s.parse::<Priority>().map_err(bad))?,
+        sla: list_of(&p.sla, |s| {
+            SlaState::parse(s)
+                .ok_or_else(|| bad(format!("sla `{s}` is not none, ok, warning or breached")))
+        })?,
+        category: p.category.clone().filter(|c| !c.is_empty()),
+        channel: p
+            .channel
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(str::parse::<Channel>)
+            .transpose()
+            .map_err(bad)?,
+        assignee,
+        tag: p.tag.clone().filter(|t| !t.is_empty()),
+        requester_id: None,
+        q: p.q
+            .clone()
+            .filter(|q| !q.trim().is_empty())
+            .map(|q| q.chars().take(200).collect()),
+        created_from: time_param(&p.created_from)?,
+        created_to: time_param(&p.created_to)?,
+        updated_from: time_param(&p.updated_from)?,
+        updated_to: time_param(&p.updated_to)?,
+    })
+}
+
+fn summary_json(t: &TicketSummary) -> Value {
+    json!({
+        "reference": t.reference.to_string(),
+        "subject": t.subject,
+        "status": t.status,
+        "priority": t.priority,
+        "category": t.category,
+        "channel": t.channel,
+        "requester": { "email": t.requester_email, "name": t.requester_name },
+        "assignee": t.assignee_email,
+        "message_count": t.message_count,
+        "created_at": rfc3339(t.created_at),
+        "updated_at": rfc3339(t.updated_at),
+        "sla": t.sla_state,
+    })
+}
+
+fn message_json(m: &StoredMessage) -> Value {
+    let role = match (m.author_role, m.author_kind) {
+        (Some(r), _) => r.as_str(),
+        (None, crate::domain::AuthorKind::Requester) => "requester",
+        _ => "system",
+    };
+    json!({
+        "id": m.id,
+        "kind": m.kind,
+        "author": { "email": m.author_email, "name": m.author_name, "role": role },
+        "message_id": m.mail_message_id,
+        "body_text": m.body_text,
+        "created_at": rfc3339(m.created_at),
+        "attachments": [],
+    })
+}
+
+fn ticket_json(t: &Ticket, messages: &[StoredMessage]) -> Value {
+    json!({
+        "reference": t.reference.to_string(),
+        "subject": t.subject,
+        "status": t.status,
+        "priority": t.priority,
+        "category": t.category,
+        "channel": t.channel,
+        "requester": { "email": t.requester.email, "name": t.requester.display_name() },
+        "assignee": t.assignee.as_ref().map(|u| u.email.to_string()),
+        "tags": t.tags,
+        "due_at": t.due_at.map(rfc3339),
+        "related": t.related.as_ref().map(|(kind, id)| json!({ "kind": kind, "id": id })),
+        "message_count": t.message_count,
+        "created_at": rfc3339(t.created_at),
+        "updated_at": rfc3339(t.updated_at),
+        "sla": t.sla_state,
+        "messages": messages.iter().map(message_json).collect::<Vec<_>>(),
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ApiUser(me): ApiUser,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Value>, WebError> {
+    let Query(p) = params.map_err(|e| bad(e.body_text()))?;
+    let filter = filter_from(&state, &me, &p).await?;
+    let sort = match p.sort.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => SortKey::parse(s).ok_or_else(|| bad(format!("sort `{s}` is not one of updated, created, subject, status, priority, message_count, sla")))?,
+        None => (SortKey::Updated, true),
+    };
+    let page = p.page.unwrap_or(1).max(1);
+    let per_page = p.per_page.unwrap_or(25).clamp(1, 200);
+    let (total, tickets) = state
+        .store
+        .list_tickets(&filter, sort, page, per_page)
+        .await?;
+    Ok(Json(json!({
+        "total": total,
+        "page": page,
+        "per_page": per_page,
+        "tickets": tickets.iter().map(summary_json).collect::<Vec<_>>(),
+    })))
+}
+
+async fn find(state: &AppState, reference: &str) -> Result<Ticket, WebError> {
+    let r: TicketRef = reference
+        .parse()
+        .map_err(|_| WebError::NotFound(format!("ticket {reference}")))?;
+    state
+        .store
+        .ticket_by_ref(&r)
+        .await?
+        .ok_or_else(|| WebError::NotFound(format!("ticket {r}")))
+}
+
+async fn ticket_response(state: &AppState, id: i64) -> Result<Json<Value>, WebError> {
+    let ticket = state
+        .store
+        .ticket(id)
+        .await?
+        .ok_or_else(|| WebError::NotFound(format!("ticket {id}")))?;
+    let messages = state.store.messages(id, true).await?;
+    Ok(Json(ticket_json(&ticket, &messages)))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    _me: ApiUser,
+    Path(reference): Path<String>,
+) -> Result<Json<Value>, WebError> {
+    let ticket = find(&state, &reference).await?;
+    ticket_response(&state, ticket.id).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequesterBody {
+    email: String,
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    requester: RequesterBody,
+    subject: String,
+    body: String,
+    channel: Option<Channel>,
+    priority: Option<Priority>,
+    category: Option<String>,
+    assignee: Option<String>,
+    #[serde(default)]
+    cc: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    me: ApiUser,
+    body: Result<Json<CreateBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), WebError> {
+    let b = json_body(body)?;
+    let requester: EmailAddress = b.requester.email.parse().map_err(bad)?;
+    let mut open = OpenTicket::new(
+        requester,
+        &b.subject,
+        &b.body,
+        b.channel.unwrap_or(Channel::Phone),
+    );
+    open.requester_name = b.requester.name;
+    open.priority = b.priority;
+    open.category = b.category;
+    open.assignee = b
+        .assignee
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(bad)?;
+    open.cc =
+        b.cc.iter()
+            .map(|c| c.parse())
+            .collect::<Result<_, _>>()
+            .map_err(bad)?;
+    let now = now_millis();
+    let opened = state
+        .actions
+        .open_ticket(Some(me.actor()), open, now)
+        .await?;
+    if !b.tags.is_empty() {
+        state
+            .actions
+            .change(me.actor(), opened.ticket_id, Change::Tags(b.tags), now)
+            .await?;
+    }
+    Ok((
+        StatusCode::CREATED,
+        ticket_response(&state, opened.ticket_id).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    status: Option<Status>,
+    priority: Option<Priority>,
+    category: Option<String>,
+    /// An agent's address, or `null`/"" to unassign.
+    #[serde(default, deserialize_with = "present")]
+    assignee: Option<Option<String>>,
+    tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    due_at: Option<Option<String>>,
+}
+
+/// Tells a field that is absent (`None`) from one set to null (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(Option::<String>::deserialize(d)?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    me: ApiUser,
+    Path(reference): Path<String>,
+    body: Result<Json<UpdateBody>, JsonRejection>,
+) -> Result<Json<Value>, WebError> {
+    let b = json_body(body)?;
+    let ticket = find(&state, &reference).await?;
+    let mut changes = Vec::new();
+    if let Some(s) = b.status {
+        changes.push(Change::Status(s));
+    }
+    if let Some(p) = b.priority {
+        changes.push(Change::Priority(p));
+    }
+    if let Some(c) = b.category {
+        changes.push(Change::Category(c));
+    }
+    if let Some(a) = b.assignee {
+        let a = a
+            .filter(|a| !a.trim().is_empty())
+            .map(|a| a.parse::<EmailAddress>())
+            .transpose()
+            .map_err(bad)?;
+        changes.push(Change::Assignee(a));
+    }
+    if let Some(t) = b.tags {
+        changes.push(Change::Tags(t));
+    }
+    if let Some(d) = b.due_at {
+        let d = d
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| parse_time(&d))
+            .transpose()
+            .map_err(bad)?;
+        changes.push(Change::DueDate(d));
+    }
+    let now = now_millis();
+    for change in changes {
+        state
+            .actions
+            .change(me.actor(), ticket.id, change, now)
+            .await?;
+    }
+    ticket_response(&state, ticket.id).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplyBody {
+    body: String,
+    status: Option<Status>,
+}
+
+async fn reply(
+    State(state): State<AppState>,
+    me: ApiUser,
+    Path(reference): Path<String>,
+    body: Result<Json<ReplyBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), WebError> {
+    let b = json_body(body)?;
+    let ticket = find(&state, &reference).await?;
+    let input = ReplyInput {
+        status: b.status,
+        ..ReplyInput::text(&b.body)
+    };
+    match state
+        .actions
+        .reply(me.actor(), ticket.id, input, now_millis())
+        .await?
+    {
+        ReplyOutcome::Added { message_id, status } => Ok((
+            StatusCode::CREATED,
+            Json(
+                json!({ "reference": ticket.reference.to_string(), "message": message_id, "status": status }),
+            ),
+        )),
+        ReplyOutcome::NewTicket { reference, .. } => Ok((
+            StatusCode::CREATED,
+            Json(json!({ "reference": reference.to_string(), "status": Status::Open })),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    body: String,
+}
+
+async fn note(
+    State(state): State<AppState>,
+    me: ApiUser,
+    Path(reference): Path<String>,
+    body: Result<Json<NoteBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), WebError> {
+    let b = json_body(body)?;
+    let ticket = find(&state, &reference).await?;
+    let id = state
+        .actions
+        .note(me.actor(), ticket.id, &b.body, now_millis())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "reference": ticket.reference.to_string(), "message": id })),
+    ))
+}

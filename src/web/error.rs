@@ -1,0 +1,80 @@
+//! One error type for every web response: JSON `{"error": {"code",
+//! "message"}}` with a fitting status code, never an internal detail.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::actions::ActionError;
+use crate::store::StoreError;
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("sign-in required: send Authorization: Bearer <token>")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the service is busy; try again shortly")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl WebError {
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            WebError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            WebError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            WebError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            WebError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            WebError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            WebError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.parts();
+        let mut response = (
+            status,
+            Json(serde_json::json!({ "error": { "code": code, "message": self.to_string() } })),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                "www-authenticate",
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        // Logged once here, where it is handled; the client sees no detail.
+        tracing::error!(error = %e, "store error while answering a request");
+        if e.is_transient() {
+            WebError::Unavailable
+        } else {
+            WebError::Internal
+        }
+    }
+}
+
+impl From<ActionError> for WebError {
+    fn from(e: ActionError) -> Self {
+        match e {
+            ActionError::NotFound(what) => WebError::NotFound(what),
+            ActionError::Forbidden(why) => WebError::Forbidden(why),
+            ActionError::Invalid(why) => WebError::BadRequest(why),
+            ActionError::Store(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The real `postdesk` binary: configuration checks, accounts, and a served
+//! daemon that drains and exits 0 on SIGTERM.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn postdesk(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_postdesk"));
+    c.current_dir(dir)
+        .env_remove("POSTDESK_CONFIG")
+        .env("RUST_LOG", "warn");
+    c
+}
+
+#[test]
+fn check_config_masks_secrets_and_names_bad_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("postdesk.toml"),
+        "[security]\nsecret_key = \"0123456789abcdef0123456789abcdef-secret\"\n",
+    )
+    .unwrap();
+    let out = postdesk(dir.path()).arg("check-config").output().unwrap();
+    assert!(out.status.success());
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("secret_key = \"********\"") && !shown.contains("-secret"),
+        "{shown}"
+    );
+
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[tickets]\nauto_close_after = \"soon\"\n",
+    )
+    .unwrap();
+    let out = postdesk(dir.path())
+        .args(["--config", "bad.toml", "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tickets.auto_close_after") && err.contains("soon"),
+        "{err}"
+    );
+
+    let out = postdesk(dir.path())
+        .arg("check-config")
+        .env("POSTDESK__HTTP__LISTEN", "nowhere")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`http.listen` = `nowhere`"));
+
+    let out = postdesk(dir.path()).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("postdesk "));
+}
+
+#[test]
+fn user_accounts_and_tokens_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = postdesk(dir.path())
+        .args([
+            "user",
+            "add",
+            "--email",
+            "Admin@Example.test",
+            "--role",
+            "admin",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("created admin admin@example.test"), "{text}");
+    let password = text
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap();
+    assert_eq!(password.len(), 20);
+
+    let mut child = postdesk(dir.path())
+        .args([
+            "user",
+            "add",
+            "--email",
+            "agent@example.test",
+            "--role",
+            "agent",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("password:"));
+
+    let dup = postdesk(dir.path())
+        .args(["user", "add", "--email", "agent@example.test"])
+        .output()
+        .unwrap();
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    let bad_role = postdesk(dir.path())
+        .args(["user", "add", "--email", "x@example.test", "--role", "boss"])
+        .output()
+        .unwrap();
+    assert!(!bad_role.status.success());
+
+    let out = postdesk(dir.path())
+        .args(["user", "token", "--email", "agent@example.test"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(token.starts_with("pd_") && token.len() == 67, "{token}");
+    let missing = postdesk(dir.path())
+        .args(["user", "token", "--email", "ghost@example.test"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn serve_answers_and_exits_zero_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        postdesk(dir.path())
+            .arg("migrate")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let port = free_port();
+    let mut child = postdesk(dir.path())
+        .arg("serve")
+        .env("POSTDESK__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let healthy = loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").unwrap();
+            let mut reply = String::new();
+            let _ = std::io::Read::read_to_string(&mut s, &mut reply);
+            break reply;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        healthy.starts_with("HTTP/1.0 200") || healthy.starts_with("HTTP/1.1 200"),
+        "{healthy}"
+    );
+    assert!(
+        dir.path().join("postdesk.db").exists(),
+        "the default SQLite file is in the working directory"
+    );
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

@@ -1,0 +1,200 @@
+//! Shared set-up: test databases on both backends, settings, a running app.
+
+use postdesk::actions::Actions;
+use postdesk::app::{App, open_store};
+use postdesk::config::Settings;
+use postdesk::domain::{Actor, EmailAddress, Role};
+use postdesk::secrets;
+use postdesk::store::{NewUser, Store, User};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// The PostgreSQL server the tests create their databases on.
+pub fn pg_admin_url() -> String {
+    std::env::var("POSTDESK_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A database for one test, removed when dropped (also when the test panics).
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// A new SQLite file in a temporary folder.
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("postdesk.db").display());
+        TestDb {
+            url,
+            pg_name: None,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A new, empty PostgreSQL database. Fails loudly if PostgreSQL is not reachable.
+    pub async fn postgres() -> TestDb {
+        let name = format!("postdesk_t_{}", uuid::Uuid::new_v4().simple());
+        let admin = pg_admin_url();
+        let mut conn = connect_admin(&admin).await;
+        sqlx::Executor::execute(
+            &mut conn,
+            sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+        )
+        .await
+        .expect("CREATE DATABASE");
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_string())
+            .unwrap_or(admin.clone());
+        TestDb {
+            url: format!("{base}/{name}"),
+            pg_name: Some(name),
+            _dir: None,
+        }
+    }
+}
+
+async fn connect_admin(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL at {url} is required for these tests and is not reachable: {e}")
+    })
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        let admin = pg_admin_url();
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let mut conn = connect_admin(&admin).await;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                let _ = sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql)).await;
+            });
+        })
+        .join();
+    }
+}
+
+/// Settings for a test: the given database, port 0, defaults elsewhere.
+pub fn settings(db: &TestDb) -> Settings {
+    let mut s = Settings::load_with_env(None, Vec::new()).expect("default settings");
+    s.database.url = db.url.clone();
+    s.database.max_connections = 5;
+    s.http.listen = "127.0.0.1:0".into();
+    s.tickets.related_kinds = vec!["order".into()];
+    s
+}
+
+/// A migrated store and actions over it.
+pub async fn actions_for(settings: Settings) -> (Store, Actions) {
+    let store = open_store(&settings)
+        .await
+        .expect("store opens and migrates");
+    let actions = Actions::new(store.clone(), Arc::new(settings));
+    (store, actions)
+}
+
+/// Creates a staff account and returns it with its actor.
+pub async fn staff(store: &Store, email: &str, role: Role) -> (User, Actor) {
+    let email: EmailAddress = email.parse().unwrap();
+    let user = store
+        .insert_user(
+            &NewUser {
+                email,
+                name: "Staff Member".into(),
+                role,
+                password_hash: "x".into(),
+            },
+            1,
+        )
+        .await
+        .expect("insert user");
+    (
+        user.clone(),
+        Actor::Staff {
+            user_id: user.id,
+            role,
+        },
+    )
+}
+
+/// A running daemon on port 0.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub token: String,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<()>>,
+    /// Keeps the database alive as long as the app.
+    _db: TestDb,
+}
+
+impl TestApp {
+    /// The URL of `path` on this app.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops the daemon and waits for it to drain.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            h.await.expect("app task");
+        }
+    }
+}
+
+/// Starts the daemon on `db` with an agent account and an API token.
+pub async fn spawn_app(db: TestDb) -> TestApp {
+    let app = App::build(settings(&db)).await.expect("app builds");
+    let addr = app.local_addr();
+    let store = app.store().clone();
+    let (user, _) = staff(&store, "agent@example.test", Role::Agent).await;
+    let token = secrets::new_api_token();
+    store
+        .insert_api_token(user.id, &secrets::token_digest(&token), "test", 1)
+        .await
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let handle = tokio::spawn(async move { app.run(stop).await.expect("app runs") });
+    TestApp {
+        addr,
+        token,
+        http: reqwest::Client::new(),
+        shutdown,
+        handle: Some(handle),
+        _db: db,
+    }
+}
+
+/// Runs each listed async test function against SQLite and PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::helpers::TestDb::sqlite()).await;
+            })+
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::helpers::TestDb::postgres().await).await;
+            })+
+        }
+    };
+}

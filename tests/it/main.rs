@@ -1,0 +1,9 @@
+//! The integration tests: one binary. Real SQLite files and a real
+//! PostgreSQL (a fresh database per test, dropped afterwards), the real web
+//! server on port 0, the real `postdesk` binary.
+
+mod actions;
+mod api;
+mod cli;
+mod helpers;
+mod scheduler;

@@ -36,6 +36,17 @@ pub enum Command {
     /// Manage staff accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Show how the gateway reads one mail, without storing anything.
+    Inspect {
+        /// Print the stable JSON form.
+        #[arg(long)]
+        json: bool,
+        /// The support address the mail arrived at (for the plus-address token).
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// The .eml file (`-` for standard input).
+        file: PathBuf,
+    },
 }
 
 /// `postdesk user …`
@@ -66,6 +77,11 @@ pub enum UserCommand {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigProblem(pub String);
+
+/// Input that can never be processed (exit status 65, EX_DATAERR).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DataError(pub String);
 
 fn load(cli: &Cli) -> Result<Settings> {
     Settings::load(cli.config.as_deref())
@@ -102,6 +118,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::User(UserCommand::Token { email, label }) => {
             user_token(&settings, email, label).await
         }
+        Command::Inspect {
+            json,
+            mailbox,
+            file,
+        } => inspect(&settings, *json, mailbox.as_deref(), file),
     }
 }
 
@@ -221,5 +242,41 @@ async fn user_token(settings: &Settings, email: &str, label: &str) -> Result<()>
         .insert_api_token(user.id, &secrets::token_digest(&token), label, now_millis())
         .await?;
     println!("{token}");
+    Ok(())
+}
+
+fn inspect(
+    settings: &Settings,
+    json: bool,
+    mailbox: Option<&str>,
+    file: &std::path::Path,
+) -> Result<()> {
+    use std::io::Read;
+    let mailbox: Option<EmailAddress> = mailbox.map(str::parse).transpose()?;
+    let mut raw = Vec::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .take(crate::mail::MAX_MAIL_BYTES as u64 + 1)
+            .read_to_end(&mut raw)?;
+    } else {
+        std::fs::File::open(file)
+            .with_context(|| format!("opening {}", file.display()))?
+            .take(crate::mail::MAX_MAIL_BYTES as u64 + 1)
+            .read_to_end(&mut raw)?;
+    }
+    match crate::mail::inspect::inspect(&raw, &settings.tickets.prefix, mailbox.as_ref()) {
+        Ok(i) if json => println!("{}", serde_json::to_string_pretty(&i)?),
+        Ok(i) => print!("{}", crate::mail::inspect::render_text(&i)),
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "error": { "code": "not_a_mail", "message": e.to_string() } })
+                );
+            }
+            return Err(DataError(format!("{}: {e}", file.display())).into());
+        }
+    }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! The `postdesk` binary: parse the command line, run it, map errors to exit
-//! codes (0 success, 78 bad configuration, 1 anything else).
+//! codes (0 success, 65 unusable input, 78 bad configuration, 1 anything else).
 
 use clap::Parser;
-use postdesk::cli::{self, Cli, ConfigProblem};
+use postdesk::cli::{self, Cli, ConfigProblem, DataError};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -23,6 +23,8 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             if e.downcast_ref::<ConfigProblem>().is_some() {
                 ExitCode::from(78)
+            } else if e.downcast_ref::<DataError>().is_some() {
+                ExitCode::from(65)
             } else {
                 ExitCode::FAILURE
             }

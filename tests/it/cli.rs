@@ -191,3 +191,48 @@ fn serve_answers_and_exits_zero_on_sigterm() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn inspect_prints_stable_json_and_refuses_non_mail_with_65() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail = "From: Jane <jane@example.org>\r\nTo: support+tok123@example.test\r\nSubject: Re: [TKT-5] Printer\r\n\
+Message-ID: <m1@example.org>\r\nIn-Reply-To: <n1@postdesk>\r\n\r\nThanks!\r\n\r\nOn Mon, Jan 5, 2026 Support wrote:\r\n> old\r\n";
+    std::fs::write(dir.path().join("m.eml"), mail).unwrap();
+    let out = postdesk(dir.path())
+        .args(["inspect", "--json", "m.eml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["from"]["email"], "jane@example.org");
+    assert_eq!(v["clean_subject"], "Printer");
+    assert_eq!(v["ticket_tag"], "TKT-5");
+    assert_eq!(v["reply_token"], "tok123");
+    assert_eq!(v["classification"], "human");
+    assert_eq!(v["reply_text"], "Thanks!");
+    assert_eq!(v["in_reply_to"], serde_json::json!(["<n1@postdesk>"]));
+    for key in [
+        "to",
+        "cc",
+        "subject",
+        "message_id",
+        "references",
+        "bounce",
+        "body_text",
+        "attachments",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    std::fs::write(dir.path().join("junk.bin"), [0u8, 1, 2, 3, 255]).unwrap();
+    let out = postdesk(dir.path())
+        .args(["inspect", "--json", "junk.bin"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(65));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "not_a_mail");
+}

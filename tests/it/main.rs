@@ -5,5 +5,6 @@
 mod actions;
 mod api;
 mod cli;
+mod corpus;
 mod helpers;
 mod scheduler;

@@ -1,0 +1,410 @@
+//! Mail as values: bytes in, values out, no I/O. Parsing (mail-parser),
+//! classification (human / auto-reply / bounce), reply extraction, subject
+//! clean-up and the `inspect` view all live here.
+
+pub mod classify;
+pub mod extract;
+pub mod inspect;
+pub mod subject;
+
+use mail_parser::{Address, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
+
+use crate::domain::EmailAddress;
+
+/// The largest mail accepted; larger ones are quarantined unread.
+pub const MAX_MAIL_BYTES: usize = 50 * 1024 * 1024;
+
+/// Why bytes could not be read as a mail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MailError {
+    #[error("the input is empty")]
+    Empty,
+    #[error("the mail is {0} bytes, more than the {MAX_MAIL_BYTES} accepted")]
+    TooLarge(usize),
+    #[error("the input is not a mail: no header block with From, To, Subject, Date or Message-ID")]
+    NotAMail,
+    #[error("the MIME structure is too broken to read (the parser gave up)")]
+    Malformed,
+}
+
+/// A person in an address header.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Mailbox {
+    pub email: EmailAddress,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// An attachment (or inline part) of a mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub content_id: Option<String>,
+    pub inline: bool,
+    pub data: Vec<u8>,
+}
+
+/// The headers that decide whether a mail was written by a person.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Signals {
+    pub auto_submitted: Option<String>,
+    pub x_autoreply: bool,
+    pub x_autorespond: bool,
+    pub precedence: Option<String>,
+    /// `Return-Path: <>`.
+    pub null_return_path: bool,
+    /// `multipart/report` at the top.
+    pub report_type: Option<String>,
+    pub x_failed_recipients: Vec<String>,
+    pub list_id: bool,
+    /// Raw From header text (for mailer-daemon detection when it does not parse).
+    pub from_raw: String,
+}
+
+/// A delivery status report inside a mail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// `message/delivery-status` fields: (Final-Recipient, Status, Action) per recipient.
+    pub recipients: Vec<(String, Option<String>, Option<String>)>,
+    /// Message-ID of the returned mail (from `message/rfc822` or `text/rfc822-headers`).
+    pub original_message_id: Option<String>,
+}
+
+/// One mail, read once at the edge.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedMail {
+    pub from: Option<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub reply_to: Option<Mailbox>,
+    pub subject: String,
+    pub message_id: Option<String>,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    pub signals: Signals,
+    /// The text body (from text/plain, or converted from HTML).
+    pub text: String,
+    /// The HTML body as received (sanitise before showing).
+    pub html: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub report: Option<DeliveryReport>,
+    pub size: usize,
+}
+
+fn mailboxes(addr: Option<&Address<'_>>) -> Vec<Mailbox> {
+    let Some(addr) = addr else { return Vec::new() };
+    addr.iter()
+        .filter_map(|a| {
+            let email = a.address()?.parse::<EmailAddress>().ok()?;
+            let name = a
+                .name()
+                .map(|n| n.trim().trim_matches('"').trim().to_string())
+                .filter(|n| !n.is_empty());
+            Some(Mailbox { email, name })
+        })
+        .take(200)
+        .collect()
+}
+
+/// Message-IDs as `<id>`, whatever the header's form.
+fn ids(value: &HeaderValue<'_>) -> Vec<String> {
+    let list: Vec<String> = match value {
+        HeaderValue::Text(t) => vec![t.to_string()],
+        HeaderValue::TextList(l) => l.iter().map(|t| t.to_string()).collect(),
+        _ => Vec::new(),
+    };
+    list.into_iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| normalise_id(&s))
+        .take(100)
+        .collect()
+}
+
+/// `<id>` form of a Message-ID, at most 998 bytes.
+pub fn normalise_id(id: &str) -> String {
+    let bare = id.trim().trim_start_matches('<').trim_end_matches('>');
+    let bare: String = bare
+        .chars()
+        .filter(|c| !c.is_whitespace() && !c.is_control())
+        .take(996)
+        .collect();
+    format!("<{bare}>")
+}
+
+fn header_text(m: &Message<'_>, name: &str) -> Option<String> {
+    m.header_raw(name).map(|v| v.trim().to_string())
+}
+
+/// HTML converted to readable text.
+pub fn html_to_text(html: &str) -> String {
+    html2text::from_read(html.as_bytes(), 100).unwrap_or_else(|_| html.to_string())
+}
+
+/// Parses raw bytes. Never panics; a broken part is decoded lossily.
+pub fn parse(raw: &[u8]) -> Result<ParsedMail, MailError> {
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(MailError::Empty);
+    }
+    if raw.len() > MAX_MAIL_BYTES {
+        return Err(MailError::TooLarge(raw.len()));
+    }
+    // mail-parser 0.11 panics on some malformed MIME trees (its own test
+    // corpus has one); hostile input must never take the gateway down, so a
+    // panic in the parser becomes an ordinary "malformed" answer.
+    let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
+    let m = parsed
+        .map_err(|_| MailError::Malformed)?
+        .ok_or(MailError::NotAMail)?;
+    let known = [
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "received",
+        "return-path",
+        "sender",
+        "cc",
+        "mime-version",
+    ];
+    let has_headers = m
+        .root_part()
+        .headers
+        .iter()
+        .any(|h| known.contains(&h.name().to_ascii_lowercase().as_str()));
+    if !has_headers {
+        return Err(MailError::NotAMail);
+    }
+    let precedence = header_text(&m, "Precedence").map(|p| p.to_ascii_lowercase());
+    let report_type = m.root_part().content_type().and_then(|ct| {
+        let is_report = ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"));
+        is_report.then(|| {
+            ct.attribute("report-type")
+                .unwrap_or("")
+                .to_ascii_lowercase()
+        })
+    });
+    let signals = Signals {
+        auto_submitted: header_text(&m, "Auto-Submitted").map(|v| v.to_ascii_lowercase()),
+        x_autoreply: m.header_raw("X-Autoreply").is_some()
+            || m.header_raw("X-Autoreply-From").is_some(),
+        x_autorespond: m.header_raw("X-Autorespond").is_some(),
+        precedence,
+        null_return_path: m
+            .header_raw("Return-Path")
+            .is_some_and(|v| v.trim() == "<>" || v.trim().is_empty()),
+        report_type,
+        x_failed_recipients: header_text(&m, "X-Failed-Recipients")
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        list_id: m.header_raw("List-Id").is_some(),
+        from_raw: header_text(&m, "From").unwrap_or_default(),
+    };
+    let mut text = String::new();
+    for (i, part) in m.text_bodies().enumerate().take(20) {
+        // Text bodies of a mail whose only body is HTML are conversions; prefer the real text part.
+        if let PartType::Text(t) = &part.body {
+            if i > 0 && !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(t);
+        }
+    }
+    let html = m.html_bodies().find_map(|p| match &p.body {
+        PartType::Html(h) => Some(h.to_string()),
+        _ => None,
+    });
+    let has_plain = m.text_bodies().any(|p| matches!(p.body, PartType::Text(_)));
+    if !has_plain && let Some(h) = &html {
+        text = html_to_text(h);
+    }
+    let mut attachments = Vec::new();
+    let mut report = None;
+    for part in m.attachments().take(500) {
+        let ct = part.content_type();
+        let content_type = ct
+            .map(|c| {
+                format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream"))
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_else(|| "application/octet-stream".into());
+        if content_type == "message/delivery-status"
+            || content_type == "message/global-delivery-status"
+        {
+            let r = report.get_or_insert_with(DeliveryReport::default);
+            r.recipients
+                .extend(delivery_status(&String::from_utf8_lossy(part.contents())));
+        }
+        if content_type == "text/rfc822-headers" || content_type == "message/rfc822-headers" {
+            let r = report.get_or_insert_with(DeliveryReport::default);
+            if r.original_message_id.is_none() {
+                r.original_message_id =
+                    header_in_text(&String::from_utf8_lossy(part.contents()), "message-id");
+            }
+        }
+        let data: Vec<u8> = match &part.body {
+            PartType::Message(inner) => {
+                if let Some(id) = inner.message_id() {
+                    report
+                        .get_or_insert_with(DeliveryReport::default)
+                        .original_message_id
+                        .get_or_insert(normalise_id(id));
+                }
+                inner.raw_message().to_vec()
+            }
+            _ => part.contents().to_vec(),
+        };
+        let filename = part
+            .attachment_name()
+            .map(str::to_string)
+            .unwrap_or_else(|| default_name(&content_type));
+        let inline = part
+            .content_disposition()
+            .is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline"));
+        attachments.push(Attachment {
+            filename: filename
+                .chars()
+                .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
+                .take(200)
+                .collect(),
+            content_type,
+            content_id: part
+                .content_id()
+                .map(|c| c.trim_matches(['<', '>']).to_string()),
+            inline,
+            data,
+        });
+    }
+    // A DSN without structured parts still names the returned mail in its text.
+    if let Some(r) = &mut report
+        && r.original_message_id.is_none()
+    {
+        r.original_message_id = header_in_text(&text, "message-id");
+    }
+    Ok(ParsedMail {
+        from: mailboxes(m.from())
+            .into_iter()
+            .next()
+            .or_else(|| mailboxes(m.sender()).into_iter().next()),
+        to: mailboxes(m.to()),
+        cc: mailboxes(m.cc()),
+        reply_to: mailboxes(m.reply_to()).into_iter().next(),
+        subject: m.subject().unwrap_or_default().chars().take(1000).collect(),
+        message_id: m
+            .message_id()
+            .filter(|id| !id.trim().is_empty())
+            .map(normalise_id),
+        in_reply_to: ids(m.in_reply_to()),
+        references: ids(m.references()),
+        signals,
+        text,
+        html,
+        attachments,
+        report,
+        size: raw.len(),
+    })
+}
+
+fn default_name(content_type: &str) -> String {
+    match content_type {
+        "message/rfc822" => "message.eml".into(),
+        t if t.starts_with("image/") => format!("image.{}", &t[6..]),
+        _ => "attachment".into(),
+    }
+}
+
+/// The value of `name:` in a block of header text, if present.
+pub fn header_in_text(text: &str, name: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim().eq_ignore_ascii_case(name) && !value.trim().is_empty())
+            .then(|| normalise_id(value))
+    })
+}
+
+/// (Final-Recipient, Status, Action) per recipient block of a delivery-status part.
+fn delivery_status(body: &str) -> Vec<(String, Option<String>, Option<String>)> {
+    let mut out = Vec::new();
+    for block in body.replace("\r\n", "\n").split("\n\n") {
+        let mut recipient = None;
+        let (mut status, mut action) = (None, None);
+        for line in block.lines() {
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            match key.trim().to_ascii_lowercase().as_str() {
+                "final-recipient" | "original-recipient" if recipient.is_none() => {
+                    let addr = value.split_once(';').map(|(_, a)| a).unwrap_or(value);
+                    recipient = Some(addr.trim().trim_matches(['<', '>']).to_string());
+                }
+                "status" => {
+                    status = Some(
+                        value
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string(),
+                    )
+                }
+                "action" => action = Some(value.to_ascii_lowercase()),
+                _ => {}
+            }
+        }
+        if let Some(r) = recipient {
+            out.push((r, status, action));
+        }
+        if out.len() >= 100 {
+            break;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_simple_mail() {
+        let raw = b"From: Jane Doe <Jane@Example.org>\r\nTo: support@example.test, \"Bob\" <bob@example.org>\r\n\
+Subject: Re: [TKT-7] Printer\r\nMessage-ID: <abc@x>\r\nIn-Reply-To: <p1@x>\r\nReferences: <p0@x> <p1@x>\r\n\r\nHello\r\n";
+        let m = parse(raw).unwrap();
+        assert_eq!(m.from.unwrap().email.as_str(), "jane@example.org");
+        assert_eq!(m.to.len(), 2);
+        assert_eq!(m.message_id.as_deref(), Some("<abc@x>"));
+        assert_eq!(m.references, vec!["<p0@x>", "<p1@x>"]);
+        assert_eq!(m.in_reply_to, vec!["<p1@x>"]);
+        assert!(m.text.contains("Hello"));
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_mail() {
+        assert_eq!(parse(b"").unwrap_err(), MailError::Empty);
+        assert_eq!(
+            parse(b"just some words\nand more\n").unwrap_err(),
+            MailError::NotAMail
+        );
+        assert_eq!(
+            parse(&[0u8, 159, 146, 150, 1, 2]).unwrap_err(),
+            MailError::NotAMail
+        );
+    }
+
+    #[test]
+    fn html_only_mail_becomes_text() {
+        let raw = b"From: a@b.org\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n<p>Hello <b>there</b></p><script>x()</script>\r\n";
+        let m = parse(raw).unwrap();
+        assert!(m.text.contains("Hello"), "{}", m.text);
+        assert!(m.html.unwrap().contains("<b>there</b>"));
+    }
+}

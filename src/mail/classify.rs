@@ -1,0 +1,282 @@
+//! Is a mail from a person, an auto-responder, or a bounce? (SPEC §5.5, §5.8)
+//! A pure function over the parsed mail.
+
+use serde::Serialize;
+
+use super::ParsedMail;
+
+/// What kind of mail this is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Classification {
+    Human,
+    AutoReply,
+    Bounce,
+}
+
+/// What a bounce says about the mail it returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BounceInfo {
+    /// Message-ID of the returned mail, if it could be found.
+    pub original_message_id: Option<String>,
+    /// The addresses that failed.
+    pub recipients: Vec<String>,
+    /// Whether the failure is permanent (5.x.x).
+    pub permanent: bool,
+}
+
+/// Subjects of bounces from the common servers, lower case.
+const BOUNCE_SUBJECTS: [&str; 22] = [
+    "undelivered mail returned to sender",
+    "delivery status notification (failure)",
+    "delivery status notification (delay)",
+    "delivery status notification",
+    "mail delivery failed",
+    "mail delivery failure",
+    "undeliverable:",
+    "undeliverable mail",
+    "undelivered mail",
+    "failure notice",
+    "returned mail",
+    "delivery failure",
+    "delivery notification",
+    "message delivery failure",
+    "mail system error",
+    "non remis",
+    "unzustellbar",
+    "nondeliverable",
+    "could not send message",
+    "delivery has failed",
+    "mail could not be delivered",
+    "message not delivered",
+];
+
+/// Subject starts of out-of-office and other auto-replies, lower case.
+const AUTO_REPLY_SUBJECTS: [&str; 16] = [
+    "auto:",
+    "automatic reply",
+    "autoreply",
+    "auto-reply",
+    "auto reply",
+    "out of office",
+    "out of the office",
+    "abwesenheitsnotiz",
+    "automatische antwort",
+    "réponse automatique",
+    "respuesta automática",
+    "risposta automatica",
+    "autosvar",
+    "automatisch antwoord",
+    "on vacation",
+    "away from the office",
+];
+
+fn is_mailer_daemon(mail: &ParsedMail) -> bool {
+    let from = mail
+        .from
+        .as_ref()
+        .map(|f| f.email.as_str().to_string())
+        .unwrap_or_else(|| mail.signals.from_raw.to_ascii_lowercase());
+    let local = from.split('@').next().unwrap_or_default();
+    local.contains("mailer-daemon")
+        || local == "postmaster"
+        || local.contains("mail-daemon")
+        || from.contains("mailer-daemon")
+}
+
+/// Classifies a mail; for a bounce, also says what it returns.
+pub fn classify(mail: &ParsedMail) -> (Classification, Option<BounceInfo>) {
+    let s = &mail.signals;
+    let subject = mail.subject.trim().to_lowercase();
+    let dsn = s
+        .report_type
+        .as_deref()
+        .is_some_and(|t| t.contains("delivery-status"))
+        || mail
+            .report
+            .as_ref()
+            .is_some_and(|r| !r.recipients.is_empty());
+    let bounce_subject = BOUNCE_SUBJECTS.iter().any(|b| subject.contains(b));
+    let daemon = is_mailer_daemon(mail);
+    let is_bounce = dsn
+        || !s.x_failed_recipients.is_empty()
+        || (daemon
+            && (bounce_subject
+                || s.null_return_path
+                || mail.report.is_some()
+                || subject.is_empty()
+                || subject.contains("fail")
+                || subject.contains("deliver")
+                || subject.contains("return")))
+        || (bounce_subject
+            && (s.null_return_path || s.auto_submitted.is_some() || mail.report.is_some()));
+    if is_bounce {
+        return (Classification::Bounce, Some(bounce_info(mail)));
+    }
+    let auto_submitted = s
+        .auto_submitted
+        .as_deref()
+        .is_some_and(|v| !v.is_empty() && !v.starts_with("no"));
+    let precedence = s.precedence.as_deref().is_some_and(|p| {
+        ["bulk", "junk", "list", "auto_reply", "auto-reply"]
+            .iter()
+            .any(|x| p.starts_with(x))
+    });
+    let auto_subject = AUTO_REPLY_SUBJECTS.iter().any(|a| subject.starts_with(a));
+    let report = s.report_type.is_some();
+    if auto_submitted
+        || s.x_autoreply
+        || s.x_autorespond
+        || precedence
+        || s.null_return_path
+        || auto_subject
+        || report
+        || daemon
+    {
+        return (Classification::AutoReply, None);
+    }
+    (Classification::Human, None)
+}
+
+fn bounce_info(mail: &ParsedMail) -> BounceInfo {
+    let mut info = BounceInfo::default();
+    if let Some(r) = &mail.report {
+        info.original_message_id = r.original_message_id.clone();
+        for (recipient, status, action) in &r.recipients {
+            info.recipients.push(recipient.to_lowercase());
+            if status.as_deref().is_some_and(|s| s.starts_with('5'))
+                || action.as_deref() == Some("failed") && status.is_none()
+            {
+                info.permanent = true;
+            }
+        }
+    }
+    for r in &mail.signals.x_failed_recipients {
+        let r = r.trim_matches(['<', '>']).to_lowercase();
+        if !info.recipients.contains(&r) {
+            info.recipients.push(r);
+        }
+    }
+    if mail.report.as_ref().is_none_or(|r| r.recipients.is_empty()) {
+        // Plain-text bounces: a 5xx reply code or a 5.x.x status anywhere in the text.
+        info.permanent = permanent_in_text(&mail.text);
+        if info.recipients.is_empty() {
+            info.recipients = addresses_in_text(&mail.text);
+        }
+    }
+    info
+}
+
+fn permanent_in_text(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.windows(5).enumerate().any(|(i, w)| {
+        let boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric() && bytes[i - 1] != b'.';
+        let enhanced = w[0] == b'5'
+            && w[1] == b'.'
+            && w[2].is_ascii_digit()
+            && w[3] == b'.'
+            && w[4].is_ascii_digit();
+        let code = w[0] == b'5'
+            && w[1].is_ascii_digit()
+            && w[2].is_ascii_digit()
+            && (w[3] == b' ' || w[3] == b'-')
+            && w[1] <= b'5';
+        boundary && (enhanced || code)
+    }) || {
+        let lower = text.to_lowercase();
+        [
+            "user unknown",
+            "no such user",
+            "mailbox unavailable",
+            "does not exist",
+            "permanent error",
+            "permanently",
+        ]
+        .iter()
+        .any(|p| lower.contains(p))
+    }
+}
+
+fn addresses_in_text(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for word in text.split(|c: char| c.is_whitespace() || "<>()[];:,\"'".contains(c)) {
+        if word.contains('@')
+            && let Ok(a) = word
+                .trim_matches('.')
+                .parse::<crate::domain::EmailAddress>()
+            && !a.as_str().starts_with("mailer-daemon")
+            && !out.iter().any(|o| o == a.as_str())
+        {
+            out.push(a.to_string());
+            if out.len() >= 10 {
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::parse;
+
+    fn kind(raw: &str) -> Classification {
+        classify(&parse(raw.replace('\n', "\r\n").as_bytes()).unwrap()).0
+    }
+
+    #[test]
+    fn people_are_human_even_with_outlook_suppress_headers() {
+        assert_eq!(
+            kind("From: a@b.org\nSubject: Help\nX-Auto-Response-Suppress: All\n\nHi\n"),
+            Classification::Human
+        );
+        assert_eq!(
+            kind("From: a@b.org\nSubject: x\nAuto-Submitted: no\n\nHi\n"),
+            Classification::Human
+        );
+    }
+
+    #[test]
+    fn auto_replies_by_header_and_subject() {
+        for raw in [
+            "From: a@b.org\nSubject: x\nAuto-Submitted: auto-replied\n\nAway\n",
+            "From: a@b.org\nSubject: x\nX-Autoreply: yes\n\nAway\n",
+            "From: a@b.org\nSubject: x\nPrecedence: bulk\n\nAway\n",
+            "From: a@b.org\nSubject: Automatic reply: Your ticket\n\nAway\n",
+            "From: a@b.org\nSubject: x\nReturn-Path: <>\n\nAway\n",
+        ] {
+            assert_eq!(kind(raw), Classification::AutoReply, "{raw}");
+        }
+    }
+
+    #[test]
+    fn delivery_reports_are_permanent_bounces_with_the_original_id() {
+        let raw = "From: MAILER-DAEMON@mx.example.org\nSubject: Undelivered Mail Returned to Sender\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\n\
+I'm sorry.\n--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; gone@example.org\n\
+Action: failed\nStatus: 5.1.1\n\n--B\nContent-Type: text/rfc822-headers\n\nMessage-ID: <sent-1@postdesk>\nSubject: hi\n\n--B--\n";
+        let m = parse(raw.replace('\n', "\r\n").as_bytes()).unwrap();
+        let (c, info) = classify(&m);
+        assert_eq!(c, Classification::Bounce);
+        let info = info.unwrap();
+        assert_eq!(
+            info.original_message_id.as_deref(),
+            Some("<sent-1@postdesk>")
+        );
+        assert_eq!(info.recipients, vec!["gone@example.org"]);
+        assert!(info.permanent);
+    }
+
+    #[test]
+    fn plain_text_bounces_from_the_daemon() {
+        let raw = "From: Mail Delivery System <MAILER-DAEMON@x.org>\nSubject: Mail delivery failed: returning message to sender\n\n\
+  gone@example.org\n    SMTP error from remote mail server after RCPT TO:<gone@example.org>:\n    550 5.1.1 User unknown\n";
+        let m = parse(raw.replace('\n', "\r\n").as_bytes()).unwrap();
+        let (c, info) = classify(&m);
+        assert_eq!(c, Classification::Bounce);
+        let info = info.unwrap();
+        assert!(info.permanent);
+        assert_eq!(info.recipients, vec!["gone@example.org"]);
+    }
+}

@@ -1,0 +1,297 @@
+//! Golden tests over ../shared/corpus (see its README-expected.md): every
+//! file through `inspect` without a panic; reply extraction scored against
+//! each source's expected text; bounces and auto-replies classified. Each
+//! test prints its pass rates and fails below the floor reached so far.
+
+use postdesk::mail::classify::Classification;
+use postdesk::mail::extract::extract_reply;
+use postdesk::mail::inspect::inspect;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn corpus() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    assert!(
+        dir.is_dir(),
+        "the shared corpus is missing at {}",
+        dir.display()
+    );
+    dir
+}
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+struct Score {
+    name: String,
+    pass: usize,
+    total: usize,
+    failures: Vec<String>,
+}
+
+impl Score {
+    fn new(name: &str) -> Self {
+        Score {
+            name: name.into(),
+            pass: 0,
+            total: 0,
+            failures: Vec::new(),
+        }
+    }
+    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        self.total += 1;
+        if ok {
+            self.pass += 1;
+        } else if self.failures.len() < 5 {
+            self.failures.push(what());
+        }
+    }
+    fn rate(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            100.0 * self.pass as f64 / self.total as f64
+        }
+    }
+    fn report(&self) {
+        println!(
+            "{:<40} {:>4}/{:<4} {:6.1}%",
+            self.name,
+            self.pass,
+            self.total,
+            self.rate()
+        );
+        for f in &self.failures {
+            println!("    miss: {f}");
+        }
+    }
+}
+
+#[test]
+fn every_corpus_file_is_inspected_without_a_panic() {
+    let mut all = Vec::new();
+    files(&corpus(), &mut all);
+    let skip = |p: &Path| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        name == "SOURCE.md" || name.ends_with(".json") || name == "README-expected.md"
+    };
+    let (mut parsed, mut refused, mut total) = (0, 0, 0);
+    for path in all.iter().filter(|p| !skip(p)) {
+        let raw = std::fs::read(path).unwrap();
+        total += 1;
+        let result = std::panic::catch_unwind(|| {
+            inspect(&raw, "TKT", None).map(|i| serde_json::to_string(&i).unwrap())
+        });
+        match result {
+            Ok(Ok(_)) => parsed += 1,
+            Ok(Err(_)) => refused += 1,
+            Err(_) => panic!("inspect panicked on {}", path.display()),
+        }
+    }
+    println!("corpus: {total} files, {parsed} parsed, {refused} reported as not a mail");
+    assert!(
+        total > 2_000,
+        "expected the whole corpus, found {total} files"
+    );
+    assert_eq!(parsed + refused, total);
+}
+
+fn text_of(path: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned()
+}
+
+/// The body of a fixture: raw text, or the first text part of an .eml.
+fn body_of(path: &Path) -> String {
+    let raw = std::fs::read(path).unwrap();
+    if path.extension().is_some_and(|e| e == "eml")
+        && let Ok(m) = postdesk::mail::parse(&raw)
+    {
+        return m.text;
+    }
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+fn squash(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// Scores the exact-text reply checks of one expected.json source.
+fn score_source(source: &str, fixtures_dir: &str) -> Score {
+    let dir = corpus().join(source);
+    let expected: Value = serde_json::from_str(&text_of(&dir.join("expected.json"))).unwrap();
+    let mut score = Score::new(source);
+    let fixtures = expected["fixtures"].as_object().unwrap();
+    for (file, tests) in fixtures {
+        let path = dir.join(fixtures_dir).join(file);
+        if !path.exists() {
+            continue;
+        }
+        let body = body_of(&path);
+        let reply = extract_reply(&body);
+        let tests: Vec<&Value> = match tests {
+            Value::Array(list) => list.iter().collect(),
+            other => vec![other],
+        };
+        for test in tests {
+            let checks: Vec<&Value> = match test.get("checks") {
+                Some(Value::Array(c)) => c.iter().collect(),
+                _ => vec![test],
+            };
+            for check in checks {
+                let kind = check["check"].as_str().unwrap_or_default();
+                let value = check["value"].as_str().unwrap_or_default();
+                let index = check["index"].as_u64();
+                let exact = matches!(
+                    kind,
+                    "parse_reply_equals"
+                        | "visible_text_equals"
+                        | "visible_text_equals_after_trim"
+                        | "reply_equals_after_strip"
+                        | "first_text_plain_part_reply_equals_after_strip"
+                ) || (matches!(kind, "fragment_equals" | "fragment_equals_after_trim")
+                    && index == Some(0));
+                if exact {
+                    score.check(reply.trim() == value.trim(), || {
+                        format!(
+                            "{file} [{kind}] got {:?}",
+                            reply.chars().take(80).collect::<String>()
+                        )
+                    });
+                } else if kind == "html_reply_as_text_equals_ignoring_all_whitespace" {
+                    let html = text_of(&path);
+                    let got = extract_reply(&postdesk::mail::html_to_text(&html));
+                    score.check(squash(&got) == squash(value), || format!("{file} [{kind}]"));
+                }
+            }
+        }
+    }
+    score
+}
+
+#[test]
+fn reply_extraction_meets_each_sources_expectations() {
+    let mut scores = Vec::new();
+    // discourse's trimmer: trimmed/X.txt is the new text of emails/X.txt.
+    let dir = corpus().join("discourse-email_reply_trimmer");
+    let mut trimmer = Score::new("discourse-email_reply_trimmer");
+    let mut inputs = Vec::new();
+    files(&dir.join("emails"), &mut inputs);
+    for input in inputs {
+        let expected = dir.join("trimmed").join(input.file_name().unwrap());
+        if expected.exists() {
+            let got = extract_reply(&text_of(&input));
+            let want = text_of(&expected);
+            trimmer.check(got.trim() == want.trim(), || {
+                format!(
+                    "{} got {:?}",
+                    input.display(),
+                    got.chars().take(80).collect::<String>()
+                )
+            });
+        }
+    }
+    scores.push(trimmer);
+    scores.push(score_source("github-email_reply_parser", "emails"));
+    scores.push(score_source("zapier-email-reply-parser", "emails"));
+    scores.push(score_source("crisp-email-reply-parser", "fixtures"));
+    scores.push(score_source("willdurand-EmailReplyParser", "fixtures"));
+    scores.push(score_source("mailgun-talon", ""));
+    for s in &scores {
+        s.report();
+    }
+    let pass: usize = scores.iter().map(|s| s.pass).sum();
+    let total: usize = scores.iter().map(|s| s.total).sum();
+    println!("reply extraction overall: {pass}/{total}");
+    assert!(
+        total > 100,
+        "too few checks found ({total}): is the corpus layout as expected?"
+    );
+    // Floors: the rates reached so far; raise them as extraction improves.
+    for s in &scores {
+        let floor = match s.name.as_str() {
+            "discourse-email_reply_trimmer" => 57.0,
+            "github-email_reply_parser" => 80.0,
+            "zapier-email-reply-parser" => 100.0,
+            "crisp-email-reply-parser" => 63.0,
+            "willdurand-EmailReplyParser" => 70.0,
+            "mailgun-talon" => 52.0,
+            _ => 0.0,
+        };
+        assert!(s.rate() >= floor, "{} fell to {:.1}%", s.name, s.rate());
+    }
+}
+
+#[test]
+fn bounces_and_auto_replies_are_recognised() {
+    let dir = corpus().join("sisimai-set-of-emails");
+    let expected: Value = serde_json::from_str(&text_of(&dir.join("expected.json"))).unwrap();
+    let mut bounces = Score::new("sisimai bounces → bounce");
+    let mut autos = Score::new("sisimai rfc3834 → auto_reply");
+    let mut not_human = Score::new("sisimai reports never human");
+    for f in expected["files"].as_array().unwrap() {
+        let file = f["file"].as_str().unwrap();
+        let class = f["class_by_directory"].as_str().unwrap_or_default();
+        let Ok(i) = inspect(&std::fs::read(dir.join(file)).unwrap(), "TKT", None) else {
+            bounces.check(class != "bounce_or_dsn", || format!("{file} did not parse"));
+            continue;
+        };
+        match class {
+            "bounce_or_dsn" => bounces.check(i.classification == Classification::Bounce, || {
+                format!("{file}: {:?} {:?}", i.classification, i.subject)
+            }),
+            "auto_reply" => autos.check(i.classification == Classification::AutoReply, || {
+                format!("{file}: {:?} {:?}", i.classification, i.subject)
+            }),
+            _ => {}
+        }
+        if class != "not_bounce" {
+            not_human.check(i.classification != Classification::Human, || {
+                format!("{file} ({class}): {:?}", i.subject)
+            });
+        }
+    }
+    let dir = corpus().join("flufl-bounce");
+    let expected: Value = serde_json::from_str(&text_of(&dir.join("expected.json"))).unwrap();
+    let mut flufl = Score::new("flufl-bounce detected → bounce");
+    for f in expected["files"].as_array().unwrap() {
+        let has = f["detector_expectations"].as_array().is_some_and(|d| {
+            d.iter()
+                .any(|x| !x["addresses"].as_array().is_none_or(|a| a.is_empty()))
+        });
+        if !has {
+            continue;
+        }
+        let file = f["file"].as_str().unwrap();
+        let got =
+            inspect(&std::fs::read(dir.join(file)).unwrap(), "TKT", None).map(|i| i.classification);
+        flufl.check(got == Ok(Classification::Bounce), || {
+            format!("{file}: {got:?}")
+        });
+    }
+    for s in [&bounces, &autos, &not_human, &flufl] {
+        s.report();
+    }
+    // Floors: the rates reached so far; raise them as classification improves.
+    for (s, floor) in [
+        (&bounces, 96.0),
+        (&autos, 100.0),
+        (&not_human, 97.5),
+        (&flufl, 83.0),
+    ] {
+        assert!(s.total > 0, "{}: no cases found", s.name);
+        assert!(s.rate() >= floor, "{} fell to {:.1}%", s.name, s.rate());
+    }
+}

@@ -36,11 +36,16 @@ pub struct App {
     metrics: Arc<Metrics>,
 }
 
-/// Opens the store and applies migrations.
+/// Opens the store, applies migrations and records the mailboxes declared
+/// in the configuration.
 pub async fn open_store(settings: &Settings) -> Result<Store, StoreError> {
     let db = &settings.database;
     let store = Store::connect(&db.url, db.max_connections, &settings.tickets.prefix).await?;
     store.migrate().await?;
+    let now = crate::store::now_millis();
+    for m in &settings.mailboxes {
+        store.upsert_mailbox(m, true, now).await?;
+    }
     Ok(store)
 }
 

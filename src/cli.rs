@@ -36,6 +36,20 @@ pub enum Command {
     /// Manage staff accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Take one mail from standard input (for an MTA pipe): exit 0 when it is
+    /// stored and processed, 75 on a transient fault (retry), 65 when it can
+    /// never be processed (it is kept in quarantine).
+    Ingest {
+        /// The mailbox the mail was addressed to.
+        #[arg(long)]
+        mailbox: String,
+        /// Record without notifying anyone.
+        #[arg(long)]
+        silent: bool,
+    },
+    /// Mail that could not be processed.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
     /// Show how the gateway reads one mail, without storing anything.
     Inspect {
         /// Print the stable JSON form.
@@ -73,10 +87,28 @@ pub enum UserCommand {
     },
 }
 
+/// `postdesk quarantine …`
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List quarantined mails with their reasons.
+    List,
+    /// Show one quarantined mail as the gateway reads it.
+    Show { id: i64 },
+    /// Process a quarantined mail again (after a fix).
+    Retry { id: i64 },
+    /// Give up on a quarantined mail (it stays stored, marked discarded).
+    Discard { id: i64 },
+}
+
 /// Why the CLI failed, as far as the exit code cares.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigProblem(pub String);
+
+/// A fault that may pass: the caller should retry (exit status 75, EX_TEMPFAIL).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TempFail(pub String);
 
 /// Input that can never be processed (exit status 65, EX_DATAERR).
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +150,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::User(UserCommand::Token { email, label }) => {
             user_token(&settings, email, label).await
         }
+        Command::Ingest { mailbox, silent } => ingest(&settings, mailbox, *silent).await,
+        Command::Quarantine(q) => quarantine(&settings, q).await,
         Command::Inspect {
             json,
             mailbox,
@@ -276,6 +310,156 @@ fn inspect(
                 );
             }
             return Err(DataError(format!("{}: {e}", file.display())).into());
+        }
+    }
+    Ok(())
+}
+
+fn read_limited(reader: impl std::io::Read) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    reader
+        .take(crate::mail::MAX_MAIL_BYTES as u64 + 1)
+        .read_to_end(&mut raw)?;
+    Ok(raw)
+}
+
+async fn processor_for(
+    settings: &Settings,
+    store: &crate::store::Store,
+) -> Result<crate::gateway::processor::Processor> {
+    let key = crate::gateway::signing_key(settings, store).await?;
+    let actions =
+        crate::actions::Actions::new(store.clone(), std::sync::Arc::new(settings.clone()));
+    Ok(crate::gateway::processor::Processor::new(
+        actions,
+        key,
+        format!("cli-{}", std::process::id()),
+    ))
+}
+
+async fn ingest(settings: &Settings, mailbox: &str, silent: bool) -> Result<()> {
+    use crate::gateway::processor::Disposition;
+    use crate::store::inbound::Stored;
+    let temp = |what: &str, e: &dyn std::fmt::Display| {
+        anyhow::Error::new(TempFail(format!("{what}: {e}")))
+    };
+    let raw = read_limited(std::io::stdin().lock()).map_err(|e| temp("reading the mail", &e))?;
+    let store = open_store(settings)
+        .await
+        .map_err(|e| temp("opening the database", &e))?;
+    let Some(mb) = store
+        .mailbox_by_name(mailbox)
+        .await
+        .map_err(|e| temp("reading mailboxes", &e))?
+    else {
+        return Err(TempFail(format!(
+            "no mailbox is named `{mailbox}`; the mail stays with the MTA"
+        ))
+        .into());
+    };
+    let key = crate::mail::parse(&raw)
+        .ok()
+        .and_then(|m| m.message_id)
+        .unwrap_or_else(|| {
+            format!(
+                "sha256:{}",
+                secrets::token_digest(&String::from_utf8_lossy(&raw))
+            )
+        });
+    let now = now_millis();
+    let mut tx = store
+        .begin()
+        .await
+        .map_err(|e| temp("storing the mail", &e))?;
+    let stored = tx
+        .store_raw(Some(mb.id), None, &key, &raw, silent, now)
+        .await
+        .map_err(|e| temp("storing the mail", &e))?;
+    tx.commit()
+        .await
+        .map_err(|e| temp("storing the mail", &e))?;
+    let id = match stored {
+        Stored::Duplicate(id) => {
+            eprintln!("already stored as inbound mail {id}");
+            return Ok(());
+        }
+        Stored::New(id) => id,
+    };
+    let processor = processor_for(settings, &store)
+        .await
+        .map_err(|e| temp("preparing", &e))?;
+    let claimed = store
+        .claim_raw_id(id, "cli-ingest", now, 60_000)
+        .await
+        .map_err(|e| temp("claiming", &e))?;
+    let Some(raw) = claimed else {
+        // A running daemon took it: it is stored, which is all the MTA needs.
+        return Ok(());
+    };
+    match processor.process(&raw, now).await {
+        Ok(Disposition::Quarantined(reason)) => {
+            Err(DataError(format!("quarantined as {id}: {reason}")).into())
+        }
+        Ok(d) => {
+            eprintln!("inbound mail {id}: {d:?}");
+            Ok(())
+        }
+        // Stored: the daemon retries it; the MTA need not.
+        Err(e) => {
+            eprintln!("stored as inbound mail {id}; processing will be retried: {e}");
+            Ok(())
+        }
+    }
+}
+
+async fn quarantine(settings: &Settings, command: &QuarantineCommand) -> Result<()> {
+    let store = open_store(settings).await.context("opening the database")?;
+    match command {
+        QuarantineCommand::List => {
+            let list = store.quarantined(1_000).await?;
+            if list.is_empty() {
+                println!("no quarantined mail");
+            }
+            for q in list {
+                let when = crate::domain::rfc3339(q.received_at);
+                println!(
+                    "{:>6}  {}  {:<12} {:>8} B  {}",
+                    q.id,
+                    when,
+                    q.mailbox.unwrap_or_default(),
+                    q.size,
+                    q.reason
+                );
+            }
+        }
+        QuarantineCommand::Show { id } => {
+            let (state, reason, raw) = store
+                .inbound(*id)
+                .await?
+                .with_context(|| format!("no inbound mail {id}"))?;
+            println!("state:  {state}\nreason: {}", reason.unwrap_or_default());
+            match crate::mail::inspect::inspect(&raw, &settings.tickets.prefix, None) {
+                Ok(i) => print!("{}", crate::mail::inspect::render_text(&i)),
+                Err(e) => println!("not readable: {e}"),
+            }
+        }
+        QuarantineCommand::Retry { id } => {
+            if !store.retry_quarantined(*id).await? {
+                bail!("inbound mail {id} is not in quarantine");
+            }
+            let processor = processor_for(settings, &store).await?;
+            let now = now_millis();
+            match store.claim_raw_id(*id, "cli-retry", now, 60_000).await? {
+                Some(raw) => println!("{:?}", processor.process(&raw, now).await?),
+                None => println!("queued again; the running daemon will process it"),
+            }
+        }
+        QuarantineCommand::Discard { id } => {
+            if !store.discard_quarantined(*id).await? {
+                bail!("inbound mail {id} is not in quarantine");
+            }
+            println!("discarded {id}");
         }
     }
     Ok(())

@@ -6,6 +6,7 @@ pub mod classify;
 pub mod extract;
 pub mod inspect;
 pub mod subject;
+pub mod token;
 
 use mail_parser::{Address, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 

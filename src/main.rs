@@ -1,8 +1,9 @@
 //! The `postdesk` binary: parse the command line, run it, map errors to exit
-//! codes (0 success, 65 unusable input, 78 bad configuration, 1 anything else).
+//! codes (0 success, 65 unusable input, 75 try again later, 78 bad configuration,
+//! 1 anything else).
 
 use clap::Parser;
-use postdesk::cli::{self, Cli, ConfigProblem, DataError};
+use postdesk::cli::{self, Cli, ConfigProblem, DataError, TempFail};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -25,6 +26,8 @@ fn main() -> ExitCode {
                 ExitCode::from(78)
             } else if e.downcast_ref::<DataError>().is_some() {
                 ExitCode::from(65)
+            } else if e.downcast_ref::<TempFail>().is_some() {
+                ExitCode::from(75)
             } else {
                 ExitCode::FAILURE
             }

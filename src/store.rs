@@ -8,7 +8,9 @@
 //! per query, costs nothing measurable here (FACTS.md), and its type limits
 //! (integers, floats, text, bytes) suit a schema that stores times as numbers.
 
+pub mod inbound;
 pub mod leases;
+pub mod mailboxes;
 pub mod outbox;
 pub mod tickets;
 pub mod users;
@@ -133,8 +135,8 @@ macro_rules! migrations {
 fn migrator(backend: Backend) -> Migrator {
     // Same versions on both backends; a new migration is added to both lists.
     let list = match backend {
-        Backend::Sqlite => migrations!("sqlite": 1 => "0001_init"),
-        Backend::Postgres => migrations!("postgres": 1 => "0001_init"),
+        Backend::Sqlite => migrations!("sqlite": 1 => "0001_init", 2 => "0002_unique_mail_ids"),
+        Backend::Postgres => migrations!("postgres": 1 => "0001_init", 2 => "0002_unique_mail_ids"),
     };
     Migrator::with_migrations(list)
 }

@@ -102,7 +102,8 @@ impl Actions {
         Ok(opened)
     }
 
-    pub(super) async fn open_in(
+    /// [`Actions::open_ticket`] inside a transaction the caller commits.
+    pub async fn open_in(
         &self,
         tx: &mut Tx,
         by: Option<Actor>,

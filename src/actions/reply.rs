@@ -6,8 +6,8 @@ use super::{
 use crate::domain::people::Capability;
 use crate::domain::rules::{Event, TicketState, Transition, apply};
 use crate::domain::{Actor, AuthorKind, MessageKind, Millis, Status, TicketRef};
-use crate::store::NewMessage;
 use crate::store::outbox::Notice;
+use crate::store::{NewMessage, Tx};
 
 /// A reply as written.
 #[derive(Debug, Clone, Default)]
@@ -63,7 +63,22 @@ impl Actions {
     ) -> Result<ReplyOutcome> {
         non_empty(&input.body_text)?;
         let mut tx = self.store.begin().await?;
-        let mut ticket = load_visible(&mut tx, actor, ticket_id).await?;
+        let outcome = self.reply_in(&mut tx, actor, ticket_id, input, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// [`Actions::reply`] inside a transaction the caller commits.
+    pub async fn reply_in(
+        &self,
+        tx: &mut Tx,
+        actor: Actor,
+        ticket_id: i64,
+        input: ReplyInput,
+        now: Millis,
+    ) -> Result<ReplyOutcome> {
+        non_empty(&input.body_text)?;
+        let mut ticket = load_visible(tx, actor, ticket_id).await?;
         let state = TicketState {
             status: ticket.status,
             resolved_at: ticket.resolved_at,
@@ -99,16 +114,15 @@ impl Actions {
             open.linked_ticket_id = Some(ticket.id);
             open.silent = input.silent;
             open.assignee = None;
-            let opened = self.open_in(&mut tx, None, open, now).await?;
+            let opened = self.open_in(tx, None, open, now).await?;
             if let Some(assignee) = &ticket.assignee {
                 let mut new = tx
                     .ticket(opened.ticket_id)
                     .await?
                     .ok_or_else(|| ActionError::NotFound("ticket".into()))?;
                 new.assignee = Some(assignee.clone());
-                self.save(&mut tx, &mut new, now).await?;
+                self.save(tx, &mut new, now).await?;
             }
-            tx.commit().await?;
             return Ok(ReplyOutcome::NewTicket {
                 ticket_id: opened.ticket_id,
                 reference: opened.reference,
@@ -138,14 +152,14 @@ impl Actions {
             ticket.first_response_at = Some(now);
         }
         if let Transition::To { status, reason } = transition {
-            let by = actor_label(&mut tx, actor).await?;
-            change_status(&mut tx, &mut ticket, status, reason, &by, now).await?;
+            let by = actor_label(tx, actor).await?;
+            change_status(tx, &mut ticket, status, reason, &by, now).await?;
         }
-        self.save(&mut tx, &mut ticket, now).await?;
+        self.save(tx, &mut ticket, now).await?;
         if !input.silent {
             if actor.is_staff() {
                 self.notify(
-                    &mut tx,
+                    tx,
                     ticket_id,
                     Notice::AgentReply,
                     ticket.requester.email.as_str(),
@@ -155,7 +169,7 @@ impl Actions {
                 .await?;
                 for cc in tx.participants(ticket_id).await? {
                     self.notify(
-                        &mut tx,
+                        tx,
                         ticket_id,
                         Notice::AgentReply,
                         cc.email.as_str(),
@@ -175,7 +189,7 @@ impl Actions {
                 };
                 if let Some(to) = to {
                     self.notify(
-                        &mut tx,
+                        tx,
                         ticket_id,
                         Notice::RequesterReply,
                         &to,
@@ -186,7 +200,6 @@ impl Actions {
                 }
             }
         }
-        tx.commit().await?;
         Ok(ReplyOutcome::Added {
             message_id,
             status: ticket.status,

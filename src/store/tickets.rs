@@ -574,6 +574,18 @@ impl Store {
         Ok((total, tickets))
     }
 
+    /// File names of a message's attachments, in order.
+    pub async fn attachment_names(&self, message_id: i64) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar(
+                "SELECT filename FROM attachments WHERE message_id = $1 ORDER BY id",
+            )
+            .bind(message_id)
+            .fetch_all(&self.pool)
+            .await?,
+        )
+    }
+
     /// Ids of resolved tickets resolved at or before `cutoff`, oldest first.
     pub async fn auto_close_due(&self, cutoff: i64, limit: i64) -> Result<Vec<i64>> {
         Ok(sqlx::query_scalar(
@@ -740,6 +752,75 @@ impl Tx {
             self.record_mail_id(mid, m.ticket_id, "in", m.now).await?;
         }
         Ok(id)
+    }
+
+    /// The ticket a Message-ID belongs to, and whether postdesk sent it.
+    pub async fn ticket_of_mail_id(&mut self, message_id: &str) -> Result<Option<(i64, bool)>> {
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT ticket_id, direction FROM mail_ids WHERE message_id = $1")
+                .bind(message_id)
+                .fetch_optional(&mut *self.conn)
+                .await?;
+        Ok(row.map(|(id, direction)| (id, direction == "out")))
+    }
+
+    /// Whether a message with this Message-ID exists.
+    pub async fn mail_id_has_message(&mut self, message_id: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE mail_message_id = $1")
+            .bind(message_id)
+            .fetch_one(&mut *self.conn)
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// The first message of a ticket.
+    pub async fn first_message_id(&mut self, ticket_id: i64) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT MIN(id) FROM messages WHERE ticket_id = $1")
+                .bind(ticket_id)
+                .fetch_one(&mut *self.conn)
+                .await?,
+        )
+    }
+
+    /// The ticket with this reference number, if any.
+    pub async fn ticket_id_by_number(&mut self, number: i64) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM tickets WHERE number = $1")
+                .bind(number)
+                .fetch_optional(&mut *self.conn)
+                .await?,
+        )
+    }
+
+    /// Stores attachment bytes once per content (SHA-256) and links them to a message.
+    pub async fn insert_attachment(
+        &mut self,
+        message_id: i64,
+        a: &crate::mail::Attachment,
+    ) -> Result<()> {
+        use sha2::{Digest, Sha256};
+        let digest = hex::encode(Sha256::digest(&a.data));
+        sqlx::query("INSERT INTO blobs (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
+            .bind(digest.as_str())
+            .bind(a.data.len() as i64)
+            .bind(a.data.as_slice())
+            .execute(&mut *self.conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO attachments (message_id, filename, content_type, size, content_id, inline, sha256) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(message_id)
+        .bind(a.filename.as_str())
+        .bind(a.content_type.as_str())
+        .bind(a.data.len() as i64)
+        .bind(a.content_id.as_deref())
+        .bind(i64::from(a.inline))
+        .bind(digest)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
     }
 
     /// Remembers a Message-ID as belonging to a ticket (first one wins).

@@ -214,6 +214,26 @@ impl Tx {
         requester_from(&row)
     }
 
+    /// Marks an address undeliverable after a permanent bounce (requesters
+    /// only; staff addresses are left to admins). Returns whether it was a requester.
+    pub async fn mark_undeliverable(
+        &mut self,
+        email: &EmailAddress,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE requesters SET undeliverable_at = $2, undeliverable_reason = $3 WHERE email = $1",
+        )
+        .bind(email.as_str())
+        .bind(now)
+        .bind(reason.chars().take(500).collect::<String>())
+        .execute(&mut *self.conn)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
     /// The requester with this id.
     pub async fn requester(&mut self, id: i64) -> Result<Requester> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -236,3 +236,54 @@ Message-ID: <m1@example.org>\r\nIn-Reply-To: <n1@postdesk>\r\n\r\nThanks!\r\n\r\
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["code"], "not_a_mail");
 }
+
+#[test]
+fn ingest_takes_a_pipe_with_mta_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("postdesk.toml"),
+        "[[mailboxes]]\nname = \"support\"\naddress = \"support@example.test\"\nimap = { host = \"127.0.0.1\", port = 143, tls = \"none\" }\n",
+    )
+    .unwrap();
+    let ingest = |mail: &[u8], mailbox: &str| {
+        let mut child = postdesk(dir.path())
+            .args(["ingest", "--mailbox", mailbox])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(mail).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let mail = b"From: jane@example.org\r\nTo: support@example.test\r\nSubject: Piped\r\nMessage-ID: <p1@example.org>\r\n\r\nhello\r\n";
+    let out = ingest(mail, "support");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Opened"));
+    let again = ingest(mail, "support");
+    assert_eq!(again.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already stored"));
+    let junk = ingest(b"\x00\x01 not a mail", "support");
+    assert_eq!(
+        junk.status.code(),
+        Some(65),
+        "{}",
+        String::from_utf8_lossy(&junk.stderr)
+    );
+    let unknown = ingest(mail, "nope");
+    assert_eq!(
+        unknown.status.code(),
+        Some(75),
+        "an unknown mailbox keeps the mail with the MTA"
+    );
+    let list = postdesk(dir.path())
+        .args(["quarantine", "list"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(text.contains("unreadable mail"), "{text}");
+}

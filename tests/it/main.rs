@@ -6,5 +6,6 @@ mod actions;
 mod api;
 mod cli;
 mod corpus;
+mod gateway;
 mod helpers;
 mod scheduler;

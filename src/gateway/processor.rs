@@ -1,0 +1,434 @@
+//! The processor: a stored raw mail → parse → classify → match → action →
+//! raw row marked done, all in one transaction. A mail that cannot be
+//! processed is quarantined with its reason and the processor moves on; a
+//! transient fault leaves the row claimed, to be retried when the claim ends.
+
+use super::matching::{Decision, Found, Sender, decide};
+use crate::actions::{ActionError, Actions, OpenTicket, ReplyInput, ReplyOutcome};
+use crate::domain::{Actor, Channel, EmailAddress, Millis};
+use crate::mail::classify::{BounceInfo, Classification, classify};
+use crate::mail::extract::extract_reply;
+use crate::mail::subject::{clean_subject, reply_token, ticket_tag};
+use crate::mail::token::SigningKey;
+use crate::mail::{ParsedMail, parse};
+use crate::store::inbound::RawMail;
+use crate::store::{NewMessage, StoreError, Tx};
+
+/// How long a claim on a raw mail lasts before another worker may take it.
+const CLAIM_MS: i64 = 120_000;
+
+/// What happened to one raw mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// A new ticket was opened.
+    Opened { ticket_id: i64 },
+    /// A message was added to a ticket.
+    Replied { ticket_id: i64 },
+    /// Automated mail, recorded on its ticket (or nowhere, if none matched).
+    Automated { ticket_id: Option<i64> },
+    /// The same mail was already processed (or it is postdesk's own).
+    Duplicate,
+    /// Quarantined with this reason.
+    Quarantined(String),
+}
+
+/// A processing fault that a retry may cure (the database was unreachable).
+#[derive(Debug, thiserror::Error)]
+#[error("transient fault, will retry: {0}")]
+pub struct Transient(#[from] pub StoreError);
+
+/// Counts of one [`Processor::run_once`] pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub processed: usize,
+    pub quarantined: usize,
+}
+
+/// Turns stored raw mail into tickets and messages.
+#[derive(Debug, Clone)]
+pub struct Processor {
+    actions: Actions,
+    key: SigningKey,
+    holder: String,
+}
+
+/// Why a mail went to quarantine rather than a ticket.
+enum Refused {
+    Quarantine(String),
+    Transient(StoreError),
+    Duplicate,
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        if e.is_unique_violation() {
+            Refused::Duplicate
+        } else if e.is_transient() {
+            Refused::Transient(e)
+        } else {
+            Refused::Quarantine(format!("store: {e}"))
+        }
+    }
+}
+
+impl From<ActionError> for Refused {
+    fn from(e: ActionError) -> Self {
+        match e {
+            ActionError::Store(s) => s.into(),
+            other => Refused::Quarantine(other.to_string()),
+        }
+    }
+}
+
+/// The text a message shows, and the whole text when it differs.
+fn bodies(mail: &ParsedMail) -> (String, Option<String>) {
+    let reply = extract_reply(&mail.text);
+    let reply = if reply.trim().is_empty() {
+        "(no text)".to_string()
+    } else {
+        reply
+    };
+    let full = (reply.trim() != mail.text.trim() && !mail.text.trim().is_empty())
+        .then(|| mail.text.clone());
+    (reply, full)
+}
+
+fn sanitise(html: &str) -> String {
+    ammonia::Builder::default()
+        .link_rel(Some("noopener noreferrer nofollow"))
+        .clean(html)
+        .to_string()
+}
+
+impl Processor {
+    /// A processor; `holder` names this daemon in claims.
+    pub fn new(actions: Actions, key: SigningKey, holder: impl Into<String>) -> Self {
+        Processor {
+            actions,
+            key,
+            holder: holder.into(),
+        }
+    }
+
+    /// Claims and processes up to `limit` stored mails.
+    pub async fn run_once(&self, limit: i64, now: Millis) -> Result<Pass, Transient> {
+        let store = self.actions.store();
+        let mails = store.claim_raw(&self.holder, now, CLAIM_MS, limit).await?;
+        let mut pass = Pass::default();
+        for raw in mails {
+            match self.process(&raw, now).await? {
+                Disposition::Quarantined(_) => pass.quarantined += 1,
+                _ => pass.processed += 1,
+            }
+        }
+        Ok(pass)
+    }
+
+    /// Processes one stored mail to its end state.
+    pub async fn process(&self, raw: &RawMail, now: Millis) -> Result<Disposition, Transient> {
+        let store = self.actions.store();
+        let mail = match parse(&raw.raw) {
+            Ok(m) => m,
+            Err(e) => {
+                let reason = format!("unreadable mail: {e}");
+                store.quarantine_raw(raw.id, &reason, now).await?;
+                return Ok(Disposition::Quarantined(reason));
+            }
+        };
+        let mut tx = store.begin().await?;
+        match self.apply(&mut tx, raw, &mail, now).await {
+            Ok(d) => {
+                tx.commit().await?;
+                Ok(d)
+            }
+            Err(Refused::Duplicate) => {
+                drop(tx);
+                let mut tx = store.begin().await?;
+                tx.finish_raw(
+                    raw.id,
+                    None,
+                    Some("duplicate of a mail already processed"),
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(Disposition::Duplicate)
+            }
+            Err(Refused::Transient(e)) => Err(Transient(e)),
+            Err(Refused::Quarantine(reason)) => {
+                drop(tx);
+                tracing::warn!(inbound = raw.id, %reason, "mail quarantined");
+                store.quarantine_raw(raw.id, &reason, now).await?;
+                Ok(Disposition::Quarantined(reason))
+            }
+        }
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut Tx,
+        raw: &RawMail,
+        mail: &ParsedMail,
+        now: Millis,
+    ) -> Result<Disposition, Refused> {
+        let settings = self.actions.settings();
+        let prefix = &settings.tickets.prefix;
+        // Postdesk's own mail coming back, or a copy already processed.
+        if let Some(id) = &mail.message_id {
+            match tx.ticket_of_mail_id(id).await? {
+                Some((_, true)) => {
+                    tx.finish_raw(raw.id, None, Some("postdesk's own mail"), now)
+                        .await?;
+                    return Ok(Disposition::Duplicate);
+                }
+                Some((ticket, false)) if tx.mail_id_has_message(id).await? => {
+                    tx.finish_raw(raw.id, Some(ticket), Some("duplicate"), now)
+                        .await?;
+                    return Ok(Disposition::Duplicate);
+                }
+                _ => {}
+            }
+        }
+        let mailbox = match raw.mailbox_id {
+            Some(id) => self.actions.store().mailbox(id).await?,
+            None => None,
+        };
+        let support: Option<EmailAddress> = mailbox.as_ref().map(|m| m.settings.address.clone());
+        let mut found = Found::default();
+        let recipients: Vec<&EmailAddress> =
+            mail.to.iter().chain(&mail.cc).map(|m| &m.email).collect();
+        if let Some(support) = &support
+            && let Some(token) = reply_token(recipients.iter().copied(), support)
+            && let Some(n) = self.key.verify_reply_token(&token)
+        {
+            found.reply_token = tx.ticket_id_by_number(n).await?;
+        }
+        for id in mail.in_reply_to.iter().chain(mail.references.iter().rev()) {
+            if let Some((ticket, _)) = tx.ticket_of_mail_id(id).await? {
+                found.message_id = Some(ticket);
+                break;
+            }
+        }
+        if let Some(n) = self.key.find_marker(&mail.text, prefix) {
+            found.marker = tx.ticket_id_by_number(n).await?;
+        }
+        if let Some(tag) = ticket_tag(&mail.subject, prefix) {
+            found.subject_tag = tx.ticket_id_by_number(tag.number()).await?;
+        }
+        let (class, bounce) = classify(mail);
+        if class != Classification::Human {
+            return self
+                .record_automated(tx, raw, mail, class, bounce, found, now)
+                .await;
+        }
+        let Some(from) = mail.from.clone() else {
+            return Err(Refused::Quarantine(
+                "the mail has no usable From address".into(),
+            ));
+        };
+        let staff = tx.user_by_email(&from.email).await?.filter(|u| u.active);
+        let requester = tx
+            .upsert_requester(&from.email, from.name.as_deref(), now)
+            .await?;
+        let is_participant = match found.first() {
+            Some((t, _)) => tx.is_participant(t, requester.id).await?,
+            None => false,
+        };
+        let decision = decide(
+            &found,
+            Sender {
+                is_agent: staff.is_some(),
+                is_participant,
+            },
+        );
+        let (body_text, full_text) = bodies(mail);
+        let body_html = mail.html.as_deref().map(sanitise);
+        // CC participants: everyone addressed but the support address(es) and the sender.
+        let ours = |e: &EmailAddress| {
+            settings.mailboxes.iter().any(|m| {
+                let (local, domain) = m.address.as_str().split_once('@').unwrap_or_default();
+                e.domain() == domain
+                    && (e.as_str() == m.address.as_str()
+                        || e.as_str().starts_with(&format!("{local}+")))
+            }) || support.as_ref().is_some_and(|s| {
+                let (local, domain) = s.as_str().split_once('@').unwrap_or_default();
+                e.domain() == domain && (e == s || e.as_str().starts_with(&format!("{local}+")))
+            })
+        };
+        let cc: Vec<EmailAddress> = recipients
+            .iter()
+            .filter(|e| !ours(e) && **e != &from.email)
+            .map(|e| (*e).clone())
+            .take(50)
+            .collect();
+        let silent = raw.silent;
+        let (ticket_id, message_id, disposition) = match decision {
+            Decision::AgentReply(t) | Decision::RequesterReply(t) => {
+                let actor = match (decision, &staff) {
+                    (Decision::AgentReply(_), Some(u)) => Actor::Staff {
+                        user_id: u.id,
+                        role: u.role,
+                    },
+                    _ => Actor::Requester {
+                        requester_id: requester.id,
+                    },
+                };
+                let input = ReplyInput {
+                    body_text,
+                    full_text,
+                    body_html,
+                    status: None,
+                    mail_message_id: mail.message_id.clone(),
+                    inbound_id: Some(raw.id),
+                    silent,
+                };
+                if !actor.is_staff() && !is_participant {
+                    // Matched by signed token: the sender becomes a participant.
+                    tx.add_participant(t, requester.id).await?;
+                }
+                match self.actions.reply_in(tx, actor, t, input, now).await? {
+                    ReplyOutcome::Added { message_id, .. } => {
+                        (t, message_id, Disposition::Replied { ticket_id: t })
+                    }
+                    ReplyOutcome::NewTicket { ticket_id, .. } => {
+                        let first = tx.first_message_id(ticket_id).await?;
+                        (ticket_id, first, Disposition::Opened { ticket_id })
+                    }
+                }
+            }
+            Decision::New | Decision::NewLinked(_) => {
+                let subject = clean_subject(&mail.subject, prefix);
+                let mut open =
+                    OpenTicket::new(from.email.clone(), &subject, &body_text, Channel::Email);
+                open.requester_name = from.name.clone();
+                open.full_text = full_text;
+                open.body_html = body_html;
+                open.cc = cc.clone();
+                open.mailbox_id = raw.mailbox_id;
+                open.mail_message_id = mail.message_id.clone();
+                open.inbound_id = Some(raw.id);
+                open.silent = silent;
+                if let Decision::NewLinked(old) = decision {
+                    open.linked_ticket_id = Some(old);
+                }
+                if let Some(m) = &mailbox {
+                    open.priority = m.settings.default_priority;
+                    open.category = m.settings.default_category.clone();
+                }
+                let opened = self.actions.open_in(tx, None, open, now).await?;
+                (
+                    opened.ticket_id,
+                    opened.message_id,
+                    Disposition::Opened {
+                        ticket_id: opened.ticket_id,
+                    },
+                )
+            }
+        };
+        if matches!(disposition, Disposition::Replied { .. }) && staff.is_none() {
+            for e in &cc {
+                let p = tx.upsert_requester(e, None, now).await?;
+                tx.add_participant(ticket_id, p.id).await?;
+            }
+        }
+        self.store_attachments(tx, ticket_id, message_id, mail, now)
+            .await?;
+        tx.finish_raw(raw.id, Some(ticket_id), None, now).await?;
+        Ok(disposition)
+    }
+
+    async fn store_attachments(
+        &self,
+        tx: &mut Tx,
+        ticket_id: i64,
+        message_id: i64,
+        mail: &ParsedMail,
+        now: Millis,
+    ) -> Result<(), Refused> {
+        let limit = self.actions.settings().tickets.max_attachment_bytes;
+        for a in &mail.attachments {
+            if a.data.len() as u64 > limit {
+                let text = format!(
+                    "Attachment \"{}\" ({} bytes) was refused: it is larger than the limit of {limit} bytes",
+                    a.filename,
+                    a.data.len()
+                );
+                tx.insert_message(&NewMessage::system(ticket_id, text, now))
+                    .await?;
+            } else {
+                tx.insert_attachment(message_id, a).await?;
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_automated(
+        &self,
+        tx: &mut Tx,
+        raw: &RawMail,
+        mail: &ParsedMail,
+        class: Classification,
+        bounce: Option<BounceInfo>,
+        found: Found,
+        now: Millis,
+    ) -> Result<Disposition, Refused> {
+        let sender = mail
+            .from
+            .as_ref()
+            .map(|f| f.email.to_string())
+            .unwrap_or_else(|| "an unknown sender".into());
+        let mut ticket = found.first().map(|(t, _)| t);
+        let text = match &bounce {
+            Some(b) => {
+                if let Some(orig) = &b.original_message_id
+                    && let Some((t, _)) = tx.ticket_of_mail_id(orig).await?
+                {
+                    ticket = Some(t);
+                }
+                if b.permanent {
+                    for r in &b.recipients {
+                        if let Ok(e) = r.parse::<EmailAddress>() {
+                            tx.mark_undeliverable(
+                                &e,
+                                &format!("permanent bounce: {}", mail.subject),
+                                now,
+                            )
+                            .await?;
+                        }
+                    }
+                }
+                let kind = if b.permanent {
+                    "permanent"
+                } else {
+                    "temporary"
+                };
+                format!(
+                    "Delivery failure ({kind}) for {}: {}",
+                    b.recipients.join(", "),
+                    mail.subject
+                )
+            }
+            None => format!("Automatic reply received from {sender}: {}", mail.subject),
+        };
+        if let Some(t) = ticket {
+            let mut note = NewMessage::system(t, text, now);
+            note.mail_message_id = mail.message_id.clone();
+            note.inbound_id = Some(raw.id);
+            note.full_text = Some(mail.text.chars().take(20_000).collect());
+            tx.insert_message(&note).await?;
+        }
+        let what = if class == Classification::Bounce {
+            "bounce"
+        } else {
+            "auto-reply"
+        };
+        let note = if ticket.is_none() {
+            format!("{what} for no known ticket")
+        } else {
+            what.to_string()
+        };
+        tx.finish_raw(raw.id, ticket, Some(&note), now).await?;
+        Ok(Disposition::Automated { ticket_id: ticket })
+    }
+}

@@ -1,0 +1,265 @@
+//! Inbound raw mail: committed before the IMAP server is told anything,
+//! claimed for processing, marked done or quarantined with the reason.
+
+use sqlx::Row;
+
+use super::{Backend, Result, Store, Tx};
+
+/// A stored raw mail waiting to be processed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawMail {
+    pub id: i64,
+    pub mailbox_id: Option<i64>,
+    pub raw: Vec<u8>,
+    /// Imported without notifications.
+    pub silent: bool,
+    pub attempts: i64,
+}
+
+/// What storing a raw mail did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// A new row with this id.
+    New(i64),
+    /// This mail was already stored (same mailbox and UID, or same key from a pipe).
+    Duplicate(i64),
+}
+
+/// Where a raw mail came from on its IMAP server, if it came over IMAP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImapOrigin {
+    pub uidvalidity: i64,
+    pub uid: i64,
+}
+
+/// One quarantined mail, for `postdesk quarantine list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    pub id: i64,
+    pub mailbox: Option<String>,
+    pub reason: String,
+    pub size: i64,
+    pub received_at: i64,
+}
+
+const RAW_COLS: &str = "id, mailbox_id, raw, silent, attempts";
+
+fn raw_from(row: &sqlx::any::AnyRow) -> Result<RawMail> {
+    Ok(RawMail {
+        id: row.try_get("id")?,
+        mailbox_id: row.try_get("mailbox_id")?,
+        raw: row.try_get("raw")?,
+        silent: row.try_get::<i64, _>("silent")? != 0,
+        attempts: row.try_get("attempts")?,
+    })
+}
+
+impl Tx {
+    /// Stores a raw mail unless the same one is already there. Over IMAP
+    /// the key is (mailbox, UIDVALIDITY, UID); from a pipe or an import it
+    /// is (mailbox, Message-ID or digest).
+    pub async fn store_raw(
+        &mut self,
+        mailbox_id: Option<i64>,
+        origin: Option<ImapOrigin>,
+        dedup_key: &str,
+        raw: &[u8],
+        silent: bool,
+        now: i64,
+    ) -> Result<Stored> {
+        let existing: Option<i64> = match origin {
+            Some(o) => sqlx::query_scalar("SELECT id FROM inbound WHERE mailbox_id = $1 AND uidvalidity = $2 AND uid = $3")
+                .bind(mailbox_id)
+                .bind(o.uidvalidity)
+                .bind(o.uid)
+                .fetch_optional(&mut *self.conn)
+                .await?,
+            None => sqlx::query_scalar(
+                "SELECT id FROM inbound WHERE dedup_key = $1 AND (mailbox_id = $2 OR ($2 IS NULL AND mailbox_id IS NULL)) LIMIT 1",
+            )
+            .bind(dedup_key)
+            .bind(mailbox_id)
+            .fetch_optional(&mut *self.conn)
+            .await?,
+        };
+        if let Some(id) = existing {
+            return Ok(Stored::Duplicate(id));
+        }
+        let id = sqlx::query_scalar(
+            "INSERT INTO inbound (mailbox_id, uidvalidity, uid, dedup_key, raw, silent, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(mailbox_id)
+        .bind(origin.map(|o| o.uidvalidity))
+        .bind(origin.map(|o| o.uid))
+        .bind(dedup_key)
+        .bind(raw)
+        .bind(i64::from(silent))
+        .bind(now)
+        .fetch_one(&mut *self.conn)
+        .await?;
+        Ok(Stored::New(id))
+    }
+
+    /// Marks a raw mail processed, noting the ticket it went to.
+    pub async fn finish_raw(
+        &mut self,
+        id: i64,
+        ticket_id: Option<i64>,
+        note: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE inbound SET state = 'done', ticket_id = $2, reason = $3, processed_at = $4, claimed_by = NULL, \
+             claim_until = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(ticket_id)
+        .bind(note)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Claims up to `limit` unprocessed mails for `holder` until `now + ttl_ms`.
+    /// On PostgreSQL rows locked by another daemon are skipped; a dead
+    /// daemon's claims expire.
+    pub async fn claim_raw(
+        &self,
+        holder: &str,
+        now: i64,
+        ttl_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<RawMail>> {
+        let lock = if self.backend == Backend::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE inbound SET claimed_by = $1, claim_until = $2, attempts = attempts + 1 WHERE id IN \
+             (SELECT id FROM inbound WHERE state = 'new' AND (claim_until IS NULL OR claim_until < $3) \
+             ORDER BY id LIMIT $4{lock}) RETURNING {RAW_COLS}"
+        );
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(holder)
+            .bind(now.saturating_add(ttl_ms))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *tx.conn)
+            .await?;
+        tx.commit().await?;
+        let mut mails = rows.iter().map(raw_from).collect::<Result<Vec<_>>>()?;
+        mails.sort_by_key(|m| m.id);
+        Ok(mails)
+    }
+
+    /// Claims one stored mail by id, if it is waiting and unclaimed.
+    pub async fn claim_raw_id(
+        &self,
+        id: i64,
+        holder: &str,
+        now: i64,
+        ttl_ms: i64,
+    ) -> Result<Option<RawMail>> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE inbound SET claimed_by = $1, claim_until = $2, attempts = attempts + 1 \
+             WHERE id = $4 AND state = 'new' AND (claim_until IS NULL OR claim_until < $3) RETURNING {RAW_COLS}"
+        )))
+        .bind(holder)
+        .bind(now.saturating_add(ttl_ms))
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut *tx.conn)
+        .await?;
+        tx.commit().await?;
+        row.as_ref().map(raw_from).transpose()
+    }
+
+    /// Quarantines a raw mail with the reason (kept for `quarantine retry`).
+    pub async fn quarantine_raw(&self, id: i64, reason: &str, now: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE inbound SET state = 'quarantined', reason = $2, processed_at = $3, claimed_by = NULL, \
+             claim_until = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(reason.chars().take(2000).collect::<String>())
+        .bind(now)
+        .execute(&mut *tx.conn)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Quarantined mails, oldest first.
+    pub async fn quarantined(&self, limit: i64) -> Result<Vec<Quarantined>> {
+        let rows = sqlx::query(
+            "SELECT i.id, m.name, i.reason, i.received_at, LENGTH(i.raw) AS size FROM inbound i \
+             LEFT JOIN mailboxes m ON m.id = i.mailbox_id WHERE i.state = 'quarantined' ORDER BY i.id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Quarantined {
+                    id: r.try_get("id")?,
+                    mailbox: r.try_get("name")?,
+                    reason: r
+                        .try_get::<Option<String>, _>("reason")?
+                        .unwrap_or_default(),
+                    size: r.try_get("size")?,
+                    received_at: r.try_get("received_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The raw bytes and state of an inbound mail.
+    pub async fn inbound(&self, id: i64) -> Result<Option<(String, Option<String>, Vec<u8>)>> {
+        let row = sqlx::query("SELECT state, reason, raw FROM inbound WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("state")?, r.try_get("reason")?, r.try_get("raw")?)))
+            .transpose()
+    }
+
+    /// Puts a quarantined mail back in the queue. Returns whether it was quarantined.
+    pub async fn retry_quarantined(&self, id: i64) -> Result<bool> {
+        self.set_quarantined_state(id, "new").await
+    }
+
+    /// Gives up on a quarantined mail for good (the row and bytes stay, marked discarded).
+    pub async fn discard_quarantined(&self, id: i64) -> Result<bool> {
+        self.set_quarantined_state(id, "discarded").await
+    }
+
+    async fn set_quarantined_state(&self, id: i64, state: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE inbound SET state = $2, attempts = 0 WHERE id = $1 AND state = 'quarantined'",
+        )
+        .bind(id)
+        .bind(state)
+        .execute(&mut *tx.conn)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Counts of inbound mail by state (for status views and tests).
+    pub async fn inbound_counts(&self) -> Result<Vec<(String, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT state, COUNT(*) FROM inbound GROUP BY state ORDER BY state")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+}

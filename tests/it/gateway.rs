@@ -1,0 +1,279 @@
+//! The processor on both backends: stored raw mail becomes tickets and
+//! replies by the matching rules, automated mail is recorded, duplicates and
+//! junk are handled, attachments kept.
+
+use crate::helpers::{TestDb, actions_for, settings, staff};
+use postdesk::config::{Account, AfterAction, MailboxSettings, StartMode, TlsMode};
+use postdesk::domain::{MessageKind, Role, Span, Status};
+use postdesk::gateway::processor::{Disposition, Processor};
+use postdesk::gateway::signing_key;
+use postdesk::store::Store;
+use postdesk::store::inbound::{ImapOrigin, Stored};
+
+const T0: i64 = 1_800_000_000_000;
+
+fn mailbox() -> MailboxSettings {
+    MailboxSettings {
+        name: "support".into(),
+        address: "support@example.test".parse().unwrap(),
+        folder: "INBOX".into(),
+        after: AfterAction::Seen,
+        idle: true,
+        poll_interval: Span::secs(30),
+        start: StartMode::Now,
+        plus_addressing: true,
+        imap: Account {
+            host: "127.0.0.1".into(),
+            port: 143,
+            tls: TlsMode::None,
+            username: "support".into(),
+            password: None,
+        },
+        smtp: None,
+        default_category: None,
+        default_priority: None,
+        default_assignee: None,
+    }
+}
+
+struct Rig {
+    store: Store,
+    processor: Processor,
+    mailbox_id: i64,
+    uid: i64,
+    key: postdesk::mail::token::SigningKey,
+}
+
+async fn rig(db: &TestDb) -> Rig {
+    let mut s = settings(db);
+    s.mailboxes = vec![mailbox()];
+    s.tickets.max_attachment_bytes = 1000;
+    let (store, actions) = actions_for(s.clone()).await;
+    let mailbox_id = store.mailbox_by_name("support").await.unwrap().unwrap().id;
+    let key = signing_key(&s, &store).await.unwrap();
+    let processor = Processor::new(actions, key.clone(), "test");
+    Rig {
+        store,
+        processor,
+        mailbox_id,
+        uid: 0,
+        key,
+    }
+}
+
+impl Rig {
+    async fn deliver(&mut self, raw: &str) -> Disposition {
+        self.uid += 1;
+        let raw = raw.replace("\r\n", "\n").replace('\n', "\r\n");
+        let mut tx = self.store.begin().await.unwrap();
+        let origin = ImapOrigin {
+            uidvalidity: 1,
+            uid: self.uid,
+        };
+        let stored = tx
+            .store_raw(
+                Some(self.mailbox_id),
+                Some(origin),
+                "key",
+                raw.as_bytes(),
+                false,
+                T0,
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let Stored::New(id) = stored else {
+            panic!("stored twice")
+        };
+        let claimed = self
+            .store
+            .claim_raw_id(id, "test", T0 + self.uid, 60_000)
+            .await
+            .unwrap()
+            .unwrap();
+        self.processor
+            .process(&claimed, T0 + self.uid)
+            .await
+            .unwrap()
+    }
+}
+
+fn opened(d: &Disposition) -> i64 {
+    match d {
+        Disposition::Opened { ticket_id } => *ticket_id,
+        other => panic!("expected a new ticket, got {other:?}"),
+    }
+}
+
+async fn replies_thread_by_message_id_tag_token_and_marker(db: TestDb) {
+    let mut r = rig(&db).await;
+    let first = r
+        .deliver("From: Jane Doe <jane@example.org>\nTo: support@example.test\nCc: Boss <boss@example.org>\nSubject: Printer on fire\nMessage-ID: <m1@example.org>\n\nIt smokes.\n")
+        .await;
+    let t = opened(&first);
+    let ticket = r.store.ticket(t).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            ticket.subject.as_str(),
+            ticket.requester.display_name().as_str()
+        ),
+        ("Printer on fire", "Jane Doe")
+    );
+
+    // (b) In-Reply-To a received Message-ID; the quote is folded away.
+    let d = r
+        .deliver("From: jane@example.org\nTo: support@example.test\nSubject: Re: Printer on fire\nMessage-ID: <m2@example.org>\nIn-Reply-To: <m1@example.org>\n\nStill smoking.\n\nOn Mon, Jan 5, 2026 Support wrote:\n> old\n")
+        .await;
+    assert_eq!(d, Disposition::Replied { ticket_id: t });
+    let thread = r.store.messages(t, true).await.unwrap();
+    let last = thread.last().unwrap();
+    assert_eq!(last.body_text, "Still smoking.");
+    assert!(last.full_text.as_deref().unwrap().contains("> old"));
+    assert_eq!(last.mail_message_id.as_deref(), Some("<m2@example.org>"));
+
+    // (d) the subject tag, from the CC participant, with no threading headers.
+    let d = r.deliver("From: boss@example.org\nTo: support@example.test\nSubject: Re: [TKT-1] Printer on fire\nMessage-ID: <m3@example.org>\n\nAny news?\n").await;
+    assert_eq!(d, Disposition::Replied { ticket_id: t });
+
+    // (a) a signed reply token reaches the ticket even from a new address.
+    let token = r.key.reply_token(1);
+    let d = r
+        .deliver(&format!("From: jane.private@example.net\nTo: support+{token}@example.test\nSubject: hello\nMessage-ID: <m4@example.org>\n\nFrom my other address\n"))
+        .await;
+    assert_eq!(d, Disposition::Replied { ticket_id: t });
+    // A forged token does not.
+    let d = r.deliver("From: mallory@example.net\nTo: support+t1-00000000000000000000@example.test\nSubject: hello\nMessage-ID: <m5@example.org>\n\nx\n").await;
+    assert_ne!(opened(&d), t);
+
+    // (c) the hidden marker in a forwarded body, from a participant.
+    let d = r
+        .deliver(&format!("From: jane@example.org\nTo: support@example.test\nSubject: Fwd: something\nMessage-ID: <m6@example.org>\n\nSee below\n{}\n", r.key.marker("TKT", 1)))
+        .await;
+    assert_eq!(d, Disposition::Replied { ticket_id: t });
+}
+
+async fn strangers_agents_and_status_rules(db: TestDb) {
+    let mut r = rig(&db).await;
+    staff(&r.store, "agent@support.test", Role::Agent).await;
+    let t = opened(&r.deliver("From: jane@example.org\nTo: support@example.test\nSubject: VPN\nMessage-ID: <v1@example.org>\n\nDown\n").await);
+
+    // An agent answering the notification from their mail client: an agent reply.
+    let d = r.deliver("From: Agent <agent@support.test>\nTo: support@example.test\nSubject: Re: [TKT-1] VPN\nMessage-ID: <v2@support.test>\nIn-Reply-To: <v1@example.org>\n\nRestart it\n").await;
+    assert_eq!(d, Disposition::Replied { ticket_id: t });
+    let ticket = r.store.ticket(t).await.unwrap().unwrap();
+    assert_eq!(ticket.status, Status::InProgress);
+    assert!(ticket.first_response_at.is_some());
+
+    // A stranger replying into the thread gets a new ticket linked to it.
+    let d = r.deliver("From: eve@example.com\nTo: support@example.test\nSubject: Re: VPN\nMessage-ID: <v3@example.com>\nReferences: <v1@example.org>\n\nMe too\n").await;
+    let new = opened(&d);
+    assert_ne!(new, t);
+    assert_eq!(
+        r.store.ticket(new).await.unwrap().unwrap().linked_ticket_id,
+        Some(t)
+    );
+    assert!(
+        !r.store
+            .messages(t, true)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.body_text.contains("Me too"))
+    );
+}
+
+async fn automated_mail_is_recorded_never_acted_on(db: TestDb) {
+    let mut r = rig(&db).await;
+    let t = opened(&r.deliver("From: jane@example.org\nTo: support@example.test\nSubject: Help\nMessage-ID: <a1@example.org>\n\nplease\n").await);
+    let before = r.store.outbox_for_ticket(t).await.unwrap().len();
+    let d = r.deliver("From: jane@example.org\nTo: support@example.test\nSubject: Automatic reply: [TKT-1] Help\nAuto-Submitted: auto-replied\nMessage-ID: <a2@example.org>\nIn-Reply-To: <a1@example.org>\n\nI am away\n").await;
+    assert_eq!(d, Disposition::Automated { ticket_id: Some(t) });
+    let ticket = r.store.ticket(t).await.unwrap().unwrap();
+    assert_eq!(ticket.status, Status::Open);
+    let last = r.store.messages(t, true).await.unwrap().pop().unwrap();
+    assert_eq!(last.kind, MessageKind::System);
+    assert!(
+        last.body_text
+            .starts_with("Automatic reply received from jane@example.org"),
+        "{}",
+        last.body_text
+    );
+    assert_eq!(
+        r.store.outbox_for_ticket(t).await.unwrap().len(),
+        before,
+        "no notification for automated mail"
+    );
+
+    // A permanent bounce of a mail of that ticket marks the address undeliverable.
+    let bounce = "From: MAILER-DAEMON@mx.example.org\nTo: support@example.test\nSubject: Undelivered Mail Returned to Sender\nMessage-ID: <b1@mx>\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\nSorry.\n--B\n\
+Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; jane@example.org\nAction: failed\nStatus: 5.1.1\n\n\
+--B\nContent-Type: text/rfc822-headers\n\nMessage-ID: <a1@example.org>\n\n--B--\n";
+    assert_eq!(
+        r.deliver(bounce).await,
+        Disposition::Automated { ticket_id: Some(t) }
+    );
+    let jane = r.store.ticket(t).await.unwrap().unwrap().requester;
+    assert!(jane.undeliverable_at.is_some());
+    // An auto-reply to nothing opens nothing.
+    let d = r.deliver("From: robot@example.org\nTo: support@example.test\nSubject: Out of office\nAuto-Submitted: auto-replied\nMessage-ID: <a3@example.org>\n\naway\n").await;
+    assert_eq!(d, Disposition::Automated { ticket_id: None });
+    let (total, _) = r
+        .store
+        .list_tickets(
+            &Default::default(),
+            (postdesk::store::SortKey::Updated, true),
+            1,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 1);
+}
+
+async fn duplicates_junk_and_attachments(db: TestDb) {
+    let mut r = rig(&db).await;
+    let mail = "From: jane@example.org\nTo: support@example.test\nSubject: Dup\nMessage-ID: <d1@example.org>\n\nonce\n";
+    let t = opened(&r.deliver(mail).await);
+    // The same mail again (another UID, as from a second mailbox or a re-fetch): nothing doubled.
+    assert_eq!(r.deliver(mail).await, Disposition::Duplicate);
+    assert_eq!(r.store.ticket(t).await.unwrap().unwrap().message_count, 1);
+
+    let junk = r.deliver("\u{0}\u{1}\u{2} not a mail").await;
+    assert!(
+        matches!(junk, Disposition::Quarantined(ref reason) if reason.contains("unreadable")),
+        "{junk:?}"
+    );
+    let q = r.store.quarantined(10).await.unwrap();
+    assert_eq!(q.len(), 1);
+    assert!(r.store.discard_quarantined(q[0].id).await.unwrap());
+    assert!(r.store.quarantined(10).await.unwrap().is_empty());
+
+    let with_files = "From: jane@example.org\nTo: support@example.test\nSubject: Files\nMessage-ID: <f1@example.org>\n\
+MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"X\"\n\n--X\nContent-Type: text/plain\n\nsee attached\n\
+--X\nContent-Type: text/plain; name=\"small.txt\"\nContent-Disposition: attachment; filename=\"small.txt\"\n\nhello\n\
+--X\nContent-Type: application/octet-stream; name=\"big.bin\"\nContent-Disposition: attachment; filename=\"big.bin\"\n\n"
+        .to_string()
+        + &"A".repeat(3000)
+        + "\n--X--\n";
+    let t2 = opened(&r.deliver(&with_files).await);
+    let thread = r.store.messages(t2, true).await.unwrap();
+    assert_eq!(thread[0].body_text, "see attached");
+    assert!(
+        thread
+            .iter()
+            .any(|m| m.kind == MessageKind::System && m.body_text.contains("\"big.bin\"")),
+        "{thread:?}"
+    );
+    assert_eq!(
+        r.store.attachment_names(thread[0].id).await.unwrap(),
+        vec!["small.txt".to_string()]
+    );
+}
+
+crate::on_both_backends!(
+    replies_thread_by_message_id_tag_token_and_marker,
+    strangers_agents_and_status_rules,
+    automated_mail_is_recorded_never_acted_on,
+    duplicates_junk_and_attachments,
+);

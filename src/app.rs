@@ -9,10 +9,15 @@ use tokio_util::task::TaskTracker;
 
 use crate::actions::Actions;
 use crate::config::Settings;
+use crate::gateway::poller::Poller;
+use crate::gateway::processor::Processor;
 use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
 use crate::store::{Store, StoreError};
 use crate::web::{self, AppState};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::Notify;
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +96,22 @@ impl App {
             metrics: self.metrics.clone(),
         };
         let tasks = TaskTracker::new();
-        tasks.spawn(Scheduler::new(actions).run(shutdown.child_token()));
+        tasks.spawn(Scheduler::new(actions.clone()).run(shutdown.child_token()));
+        let key = crate::gateway::signing_key(&self.settings, &self.store).await?;
+        let holder = format!("{}-{}", hostname(), std::process::id());
+        let processor = Processor::new(actions, key, holder);
+        let wake = Arc::new(Notify::new());
+        tasks.spawn(run_processor(
+            processor,
+            wake.clone(),
+            shutdown.child_token(),
+        ));
+        tasks.spawn(supervise_pollers(
+            self.store.clone(),
+            wake,
+            shutdown.child_token(),
+            tasks.clone(),
+        ));
         let (web_shutdown, stop_all) = (shutdown.child_token(), shutdown.clone());
         let web = tasks.spawn(async move {
             // If the server stops on its own (an accept error), stop everything.
@@ -111,6 +131,80 @@ impl App {
         match web.await {
             Ok(Err(e)) => Err(AppError::Web(e)),
             _ => Ok(()),
+        }
+    }
+}
+
+/// This machine's name, for claims and leases.
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "postdesk".into())
+}
+
+/// Processes stored mail as it arrives: woken by the pollers, and every few
+/// seconds anyway (mail stored by `ingest`, claims of a dead daemon expiring).
+async fn run_processor(processor: Processor, wake: Arc<Notify>, shutdown: CancellationToken) {
+    loop {
+        let busy = match processor.run_once(200, crate::store::now_millis()).await {
+            Ok(pass) => pass.processed + pass.quarantined > 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "processing stored mail failed; retrying");
+                false
+            }
+        };
+        if shutdown.is_cancelled() {
+            break;
+        }
+        if !busy {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    }
+}
+
+/// Keeps one poller running per active mailbox: starts pollers for
+/// mailboxes added or resumed at run time, stops those paused or removed.
+async fn supervise_pollers(
+    store: Store,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+) {
+    let mut running: HashMap<i64, CancellationToken> = HashMap::new();
+    loop {
+        match store.mailboxes().await {
+            Ok(list) => {
+                let active: Vec<i64> = list.iter().filter(|m| !m.paused).map(|m| m.id).collect();
+                running.retain(|id, token| {
+                    let keep = active.contains(id) && !token.is_cancelled();
+                    if !keep {
+                        token.cancel();
+                    }
+                    keep
+                });
+                for id in active {
+                    running.entry(id).or_insert_with(|| {
+                        let token = shutdown.child_token();
+                        let poller = Poller::new(store.clone(), id, wake.clone());
+                        let stop = token.clone();
+                        tasks.spawn(async move {
+                            poller.run(stop.clone()).await;
+                            // Let the supervisor restart it if it ended on its own.
+                            stop.cancel();
+                        });
+                        token
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read mailboxes"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
         }
     }
 }

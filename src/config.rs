@@ -330,6 +330,9 @@ pub struct Account {
     pub username: String,
     #[serde(default)]
     pub password: Option<Secret>,
+    /// Extra CA certificate (PEM) to trust, for servers with a private CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// What happens to a mail on the IMAP server once it is safely stored.

@@ -2,7 +2,9 @@
 //! the matching rules, and the pipe/import entry points. The IMAP poller
 //! joins here next.
 
+pub mod imap;
 pub mod matching;
+pub mod poller;
 pub mod processor;
 
 use crate::config::Settings;

@@ -135,8 +135,12 @@ macro_rules! migrations {
 fn migrator(backend: Backend) -> Migrator {
     // Same versions on both backends; a new migration is added to both lists.
     let list = match backend {
-        Backend::Sqlite => migrations!("sqlite": 1 => "0001_init", 2 => "0002_unique_mail_ids"),
-        Backend::Postgres => migrations!("postgres": 1 => "0001_init", 2 => "0002_unique_mail_ids"),
+        Backend::Sqlite => {
+            migrations!("sqlite": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid")
+        }
+        Backend::Postgres => {
+            migrations!("postgres": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid")
+        }
     };
     Migrator::with_migrations(list)
 }

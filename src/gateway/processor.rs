@@ -128,7 +128,17 @@ impl Processor {
     pub async fn process(&self, raw: &RawMail, now: Millis) -> Result<Disposition, Transient> {
         let store = self.actions.store();
         let mail = match parse(&raw.raw) {
-            Ok(m) => m,
+            Ok(mut m) => {
+                // A mail without a Message-ID is known by a digest of its bytes,
+                // so a second copy of it is recognised all the same.
+                if m.message_id.is_none() {
+                    m.message_id = Some(format!(
+                        "<{}@digest.postdesk>",
+                        crate::secrets::bytes_digest(&raw.raw)
+                    ));
+                }
+                m
+            }
             Err(e) => {
                 let reason = format!("unreadable mail: {e}");
                 store.quarantine_raw(raw.id, &reason, now).await?;

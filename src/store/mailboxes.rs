@@ -16,6 +16,8 @@ pub struct MailboxRow {
     pub paused: bool,
     pub uidvalidity: Option<i64>,
     pub last_uid: Option<i64>,
+    /// Highest UID whose post-processing on the server is done.
+    pub done_uid: Option<i64>,
     pub last_ok_at: Option<i64>,
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
@@ -45,13 +47,14 @@ fn row_from(r: &sqlx::any::AnyRow) -> Result<MailboxRow> {
         paused: r.try_get::<i64, _>("paused")? != 0,
         uidvalidity: r.try_get("uidvalidity")?,
         last_uid: r.try_get("last_uid")?,
+        done_uid: r.try_get("done_uid")?,
         last_ok_at: r.try_get("last_ok_at")?,
         last_error: r.try_get("last_error")?,
         last_error_at: r.try_get("last_error_at")?,
     })
 }
 
-const COLS: &str = "id, name, settings, from_config, paused, uidvalidity, last_uid, last_ok_at, last_error, last_error_at";
+const COLS: &str = "id, name, settings, from_config, paused, uidvalidity, last_uid, done_uid, last_ok_at, last_error, last_error_at";
 
 impl Store {
     /// Creates or updates a mailbox's settings, keeping its polling state.
@@ -110,22 +113,60 @@ impl Store {
         row.as_ref().map(row_from).transpose()
     }
 
-    /// Records the IMAP position reached (after the raw mails are committed).
+    /// Records the IMAP position reached (inside the transaction that
+    /// stored the mails up to it).
     pub async fn set_mailbox_position(
         &self,
+        tx: &mut super::Tx,
         id: i64,
         uidvalidity: i64,
         last_uid: i64,
         now: i64,
     ) -> Result<()> {
+        sqlx::query(
+            "UPDATE mailboxes SET uidvalidity = $2, last_uid = $3, last_ok_at = $4, last_error = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(uidvalidity)
+        .bind(last_uid)
+        .bind(now)
+        .execute(&mut *tx.conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Starts a mailbox afresh at a UIDVALIDITY: `last_uid` and `done_uid` set to `from`.
+    pub async fn reset_mailbox_position(
+        &self,
+        id: i64,
+        uidvalidity: i64,
+        from: i64,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE mailboxes SET uidvalidity = $2, last_uid = $3, last_ok_at = $4, last_error = NULL WHERE id = $1")
-            .bind(id)
-            .bind(uidvalidity)
-            .bind(last_uid)
-            .bind(now)
-            .execute(&mut *tx.conn)
-            .await?;
+        sqlx::query(
+            "UPDATE mailboxes SET uidvalidity = $2, last_uid = $3, done_uid = $3, last_ok_at = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(uidvalidity)
+        .bind(from)
+        .bind(now)
+        .execute(&mut *tx.conn)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Records that post-processing is done up to `done_uid`, and a healthy poll.
+    pub async fn set_mailbox_done(&self, id: i64, done_uid: i64, now: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE mailboxes SET done_uid = $2, last_ok_at = $3, last_error = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(done_uid)
+        .bind(now)
+        .execute(&mut *tx.conn)
+        .await?;
         tx.commit().await
     }
 

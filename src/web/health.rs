@@ -8,6 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::AppState;
+use crate::domain::rfc3339;
 
 /// The health routes.
 pub fn router() -> Router<AppState> {
@@ -26,7 +27,25 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Ok(()) => serde_json::json!({ "ok": true }),
         Err(e) => serde_json::json!({ "ok": false, "error": e.to_string() }),
     };
-    let ready = database["ok"] == true;
+    let mut ready = database["ok"] == true;
+    let mailboxes: Vec<serde_json::Value> = match state.store.mailboxes().await {
+        Ok(list) => list
+            .iter()
+            .map(|m| {
+                let ok = m.paused || m.last_error.is_none();
+                ready &= ok;
+                serde_json::json!({
+                    "name": m.name,
+                    "ok": ok,
+                    "paused": m.paused,
+                    "last_ok_at": m.last_ok_at.map(rfc3339),
+                    "last_error": m.last_error,
+                    "last_error_at": m.last_error_at.map(rfc3339),
+                })
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
     let status = if ready {
         StatusCode::OK
     } else {
@@ -34,7 +53,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     (
         status,
-        Json(serde_json::json!({ "ready": ready, "database": database, "mailboxes": [] })),
+        Json(serde_json::json!({ "ready": ready, "database": database, "mailboxes": mailboxes })),
     )
 }
 

@@ -28,6 +28,7 @@ fn mailbox() -> MailboxSettings {
             tls: TlsMode::None,
             username: "support".into(),
             password: None,
+            ca_file: None,
         },
         smtp: None,
         default_category: None,

@@ -133,6 +133,7 @@ pub async fn staff(store: &Store, email: &str, role: Role) -> (User, Actor) {
 /// A running daemon on port 0.
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub store: Store,
     pub token: String,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
@@ -158,7 +159,14 @@ impl TestApp {
 
 /// Starts the daemon on `db` with an agent account and an API token.
 pub async fn spawn_app(db: TestDb) -> TestApp {
-    let app = App::build(settings(&db)).await.expect("app builds");
+    spawn_app_with(db, |_| {}).await
+}
+
+/// As [`spawn_app`], with the settings adjusted first.
+pub async fn spawn_app_with(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut s = settings(&db);
+    adjust(&mut s);
+    let app = App::build(s).await.expect("app builds");
     let addr = app.local_addr();
     let store = app.store().clone();
     let (user, _) = staff(&store, "agent@example.test", Role::Agent).await;
@@ -172,6 +180,7 @@ pub async fn spawn_app(db: TestDb) -> TestApp {
     let handle = tokio::spawn(async move { app.run(stop).await.expect("app runs") });
     TestApp {
         addr,
+        store,
         token,
         http: reqwest::Client::new(),
         shutdown,
@@ -197,4 +206,99 @@ macro_rules! on_both_backends {
             })+
         }
     };
+}
+
+/// The private Dovecot the tests share, started once per run by
+/// `deploy/mailstack` (installed from Debian's packages if missing).
+pub struct MailStack {
+    pub dir: std::path::PathBuf,
+    pub imap_port: u16,
+}
+
+static MAILSTACK: std::sync::OnceLock<MailStack> = std::sync::OnceLock::new();
+
+fn script() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/mailstack")
+}
+
+/// Starts (once) and returns the test mail stack. Fails loudly if it cannot.
+pub fn mailstack() -> &'static MailStack {
+    MAILSTACK.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mailstack-test");
+        let (imap_port, imaps_port, lmtp_port) = (31143u16, 31993u16, 31024u16);
+        let out = std::process::Command::new(script())
+            .args(["start", dir.to_str().unwrap()])
+            .env("MAILSTACK_IMAP_PORT", imap_port.to_string())
+            .env("MAILSTACK_IMAPS_PORT", imaps_port.to_string())
+            .env("MAILSTACK_LMTP_PORT", lmtp_port.to_string())
+            .output()
+            .expect("deploy/mailstack runs");
+        assert!(
+            out.status.success(),
+            "the mail stack did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        MailStack { dir, imap_port }
+    })
+}
+
+impl MailStack {
+    /// A new mail user with a unique address; returns (address, password).
+    pub fn user(&self, name: &str) -> (String, String) {
+        let email = format!(
+            "{name}-{}@example.test",
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        );
+        let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+        let status = std::process::Command::new(script())
+            .args(["adduser", self.dir.to_str().unwrap(), &email, &password])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        (email, password)
+    }
+
+    /// An IMAP session as `user` (plain, loopback).
+    pub async fn session(&self, user: &str, password: &str) -> postdesk::gateway::imap::Session {
+        let account = self.account(user, password);
+        // A user added a moment ago may take Dovecot a moment to see.
+        for _ in 0..50 {
+            if let Ok(s) = postdesk::gateway::imap::connect(&account).await {
+                return s;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        postdesk::gateway::imap::connect(&account)
+            .await
+            .expect("test IMAP login")
+    }
+
+    /// The account settings for `user`.
+    pub fn account(&self, user: &str, password: &str) -> postdesk::config::Account {
+        postdesk::config::Account {
+            host: "127.0.0.1".into(),
+            port: self.imap_port,
+            tls: postdesk::config::TlsMode::None,
+            username: user.into(),
+            password: Some(postdesk::config::Secret::Inline(password.into())),
+            ca_file: None,
+        }
+    }
+}
+
+/// Waits until `check` holds, for at most `secs` seconds (a bound on a
+/// background process, not a timing assertion).
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

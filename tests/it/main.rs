@@ -8,4 +8,5 @@ mod cli;
 mod corpus;
 mod gateway;
 mod helpers;
+mod imap;
 mod scheduler;

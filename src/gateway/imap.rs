@@ -1,0 +1,127 @@
+//! The IMAP connection: TCP, then implicit TLS, STARTTLS or plain (loopback
+//! only), through rustls with the ring provider; then LOGIN. Everything has
+//! a timeout so a silent server cannot hang a poller.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::{self, pki_types::ServerName};
+
+use crate::config::{Account, TlsMode};
+
+/// Any stream a session can run over.
+pub trait ImapStream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> ImapStream for T {}
+
+/// A logged-in IMAP session.
+pub type Session = async_imap::Session<Box<dyn ImapStream>>;
+
+/// How long connecting and logging in may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why talking to the IMAP server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    #[error("cannot connect to {0}: {1}")]
+    Connect(String, std::io::Error),
+    #[error("TLS with {0} failed: {1}")]
+    Tls(String, String),
+    #[error("login as {0} refused: {1}")]
+    Login(String, String),
+    #[error("IMAP: {0}")]
+    Protocol(#[from] async_imap::error::Error),
+    #[error("{0}")]
+    Secret(#[from] crate::config::ConfigError),
+    #[error("the server did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the server closed the connection")]
+    Closed,
+}
+
+fn tls_config(account: &Account) -> Result<Arc<rustls::ClientConfig>, ImapError> {
+    let fail = |e: String| ImapError::Tls(account.host.clone(), e);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = &account.ca_file {
+        let file =
+            std::fs::File::open(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        for cert in rustls_pemfile::certs(&mut std::io::BufReader::new(file)) {
+            let cert = cert.map_err(|e| fail(format!("{}: {e}", path.display())))?;
+            roots.add(cert).map_err(|e| fail(e.to_string()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+async fn tls_wrap(account: &Account, tcp: TcpStream) -> Result<Box<dyn ImapStream>, ImapError> {
+    let name = ServerName::try_from(account.host.clone())
+        .map_err(|e| ImapError::Tls(account.host.clone(), e.to_string()))?;
+    let tls = TlsConnector::from(tls_config(account)?)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| ImapError::Tls(account.host.clone(), e.to_string()))?;
+    Ok(Box::new(tls))
+}
+
+async fn open(account: &Account) -> Result<Session, ImapError> {
+    let addr = format!("{}:{}", account.host, account.port);
+    let tcp = TcpStream::connect(&addr)
+        .await
+        .map_err(|e| ImapError::Connect(addr.clone(), e))?;
+    let _ = tcp.set_nodelay(true);
+    let stream: Box<dyn ImapStream> = match account.tls {
+        TlsMode::Implicit => tls_wrap(account, tcp).await?,
+        TlsMode::None => Box::new(tcp),
+        TlsMode::Starttls => {
+            let mut client = async_imap::Client::new(tcp);
+            client
+                .read_response()
+                .await
+                .map_err(|e| ImapError::Connect(addr.clone(), e))?
+                .ok_or(ImapError::Closed)?;
+            client.run_command_and_check_ok("STARTTLS", None).await?;
+            return login(
+                account,
+                async_imap::Client::new(tls_wrap(account, client.into_inner()).await?),
+            )
+            .await;
+        }
+    };
+    let mut client = async_imap::Client::new(stream);
+    client
+        .read_response()
+        .await
+        .map_err(|e| ImapError::Connect(addr, e))?
+        .ok_or(ImapError::Closed)?;
+    login(account, client).await
+}
+
+async fn login(
+    account: &Account,
+    client: async_imap::Client<Box<dyn ImapStream>>,
+) -> Result<Session, ImapError> {
+    let password = match &account.password {
+        Some(secret) => secret.reveal("imap.password")?,
+        None => String::new(),
+    };
+    client
+        .login(&account.username, &password)
+        .await
+        .map_err(|(e, _)| ImapError::Login(account.username.clone(), e.to_string()))
+}
+
+/// Connects and logs in, within [`CONNECT_TIMEOUT`].
+pub async fn connect(account: &Account) -> Result<Session, ImapError> {
+    tokio::time::timeout(CONNECT_TIMEOUT, open(account))
+        .await
+        .map_err(|_| ImapError::Timeout(CONNECT_TIMEOUT))?
+}

@@ -1,0 +1,306 @@
+//! One poller per mailbox: connect, fetch new UIDs in batches with
+//! `BODY.PEEK[]`, commit the raw mail and the new position in one
+//! transaction, wake the processor, then post-process on the server (seen,
+//! move, delete) up to the stored position. IDLE where the server has it,
+//! polling otherwise; reconnects with backoff and records its last error.
+//! The `\Seen` flag is never read as state: UIDs are.
+
+use futures::TryStreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::imap::{ImapError, Session, connect};
+use crate::config::{AfterAction, StartMode};
+use crate::store::inbound::ImapOrigin;
+use crate::store::mailboxes::MailboxRow;
+use crate::store::{Store, StoreError, now_millis};
+
+/// UIDs fetched per round trip.
+const BATCH: usize = 500;
+/// Re-IDLE before servers drop an idle connection (RFC 2177 asks clients to re-issue within 29 minutes).
+const IDLE_FOR: Duration = Duration::from_secs(20 * 60);
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Why a poll failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the mailbox was removed")]
+    Removed,
+}
+
+impl From<async_imap::error::Error> for PollError {
+    fn from(e: async_imap::error::Error) -> Self {
+        PollError::Imap(ImapError::Protocol(e))
+    }
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Synced {
+    /// Mails newly stored.
+    pub stored: usize,
+    /// The position reached.
+    pub last_uid: i64,
+}
+
+/// Polls one mailbox.
+pub struct Poller {
+    store: Store,
+    mailbox_id: i64,
+    /// Wakes the processor when new mail is stored.
+    wake: Arc<Notify>,
+}
+
+/// `a,b,c` for a UID set.
+fn uid_set(uids: &[u32]) -> String {
+    uids.iter()
+        .map(|u| u.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Poller {
+    /// A poller for the stored mailbox `mailbox_id`.
+    pub fn new(store: Store, mailbox_id: i64, wake: Arc<Notify>) -> Self {
+        Poller {
+            store,
+            mailbox_id,
+            wake,
+        }
+    }
+
+    async fn row(&self) -> Result<MailboxRow, PollError> {
+        self.store
+            .mailbox(self.mailbox_id)
+            .await?
+            .ok_or(PollError::Removed)
+    }
+
+    /// Fetches and stores everything new, then post-processes. Safe to repeat.
+    pub async fn sync(&self, session: &mut Session) -> Result<Synced, PollError> {
+        let row = self.row().await?;
+        let settings = &row.settings;
+        let selected = session.select(&settings.folder).await?;
+        let uidvalidity = i64::from(selected.uid_validity.unwrap_or(0));
+        let uid_next = i64::from(selected.uid_next.unwrap_or(1));
+        let now = now_millis();
+        let (mut last_uid, silent, done) = match (row.uidvalidity, row.last_uid) {
+            (Some(v), Some(last)) if v == uidvalidity => {
+                (last, false, row.done_uid.unwrap_or(last))
+            }
+            (Some(_), _) => {
+                // UIDVALIDITY changed: read the folder again from the start; the
+                // Message-ID check in the processor keeps anything from doubling.
+                tracing::warn!(mailbox = %row.name, "UIDVALIDITY changed; re-reading the folder");
+                self.store
+                    .reset_mailbox_position(row.id, uidvalidity, 0, now)
+                    .await?;
+                (0, false, 0)
+            }
+            (None, _) => {
+                let from = if settings.start == StartMode::Now {
+                    uid_next - 1
+                } else {
+                    0
+                };
+                self.store
+                    .reset_mailbox_position(row.id, uidvalidity, from, now)
+                    .await?;
+                (from, settings.start == StartMode::BacklogSilent, from)
+            }
+        };
+        let mut stored = 0;
+        let found = session
+            .uid_search(format!("UID {}:*", last_uid + 1))
+            .await?;
+        // `N:*` also answers the highest UID when it is below N: filter.
+        let mut uids: Vec<u32> = found
+            .into_iter()
+            .filter(|u| i64::from(*u) > last_uid)
+            .collect();
+        uids.sort_unstable();
+        for chunk in uids.chunks(BATCH) {
+            let fetched: Vec<(u32, Vec<u8>)> = {
+                let stream = session
+                    .uid_fetch(uid_set(chunk), "(UID BODY.PEEK[])")
+                    .await?;
+                let fetches: Vec<_> = stream.try_collect().await?;
+                fetches
+                    .iter()
+                    .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+                    .collect()
+            };
+            let mut tx = self.store.begin().await?;
+            let mut top = last_uid;
+            for (uid, body) in &fetched {
+                let origin = ImapOrigin {
+                    uidvalidity,
+                    uid: i64::from(*uid),
+                };
+                let key = format!("imap:{}:{uidvalidity}:{uid}", row.id);
+                if let crate::store::inbound::Stored::New(_) = tx
+                    .store_raw(Some(row.id), Some(origin), &key, body, silent, now)
+                    .await?
+                {
+                    stored += 1;
+                }
+                top = top.max(i64::from(*uid));
+            }
+            // Mails the server listed but did not return (expunged meanwhile) are passed over.
+            top = top.max(chunk.last().map(|u| i64::from(*u)).unwrap_or(top));
+            self.store
+                .set_mailbox_position(&mut tx, row.id, uidvalidity, top, now)
+                .await?;
+            tx.commit().await?;
+            last_uid = top;
+            self.wake.notify_one();
+        }
+        while session.unsolicited_responses.try_recv().is_ok() {}
+        self.post_process(session, &row, done, last_uid).await?;
+        Ok(Synced { stored, last_uid })
+    }
+
+    /// Tells the server what it may do with mail already stored: UIDs in
+    /// (done_uid, last_uid]. Repeating it is harmless.
+    async fn post_process(
+        &self,
+        session: &mut Session,
+        row: &MailboxRow,
+        done: i64,
+        last_uid: i64,
+    ) -> Result<(), PollError> {
+        if last_uid > done {
+            let range = format!("{}:{last_uid}", done + 1);
+            let present: Vec<u32> = {
+                let mut v: Vec<u32> = session
+                    .uid_search(format!("UID {range}"))
+                    .await?
+                    .into_iter()
+                    .filter(|u| i64::from(*u) > done && i64::from(*u) <= last_uid)
+                    .collect();
+                v.sort_unstable();
+                v
+            };
+            for chunk in present.chunks(BATCH) {
+                let set = uid_set(chunk);
+                match &row.settings.after {
+                    AfterAction::Seen => {
+                        let _: Vec<_> = session
+                            .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
+                            .await?
+                            .try_collect()
+                            .await?;
+                    }
+                    AfterAction::Move(folder) => session.uid_mv(&set, folder).await?,
+                    AfterAction::Delete => {
+                        let _: Vec<_> = session
+                            .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                            .await?
+                            .try_collect()
+                            .await?;
+                        let _: Vec<_> = session.uid_expunge(&set).await?.try_collect().await?;
+                    }
+                }
+            }
+        }
+        self.store
+            .set_mailbox_done(row.id, last_uid.max(done), now_millis())
+            .await?;
+        Ok(())
+    }
+
+    /// Waits for the server to announce new mail (IDLE), at most `IDLE_FOR`,
+    /// or for shutdown. Returns the session, or `None` on shutdown.
+    async fn idle(
+        &self,
+        session: Session,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Session>, PollError> {
+        let mut handle = session.idle();
+        handle.init().await?;
+        let stopped = {
+            let (wait, stop) = handle.wait_with_timeout(IDLE_FOR);
+            let stopped = tokio::select! {
+                r = wait => { r?; false }
+                _ = shutdown.cancelled() => true,
+            };
+            drop(stop);
+            stopped
+        };
+        let session = handle.done().await?;
+        Ok((!stopped).then_some(session))
+    }
+
+    /// One connection's life: sync, wait, sync… until shutdown or an error.
+    async fn connected(
+        &self,
+        shutdown: &CancellationToken,
+        healthy: &mut bool,
+    ) -> Result<(), PollError> {
+        let row = self.row().await?;
+        let mut session = connect(&row.settings.imap).await?;
+        let idle = row.settings.idle && session.capabilities().await?.has_str("IDLE");
+        loop {
+            let row = self.row().await?;
+            if row.paused {
+                let _ = session.logout().await;
+                return Ok(());
+            }
+            let synced = self.sync(&mut session).await?;
+            *healthy = true;
+            if synced.stored > 0 {
+                tracing::debug!(mailbox = %row.name, stored = synced.stored, last_uid = synced.last_uid, "mail stored");
+            }
+            if idle {
+                match self.idle(session, shutdown).await? {
+                    Some(s) => session = s,
+                    None => return Ok(()),
+                }
+            } else {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        let _ = session.logout().await;
+                        return Ok(());
+                    }
+                    _ = tokio::time::sleep(row.settings.poll_interval.0) => {}
+                }
+            }
+        }
+    }
+
+    /// Runs until shutdown (or the mailbox is removed or paused), reconnecting
+    /// with exponential backoff and recording each failure on the mailbox.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_secs(1);
+        while !shutdown.is_cancelled() {
+            let mut healthy = false;
+            let result = self.connected(&shutdown, &mut healthy).await;
+            if healthy {
+                backoff = Duration::from_secs(1);
+            }
+            match result {
+                Ok(()) => break,
+                Err(PollError::Removed) => break,
+                Err(e) => {
+                    tracing::warn!(mailbox = self.mailbox_id, error = %e, retry_in = ?backoff, "mailbox poll failed");
+                    let _ = self
+                        .store
+                        .set_mailbox_error(self.mailbox_id, &e.to_string(), now_millis())
+                        .await;
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}

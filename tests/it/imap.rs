@@ -1,0 +1,240 @@
+//! The gateway against the real Dovecot: mail APPENDed to a mailbox becomes
+//! tickets and replies; `\\Seen` set by someone else skips nothing; the
+//! post-processing action is applied only after the mail is stored; a
+//! UIDVALIDITY change duplicates nothing.
+
+use crate::helpers::{TestDb, eventually, mailstack, spawn_app_with};
+use postdesk::config::{AfterAction, MailboxSettings, StartMode};
+use postdesk::domain::{MessageKind, Span, Status};
+use postdesk::store::{SortKey, Store, TicketFilter};
+
+fn mailbox(user: &str, password: &str, folder: &str, after: AfterAction) -> MailboxSettings {
+    MailboxSettings {
+        name: "support".into(),
+        address: user.parse().unwrap(),
+        folder: folder.into(),
+        after,
+        idle: true,
+        poll_interval: Span::secs(1),
+        start: StartMode::Backlog,
+        plus_addressing: true,
+        imap: mailstack().account(user, password),
+        smtp: None,
+        default_category: None,
+        default_priority: None,
+        default_assignee: None,
+    }
+}
+
+fn mail(from: &str, to: &str, subject: &str, id: &str, extra: &str, body: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n{extra}\r\n{body}\r\n"
+    )
+}
+
+async fn ticket_count(store: &Store) -> i64 {
+    store
+        .list_tickets(&TicketFilter::default(), (SortKey::Created, false), 1, 100)
+        .await
+        .unwrap()
+        .0
+}
+
+async fn done_count(store: &Store) -> i64 {
+    store
+        .inbound_counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(s, _)| s == "done")
+        .map(|(_, n)| n)
+        .sum()
+}
+
+async fn mailboxes_become_tickets_and_replies(db: TestDb) {
+    let stack = mailstack();
+    let (support, pw) = stack.user("support");
+    let mut imap = stack.session(&support, &pw).await;
+    // Backlog: a new request, already read by a person in their mail client.
+    imap.append(
+        "INBOX",
+        Some("(\\Seen)"),
+        None,
+        mail(
+            "Jane <jane@example.org>",
+            &support,
+            "Printer",
+            "i1@example.org",
+            "",
+            "It smokes.",
+        ),
+    )
+    .await
+    .unwrap();
+    let app = spawn_app_with(db, |s| {
+        s.mailboxes = vec![mailbox(&support, &pw, "INBOX", AfterAction::Seen)]
+    })
+    .await;
+    let store = app.store.clone();
+    eventually(20, "the backlog mail becomes a ticket", || async {
+        ticket_count(&store).await == 1
+    })
+    .await;
+
+    // While running (IDLE): a reply, then an auto-reply, to the same thread.
+    let reply = mail(
+        "jane@example.org",
+        &support,
+        "Re: Printer",
+        "i2@example.org",
+        "In-Reply-To: <i1@example.org>\r\n",
+        "Now it burns.\r\n\r\nOn Mon, Support wrote:\r\n> x",
+    );
+    imap.append("INBOX", None, None, reply).await.unwrap();
+    let auto = mail(
+        "jane@example.org",
+        &support,
+        "Automatic reply: Printer",
+        "i3@example.org",
+        "Auto-Submitted: auto-replied\r\nIn-Reply-To: <i1@example.org>\r\n",
+        "Away",
+    );
+    imap.append("INBOX", None, None, auto).await.unwrap();
+    eventually(20, "three mails processed", || async {
+        done_count(&store).await == 3
+    })
+    .await;
+    assert_eq!(
+        ticket_count(&store).await,
+        1,
+        "the reply and the auto-reply join the first ticket"
+    );
+    let (_, list) = store
+        .list_tickets(&TicketFilter::default(), (SortKey::Created, false), 1, 10)
+        .await
+        .unwrap();
+    let thread = store.messages(list[0].id, true).await.unwrap();
+    let texts: Vec<_> = thread
+        .iter()
+        .map(|m| (m.kind, m.body_text.as_str()))
+        .collect();
+    assert_eq!(texts[0], (MessageKind::Reply, "It smokes."));
+    assert_eq!(texts[1], (MessageKind::Reply, "Now it burns."));
+    assert!(
+        texts[2].1.starts_with("Automatic reply received"),
+        "{texts:?}"
+    );
+    assert_eq!(
+        store.ticket(list[0].id).await.unwrap().unwrap().status,
+        Status::Open
+    );
+
+    // Every stored mail is flagged \\Seen on the server afterwards.
+    eventually(10, "post-processing marks all seen", || async {
+        let mut s = mailstack().session(&support, &pw).await;
+        s.select("INBOX").await.unwrap();
+        let unseen = s.uid_search("UNSEEN").await.unwrap();
+        let _ = s.logout().await;
+        unseen.is_empty()
+    })
+    .await;
+
+    // /readyz reports the mailbox healthy.
+    let ready: serde_json::Value = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["mailboxes"][0]["ok"], true, "{ready}");
+    app.stop().await;
+}
+
+async fn moves_after_storing_and_survives_uidvalidity_change(db: TestDb) {
+    let stack = mailstack();
+    let (support, pw) = stack.user("support");
+    let mut imap = stack.session(&support, &pw).await;
+    imap.create("Support").await.unwrap();
+    for i in 1..=3 {
+        let m = mail(
+            &format!("user{i}@example.org"),
+            &support,
+            &format!("Request {i}"),
+            &format!("u{i}@example.org"),
+            "",
+            "hello",
+        );
+        imap.append("Support", None, None, m).await.unwrap();
+    }
+    let app = spawn_app_with(db, |s| {
+        s.mailboxes = vec![mailbox(
+            &support,
+            &pw,
+            "Support",
+            AfterAction::Move("Processed".into()),
+        )];
+    })
+    .await;
+    imap.create("Processed").await.unwrap();
+    let store = app.store.clone();
+    eventually(20, "three tickets", || async {
+        ticket_count(&store).await == 3
+    })
+    .await;
+    eventually(20, "all mail moved out of the folder", || async {
+        let mut s = mailstack().session(&support, &pw).await;
+        let n = s.select("Support").await.unwrap().exists;
+        let _ = s.logout().await;
+        n == 0
+    })
+    .await;
+    let processed = imap.select("Processed").await.unwrap().exists;
+    assert_eq!(processed, 3);
+
+    // The folder is deleted and recreated (new UIDVALIDITY) with an old mail and a new one.
+    imap.delete("Support").await.unwrap();
+    imap.create("Support").await.unwrap();
+    let again = mail(
+        "user1@example.org",
+        &support,
+        "Request 1",
+        "u1@example.org",
+        "",
+        "hello",
+    );
+    imap.append("Support", None, None, again).await.unwrap();
+    let new = mail(
+        "user9@example.org",
+        &support,
+        "Request 9",
+        "u9@example.org",
+        "",
+        "hello",
+    );
+    imap.append("Support", None, None, new).await.unwrap();
+    eventually(30, "the new mail is a ticket", || async {
+        ticket_count(&store).await == 4
+    })
+    .await;
+    eventually(20, "the old copy is recognised", || async {
+        done_count(&store).await == 5
+    })
+    .await;
+    assert_eq!(ticket_count(&store).await, 4, "nothing doubled");
+    eventually(20, "both new copies moved too", || async {
+        let mut s = mailstack().session(&support, &pw).await;
+        let n = s.select("Processed").await.unwrap().exists;
+        let _ = s.logout().await;
+        n == 5
+    })
+    .await;
+    app.stop().await;
+}
+
+crate::on_both_backends!(
+    mailboxes_become_tickets_and_replies,
+    moves_after_storing_and_survives_uidvalidity_change
+);

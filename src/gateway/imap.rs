@@ -125,3 +125,26 @@ pub async fn connect(account: &Account) -> Result<Session, ImapError> {
         .await
         .map_err(|_| ImapError::Timeout(CONNECT_TIMEOUT))?
 }
+
+/// What a read-only connection test found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub messages: u32,
+    pub uidvalidity: Option<u32>,
+    pub idle: bool,
+    pub r#move: bool,
+}
+
+/// Connects, logs in and EXAMINEs the folder (read-only: nothing changes).
+pub async fn probe(account: &Account, folder: &str) -> Result<Probe, ImapError> {
+    let mut session = connect(account).await?;
+    let caps = session.capabilities().await?;
+    let mailbox = session.examine(folder).await?;
+    let _ = session.logout().await;
+    Ok(Probe {
+        messages: mailbox.exists,
+        uidvalidity: mailbox.uid_validity,
+        idle: caps.has_str("IDLE"),
+        r#move: caps.has_str("MOVE"),
+    })
+}

@@ -238,3 +238,97 @@ crate::on_both_backends!(
     mailboxes_become_tickets_and_replies,
     moves_after_storing_and_survives_uidvalidity_change
 );
+
+#[test]
+fn mailbox_commands_add_test_pause_and_remove() {
+    let stack = mailstack();
+    let (support, pw) = stack.user("cli");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+            .current_dir(dir.path())
+            .env_remove("POSTDESK_CONFIG")
+            .env("MAILBOX_PW", &pw)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let port = stack.imap_port.to_string();
+    let add = [
+        "mailbox",
+        "add",
+        "--name",
+        "help",
+        "--address",
+        &support,
+        "--imap-host",
+        "127.0.0.1",
+        "--imap-port",
+        &port,
+        "--tls",
+        "none",
+        "--username",
+        &support,
+        "--password-env",
+        "MAILBOX_PW",
+    ];
+    let (ok, out) = run(&add);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["mailbox", "test", "help"]);
+    assert!(
+        ok && out.contains("folder INBOX holds 0 messages") && out.contains("IDLE yes"),
+        "{out}"
+    );
+    let (ok, out) = run(&["mailbox", "show", "help"]);
+    assert!(
+        ok && out.contains("env = \"MAILBOX_PW\"") && !out.contains(&pw),
+        "{out}"
+    );
+    assert!(run(&["mailbox", "pause", "help"]).0);
+    let (_, out) = run(&["mailbox", "list"]);
+    assert!(out.contains("paused"), "{out}");
+    assert!(run(&["mailbox", "resume", "help"]).0);
+    // A wrong password is reported by `test`, which changes nothing.
+    let (ok, out) = run(&[
+        "mailbox",
+        "add",
+        "--name",
+        "bad",
+        "--address",
+        &support,
+        "--imap-host",
+        "127.0.0.1",
+        "--imap-port",
+        &port,
+        "--tls",
+        "none",
+        "--username",
+        &support,
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["mailbox", "test", "bad"]);
+    assert!(!ok && out.contains("refused"), "{out}");
+    // Plain text to a remote host is refused with the flag named.
+    let (ok, out) = run(&[
+        "mailbox",
+        "add",
+        "--name",
+        "x",
+        "--address",
+        &support,
+        "--imap-host",
+        "imap.example.test",
+        "--tls",
+        "none",
+        "--username",
+        "u",
+    ]);
+    assert!(!ok && out.contains("--imap.tls"), "{out}");
+    assert!(run(&["mailbox", "remove", "help"]).0);
+    assert!(!run(&["mailbox", "remove", "help"]).0);
+}

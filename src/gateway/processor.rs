@@ -12,6 +12,7 @@ use crate::mail::subject::{clean_subject, reply_token, ticket_tag};
 use crate::mail::token::SigningKey;
 use crate::mail::{ParsedMail, parse};
 use crate::store::inbound::RawMail;
+use crate::store::mailboxes::MailboxRow;
 use crate::store::{NewMessage, StoreError, Tx};
 
 /// How long a claim on a raw mail lasts before another worker may take it.
@@ -115,8 +116,8 @@ impl Processor {
         let store = self.actions.store();
         let mails = store.claim_raw(&self.holder, now, CLAIM_MS, limit).await?;
         let mut pass = Pass::default();
-        for raw in mails {
-            match self.process(&raw, now).await? {
+        for d in self.process_batch(&mails, now).await? {
+            match d {
                 Disposition::Quarantined(_) => pass.quarantined += 1,
                 _ => pass.processed += 1,
             }
@@ -126,52 +127,68 @@ impl Processor {
 
     /// Processes one stored mail to its end state.
     pub async fn process(&self, raw: &RawMail, now: Millis) -> Result<Disposition, Transient> {
+        let mut out = self.process_batch(std::slice::from_ref(raw), now).await?;
+        Ok(out.pop().unwrap_or(Disposition::Duplicate))
+    }
+
+    /// Processes claimed mails in one transaction, each inside its own
+    /// savepoint: the database commit is the cost of ingest, so a batch pays
+    /// it once. A mail that fails is rolled back to its savepoint and
+    /// quarantined; a transient fault abandons the batch (the claims expire
+    /// and it is retried), so nothing is half done.
+    pub async fn process_batch(&self, raws: &[RawMail], now: Millis) -> Result<Vec<Disposition>, Transient> {
+        if raws.is_empty() {
+            return Ok(Vec::new());
+        }
         let store = self.actions.store();
-        let mail = match parse(&raw.raw) {
-            Ok(mut m) => {
-                // A mail without a Message-ID is known by a digest of its bytes,
-                // so a second copy of it is recognised all the same.
-                if m.message_id.is_none() {
-                    m.message_id = Some(format!(
-                        "<{}@digest.postdesk>",
-                        crate::secrets::bytes_digest(&raw.raw)
-                    ));
-                }
-                m
-            }
-            Err(e) => {
-                let reason = format!("unreadable mail: {e}");
-                store.quarantine_raw(raw.id, &reason, now).await?;
-                return Ok(Disposition::Quarantined(reason));
-            }
-        };
-        let mut tx = store.begin().await?;
-        match self.apply(&mut tx, raw, &mail, now).await {
-            Ok(d) => {
-                tx.commit().await?;
-                Ok(d)
-            }
-            Err(Refused::Duplicate) => {
-                drop(tx);
-                let mut tx = store.begin().await?;
-                tx.finish_raw(
-                    raw.id,
-                    None,
-                    Some("duplicate of a mail already processed"),
-                    now,
-                )
-                .await?;
-                tx.commit().await?;
-                Ok(Disposition::Duplicate)
-            }
-            Err(Refused::Transient(e)) => Err(Transient(e)),
-            Err(Refused::Quarantine(reason)) => {
-                drop(tx);
-                tracing::warn!(inbound = raw.id, %reason, "mail quarantined");
-                store.quarantine_raw(raw.id, &reason, now).await?;
-                Ok(Disposition::Quarantined(reason))
+        let mut mailboxes = std::collections::HashMap::new();
+        for id in raws.iter().filter_map(|r| r.mailbox_id) {
+            if let std::collections::hash_map::Entry::Vacant(e) = mailboxes.entry(id) {
+                e.insert(store.mailbox(id).await?);
             }
         }
+        let mut tx = store.begin().await?;
+        let mut out = Vec::with_capacity(raws.len());
+        for raw in raws {
+            let mail = match parse(&raw.raw) {
+                Ok(mut m) => {
+                    // A mail without a Message-ID is known by a digest of its bytes,
+                    // so a second copy of it is recognised all the same.
+                    if m.message_id.is_none() {
+                        m.message_id = Some(format!("<{}@digest.postdesk>", crate::secrets::bytes_digest(&raw.raw)));
+                    }
+                    m
+                }
+                Err(e) => {
+                    let reason = format!("unreadable mail: {e}");
+                    tx.quarantine_raw(raw.id, &reason, now).await?;
+                    out.push(Disposition::Quarantined(reason));
+                    continue;
+                }
+            };
+            let mailbox = raw.mailbox_id.and_then(|id| mailboxes.get(&id).cloned().flatten());
+            tx.savepoint().await?;
+            match self.apply(&mut tx, raw, &mail, mailbox.as_ref(), now).await {
+                Ok(d) => {
+                    tx.release_savepoint().await?;
+                    out.push(d);
+                }
+                Err(Refused::Duplicate) => {
+                    tx.rollback_to_savepoint().await?;
+                    tx.finish_raw(raw.id, None, Some("duplicate of a mail already processed"), now).await?;
+                    out.push(Disposition::Duplicate);
+                }
+                Err(Refused::Quarantine(reason)) => {
+                    tx.rollback_to_savepoint().await?;
+                    tracing::warn!(inbound = raw.id, %reason, "mail quarantined");
+                    tx.quarantine_raw(raw.id, &reason, now).await?;
+                    out.push(Disposition::Quarantined(reason));
+                }
+                Err(Refused::Transient(e)) => return Err(Transient(e)),
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     async fn apply(
@@ -179,6 +196,7 @@ impl Processor {
         tx: &mut Tx,
         raw: &RawMail,
         mail: &ParsedMail,
+        mailbox: Option<&MailboxRow>,
         now: Millis,
     ) -> Result<Disposition, Refused> {
         let settings = self.actions.settings();
@@ -199,11 +217,7 @@ impl Processor {
                 _ => {}
             }
         }
-        let mailbox = match raw.mailbox_id {
-            Some(id) => self.actions.store().mailbox(id).await?,
-            None => None,
-        };
-        let support: Option<EmailAddress> = mailbox.as_ref().map(|m| m.settings.address.clone());
+        let support: Option<EmailAddress> = mailbox.map(|m| m.settings.address.clone());
         let mut found = Found::default();
         let recipients: Vec<&EmailAddress> =
             mail.to.iter().chain(&mail.cc).map(|m| &m.email).collect();
@@ -321,7 +335,7 @@ impl Processor {
                 if let Decision::NewLinked(old) = decision {
                     open.linked_ticket_id = Some(old);
                 }
-                if let Some(m) = &mailbox {
+                if let Some(m) = mailbox {
                     open.priority = m.settings.default_priority;
                     open.category = m.settings.default_category.clone();
                 }

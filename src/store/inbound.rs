@@ -55,6 +55,38 @@ fn raw_from(row: &sqlx::any::AnyRow) -> Result<RawMail> {
 }
 
 impl Tx {
+    /// Opens a savepoint: work after it can be undone alone.
+    pub async fn savepoint(&mut self) -> Result<()> {
+        sqlx::raw_sql("SAVEPOINT mail").execute(&mut *self.conn).await?;
+        Ok(())
+    }
+
+    /// Keeps the work since the savepoint.
+    pub async fn release_savepoint(&mut self) -> Result<()> {
+        sqlx::raw_sql("RELEASE SAVEPOINT mail").execute(&mut *self.conn).await?;
+        Ok(())
+    }
+
+    /// Undoes the work since the savepoint (the transaction stays usable).
+    pub async fn rollback_to_savepoint(&mut self) -> Result<()> {
+        sqlx::raw_sql("ROLLBACK TO SAVEPOINT mail; RELEASE SAVEPOINT mail").execute(&mut *self.conn).await?;
+        Ok(())
+    }
+
+    /// Quarantines a raw mail with the reason, inside this transaction.
+    pub async fn quarantine_raw(&mut self, id: i64, reason: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE inbound SET state = 'quarantined', reason = $2, processed_at = $3, claimed_by = NULL, \
+             claim_until = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(reason.chars().take(2000).collect::<String>())
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
+
     /// Stores a raw mail unless the same one is already there. Over IMAP
     /// the key is (mailbox, UIDVALIDITY, UID); from a pipe or an import it
     /// is (mailbox, Message-ID or digest).
@@ -179,21 +211,6 @@ impl Store {
         .await?;
         tx.commit().await?;
         row.as_ref().map(raw_from).transpose()
-    }
-
-    /// Quarantines a raw mail with the reason (kept for `quarantine retry`).
-    pub async fn quarantine_raw(&self, id: i64, reason: &str, now: i64) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE inbound SET state = 'quarantined', reason = $2, processed_at = $3, claimed_by = NULL, \
-             claim_until = NULL WHERE id = $1",
-        )
-        .bind(id)
-        .bind(reason.chars().take(2000).collect::<String>())
-        .bind(now)
-        .execute(&mut *tx.conn)
-        .await?;
-        tx.commit().await
     }
 
     /// Quarantined mails, oldest first.

@@ -1,0 +1,251 @@
+//! Ingest benchmark (not a test): N realistic mails are written into a
+//! private Dovecot's Maildir, then the real `postdesk serve` (release build)
+//! starts on SQLite or PostgreSQL and the time until every mail is processed
+//! is measured, with the daemon's peak RSS. Then, with IDLE, the latency from
+//! APPEND to the ticket being committed over single mails, beside the floor
+//! of a bare IDLE client on the same server.
+//!
+//!     cargo bench --bench ingest -- [--mails 3000] [--db sqlite|postgres] [--latency 200]
+
+use postdesk::config::{Account, Secret, TlsMode};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const IMAP_PORT: u16 = 32143;
+
+fn arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned()).unwrap_or_else(|| default.to_string())
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sh(cmd: &mut Command) {
+    let status = cmd.status().expect("command runs");
+    assert!(status.success(), "{cmd:?} failed");
+}
+
+/// A deterministic, realistic mix: 40% new requests, replies threaded by
+/// In-Reply-To/References, 25% HTML, 10% attachments of 20–200 KB,
+/// non-ASCII text, 4% auto-replies.
+fn mail(i: usize, support: &str) -> Vec<u8> {
+    let mut rng = (i as u64).wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let requester = format!("user{}@example.org", i % 400);
+    let kind = next(100);
+    let mut headers = format!(
+        "From: Requester {} <{requester}>\r\nTo: {support}\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <bench-{i}@example.org>\r\nMIME-Version: 1.0\r\n",
+        i % 400
+    );
+    let body_text = format!(
+        "Hello team,\r\n\r\nI have a problem with order {i}: the screen shows an error. Grüße aus Köln — ünïcödé ✓.\r\nSteps: open, click, fail.\r\n\r\nThanks,\r\nRequester\r\n"
+    );
+    let subject;
+    if kind < 4 {
+        subject = "Automatic reply: out of office".to_string();
+        headers.push_str("Auto-Submitted: auto-replied\r\n");
+        if i > 0 {
+            headers.push_str(&format!("In-Reply-To: <bench-{}@example.org>\r\n", next(i as u64)));
+        }
+    } else if kind < 44 || i < 10 {
+        subject = format!("Problem {i} with the portal");
+    } else {
+        let parent = next(i as u64);
+        subject = format!("Re: Problem {parent} with the portal");
+        headers.push_str(&format!("In-Reply-To: <bench-{parent}@example.org>\r\nReferences: <bench-{parent}@example.org>\r\n"));
+    }
+    headers.push_str(&format!("Subject: {subject}\r\n"));
+    let quoted = "\r\nOn Mon, 23 Nov 2026 Support wrote:\r\n> We are looking into it.\r\n> Regards\r\n";
+    let html = next(100) < 25;
+    let attach = next(100) < 10;
+    let mut out = headers;
+    let text_part = if html {
+        format!("Content-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>{}</p><blockquote>old</blockquote></body></html>\r\n", body_text.replace("\r\n", "<br>"))
+    } else {
+        format!("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body_text}{quoted}")
+    };
+    if attach {
+        let size = 20_000 + next(180_000) as usize;
+        let data: String = (0..size * 4 / 3 / 76 + 1).map(|l| format!("{}\r\n", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0".chars().cycle().skip(l % 7).take(76).collect::<String>())).collect();
+        out.push_str("Content-Type: multipart/mixed; boundary=\"BOUNDARY\"\r\n\r\n--BOUNDARY\r\n");
+        out.push_str(&text_part);
+        out.push_str("--BOUNDARY\r\nContent-Type: application/pdf; name=\"report.pdf\"\r\nContent-Disposition: attachment; filename=\"report.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+        out.push_str(&data);
+        out.push_str("--BOUNDARY--\r\n");
+    } else {
+        out.push_str(&text_part);
+    }
+    out.into_bytes()
+}
+
+fn start_stack(dir: &Path) {
+    let _ = Command::new(root().join("deploy/mailstack")).args(["stop", dir.to_str().unwrap()]).status();
+    sh(Command::new(root().join("deploy/mailstack"))
+        .args(["start", dir.to_str().unwrap()])
+        .env("MAILSTACK_IMAP_PORT", IMAP_PORT.to_string())
+        .env("MAILSTACK_IMAPS_PORT", "32993")
+        .env("MAILSTACK_LMTP_PORT", "32024"));
+}
+
+fn add_user(dir: &Path, user: &str) {
+    sh(Command::new(root().join("deploy/mailstack")).args(["adduser", dir.to_str().unwrap(), user, "benchpw"]));
+}
+
+/// Writes mails straight into the user's Maildir (faster than APPEND for set-up).
+fn fill_maildir(dir: &Path, user: &str, n: usize) -> u64 {
+    let (local, domain) = user.split_once('@').unwrap();
+    let maildir = dir.join("mail").join(domain).join(local).join("Maildir");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let mut bytes = 0;
+    for i in 0..n {
+        let m = mail(i, user);
+        bytes += m.len() as u64;
+        std::fs::write(maildir.join("new").join(format!("{:010}.bench{i}.host", 1_700_000_000 + i)), m).unwrap();
+    }
+    sh(Command::new("chown").args(["-R", "mail:mail", dir.join("mail").to_str().unwrap()]));
+    bytes
+}
+
+fn account(user: &str) -> Account {
+    Account { host: "127.0.0.1".into(), port: IMAP_PORT, tls: TlsMode::None, username: user.into(), password: Some(Secret::Inline("benchpw".into())), ca_file: None }
+}
+
+fn database(kind: &str, work: &Path) -> (String, Option<String>) {
+    if kind == "postgres" {
+        let name = format!("postdesk_bench_{}", std::process::id());
+        sh(Command::new("psql").args(["postgres://postgres@127.0.0.1:5432/test", "-qc", &format!("CREATE DATABASE {name}")]));
+        (format!("postgres://postgres@127.0.0.1:5432/{name}"), Some(name))
+    } else {
+        (format!("sqlite://{}", work.join("bench.db").display()), None)
+    }
+}
+
+fn start_daemon(work: &Path, db_url: &str, user: &str, port: u16) -> Child {
+    let config = work.join("postdesk.toml");
+    let mut f = std::fs::File::create(&config).unwrap();
+    write!(
+        f,
+        "[database]\nurl = \"{db_url}\"\nmax_connections = 8\n[http]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n\
+[[mailboxes]]\nname = \"bench\"\naddress = \"{user}\"\nstart = \"backlog\"\nafter = \"seen\"\n\
+imap = {{ host = \"127.0.0.1\", port = {IMAP_PORT}, tls = \"none\", username = \"{user}\", password = \"benchpw\" }}\n"
+    )
+    .unwrap();
+    Command::new(root().join("target/release/postdesk"))
+        .arg("serve")
+        .env("POSTDESK_CONFIG", &config)
+        .current_dir(work)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("target/release/postdesk (cargo build --release) starts")
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+}
+
+async fn done(store: &postdesk::store::Store) -> i64 {
+    store.inbound_counts().await.map(|c| c.iter().filter(|(s, _)| s != "new").map(|(_, n)| n).sum()).unwrap_or(0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = arg("--mails", "3000").parse().unwrap();
+    let kind = arg("--db", "sqlite");
+    let singles: usize = arg("--latency", "200").parse().unwrap();
+    sh(Command::new("cargo").args(["build", "--release", "--quiet", "--bin", "postdesk"]).current_dir(root()));
+    let work = root().join("target/bench-ingest");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let stack = work.join("mailstack");
+    start_stack(&stack);
+    let user = format!("bench-{}@example.test", std::process::id());
+    add_user(&stack, &user);
+    let bytes = fill_maildir(&stack, &user, n);
+    let (db_url, pg_name) = database(&kind, &work);
+
+    let started = Instant::now();
+    let mut daemon = start_daemon(&work, &db_url, &user, 18099);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let store = postdesk::store::Store::connect(&db_url, 2, "TKT").await.unwrap();
+    while done(&store).await < n as i64 {
+        assert!(started.elapsed() < Duration::from_secs(600), "ingest did not finish in 10 minutes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let counts = store.inbound_counts().await.unwrap();
+    println!(
+        "ingest {kind}: {n} mails ({:.1} MB) in {elapsed:.2} s (daemon start to last commit) = {:.0} mails/s; peak RSS {:.1} MB; states {counts:?}",
+        bytes as f64 / 1e6,
+        n as f64 / elapsed,
+        peak_rss_mb(daemon.id())
+    );
+
+    // Latency with IDLE: APPEND one mail, wait until it is processed.
+    let mut appender = postdesk::gateway::imap::connect(&account(&user)).await.unwrap();
+    let mut latencies = Vec::with_capacity(singles);
+    for i in 0..singles {
+        let before = done(&store).await;
+        let m = mail(n + 1000 + i, &user);
+        let t = Instant::now();
+        appender.append("INBOX", None, None, &m).await.unwrap();
+        while done(&store).await <= before {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let _ = Command::new("kill").args(["-TERM", &daemon.id().to_string()]).status();
+    let _ = daemon.wait();
+
+    // The floor: a bare IDLE client's APPEND → EXISTS delay on the same server.
+    let mut floor = Vec::new();
+    for i in 0..singles.min(50) {
+        let mut watcher = postdesk::gateway::imap::connect(&account(&user)).await.unwrap();
+        watcher.select("INBOX").await.unwrap();
+        let mut idle = watcher.idle();
+        idle.init().await.unwrap();
+        let (wait, _stop) = idle.wait_with_timeout(Duration::from_secs(10));
+        let m = mail(n + 5000 + i, &user);
+        let t = Instant::now();
+        let append = async {
+            appender.append("INBOX", None, None, &m).await.unwrap();
+            std::future::pending::<()>().await
+        };
+        tokio::select! { _ = wait => {}, _ = append => {} }
+        floor.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    floor.sort_by(f64::total_cmp);
+    if !latencies.is_empty() {
+        println!(
+            "latency {kind}: APPEND → ticket committed over {} mails: median {:.0} ms, p99 {:.0} ms; bare IDLE client floor over {}: median {:.0} ms, p99 {:.0} ms",
+            latencies.len(),
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            floor.len(),
+            percentile(&floor, 0.5),
+            percentile(&floor, 0.99)
+        );
+    }
+    let _ = Command::new(root().join("deploy/mailstack")).args(["stop", stack.to_str().unwrap()]).status();
+    if let Some(name) = pg_name {
+        store.close().await;
+        let _ = Command::new("psql").args(["postgres://postgres@127.0.0.1:5432/test", "-qc", &format!("DROP DATABASE {name} WITH (FORCE)")]).status();
+    }
+}

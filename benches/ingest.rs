@@ -17,7 +17,10 @@ const IMAP_PORT: u16 = 32143;
 
 fn arg(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned()).unwrap_or_else(|| default.to_string())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_string())
 }
 
 fn root() -> PathBuf {
@@ -33,7 +36,9 @@ fn sh(cmd: &mut Command) {
 /// In-Reply-To/References, 25% HTML, 10% attachments of 20–200 KB,
 /// non-ASCII text, 4% auto-replies.
 fn mail(i: usize, support: &str) -> Vec<u8> {
-    let mut rng = (i as u64).wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut rng = (i as u64)
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = |n: u64| {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -54,7 +59,10 @@ fn mail(i: usize, support: &str) -> Vec<u8> {
         subject = "Automatic reply: out of office".to_string();
         headers.push_str("Auto-Submitted: auto-replied\r\n");
         if i > 0 {
-            headers.push_str(&format!("In-Reply-To: <bench-{}@example.org>\r\n", next(i as u64)));
+            headers.push_str(&format!(
+                "In-Reply-To: <bench-{}@example.org>\r\n",
+                next(i as u64)
+            ));
         }
     } else if kind < 44 || i < 10 {
         subject = format!("Problem {i} with the portal");
@@ -64,18 +72,36 @@ fn mail(i: usize, support: &str) -> Vec<u8> {
         headers.push_str(&format!("In-Reply-To: <bench-{parent}@example.org>\r\nReferences: <bench-{parent}@example.org>\r\n"));
     }
     headers.push_str(&format!("Subject: {subject}\r\n"));
-    let quoted = "\r\nOn Mon, 23 Nov 2026 Support wrote:\r\n> We are looking into it.\r\n> Regards\r\n";
+    let quoted =
+        "\r\nOn Mon, 23 Nov 2026 Support wrote:\r\n> We are looking into it.\r\n> Regards\r\n";
     let html = next(100) < 25;
     let attach = next(100) < 10;
     let mut out = headers;
     let text_part = if html {
-        format!("Content-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>{}</p><blockquote>old</blockquote></body></html>\r\n", body_text.replace("\r\n", "<br>"))
+        format!(
+            "Content-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>{}</p><blockquote>old</blockquote></body></html>\r\n",
+            body_text.replace("\r\n", "<br>")
+        )
     } else {
-        format!("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body_text}{quoted}")
+        format!(
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body_text}{quoted}"
+        )
     };
     if attach {
         let size = 20_000 + next(180_000) as usize;
-        let data: String = (0..size * 4 / 3 / 76 + 1).map(|l| format!("{}\r\n", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0".chars().cycle().skip(l % 7).take(76).collect::<String>())).collect();
+        let data: String = (0..size * 4 / 3 / 76 + 1)
+            .map(|l| {
+                format!(
+                    "{}\r\n",
+                    "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0"
+                        .chars()
+                        .cycle()
+                        .skip(l % 7)
+                        .take(76)
+                        .collect::<String>()
+                )
+            })
+            .collect();
         out.push_str("Content-Type: multipart/mixed; boundary=\"BOUNDARY\"\r\n\r\n--BOUNDARY\r\n");
         out.push_str(&text_part);
         out.push_str("--BOUNDARY\r\nContent-Type: application/pdf; name=\"report.pdf\"\r\nContent-Disposition: attachment; filename=\"report.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n");
@@ -88,7 +114,9 @@ fn mail(i: usize, support: &str) -> Vec<u8> {
 }
 
 fn start_stack(dir: &Path) {
-    let _ = Command::new(root().join("deploy/mailstack")).args(["stop", dir.to_str().unwrap()]).status();
+    let _ = Command::new(root().join("deploy/mailstack"))
+        .args(["stop", dir.to_str().unwrap()])
+        .status();
     sh(Command::new(root().join("deploy/mailstack"))
         .args(["start", dir.to_str().unwrap()])
         .env("MAILSTACK_IMAP_PORT", IMAP_PORT.to_string())
@@ -97,7 +125,12 @@ fn start_stack(dir: &Path) {
 }
 
 fn add_user(dir: &Path, user: &str) {
-    sh(Command::new(root().join("deploy/mailstack")).args(["adduser", dir.to_str().unwrap(), user, "benchpw"]));
+    sh(Command::new(root().join("deploy/mailstack")).args([
+        "adduser",
+        dir.to_str().unwrap(),
+        user,
+        "benchpw",
+    ]));
 }
 
 /// Writes mails straight into the user's Maildir (faster than APPEND for set-up).
@@ -111,23 +144,46 @@ fn fill_maildir(dir: &Path, user: &str, n: usize) -> u64 {
     for i in 0..n {
         let m = mail(i, user);
         bytes += m.len() as u64;
-        std::fs::write(maildir.join("new").join(format!("{:010}.bench{i}.host", 1_700_000_000 + i)), m).unwrap();
+        std::fs::write(
+            maildir
+                .join("new")
+                .join(format!("{:010}.bench{i}.host", 1_700_000_000 + i)),
+            m,
+        )
+        .unwrap();
     }
     sh(Command::new("chown").args(["-R", "mail:mail", dir.join("mail").to_str().unwrap()]));
     bytes
 }
 
 fn account(user: &str) -> Account {
-    Account { host: "127.0.0.1".into(), port: IMAP_PORT, tls: TlsMode::None, username: user.into(), password: Some(Secret::Inline("benchpw".into())), ca_file: None }
+    Account {
+        host: "127.0.0.1".into(),
+        port: IMAP_PORT,
+        tls: TlsMode::None,
+        username: user.into(),
+        password: Some(Secret::Inline("benchpw".into())),
+        ca_file: None,
+    }
 }
 
 fn database(kind: &str, work: &Path) -> (String, Option<String>) {
     if kind == "postgres" {
         let name = format!("postdesk_bench_{}", std::process::id());
-        sh(Command::new("psql").args(["postgres://postgres@127.0.0.1:5432/test", "-qc", &format!("CREATE DATABASE {name}")]));
-        (format!("postgres://postgres@127.0.0.1:5432/{name}"), Some(name))
+        sh(Command::new("psql").args([
+            "postgres://postgres@127.0.0.1:5432/test",
+            "-qc",
+            &format!("CREATE DATABASE {name}"),
+        ]));
+        (
+            format!("postgres://postgres@127.0.0.1:5432/{name}"),
+            Some(name),
+        )
     } else {
-        (format!("sqlite://{}", work.join("bench.db").display()), None)
+        (
+            format!("sqlite://{}", work.join("bench.db").display()),
+            None,
+        )
     }
 }
 
@@ -153,11 +209,20 @@ imap = {{ host = \"127.0.0.1\", port = {IMAP_PORT}, tls = \"none\", username = \
 
 fn peak_rss_mb(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
 async fn done(store: &postdesk::store::Store) -> i64 {
-    store.inbound_counts().await.map(|c| c.iter().filter(|(s, _)| s != "new").map(|(_, n)| n).sum()).unwrap_or(0)
+    store
+        .inbound_counts()
+        .await
+        .map(|c| c.iter().filter(|(s, _)| s != "new").map(|(_, n)| n).sum())
+        .unwrap_or(0)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -169,7 +234,9 @@ async fn main() {
     let n: usize = arg("--mails", "3000").parse().unwrap();
     let kind = arg("--db", "sqlite");
     let singles: usize = arg("--latency", "200").parse().unwrap();
-    sh(Command::new("cargo").args(["build", "--release", "--quiet", "--bin", "postdesk"]).current_dir(root()));
+    sh(Command::new("cargo")
+        .args(["build", "--release", "--quiet", "--bin", "postdesk"])
+        .current_dir(root()));
     let work = root().join("target/bench-ingest");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
@@ -183,9 +250,14 @@ async fn main() {
     let started = Instant::now();
     let mut daemon = start_daemon(&work, &db_url, &user, 18099);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let store = postdesk::store::Store::connect(&db_url, 2, "TKT").await.unwrap();
+    let store = postdesk::store::Store::connect(&db_url, 2, "TKT")
+        .await
+        .unwrap();
     while done(&store).await < n as i64 {
-        assert!(started.elapsed() < Duration::from_secs(600), "ingest did not finish in 10 minutes");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "ingest did not finish in 10 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -198,7 +270,9 @@ async fn main() {
     );
 
     // Latency with IDLE: APPEND one mail, wait until it is processed.
-    let mut appender = postdesk::gateway::imap::connect(&account(&user)).await.unwrap();
+    let mut appender = postdesk::gateway::imap::connect(&account(&user))
+        .await
+        .unwrap();
     let mut latencies = Vec::with_capacity(singles);
     for i in 0..singles {
         let before = done(&store).await;
@@ -210,13 +284,17 @@ async fn main() {
         }
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    let _ = Command::new("kill").args(["-TERM", &daemon.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
     let _ = daemon.wait();
 
     // The floor: a bare IDLE client's APPEND → EXISTS delay on the same server.
     let mut floor = Vec::new();
     for i in 0..singles.min(50) {
-        let mut watcher = postdesk::gateway::imap::connect(&account(&user)).await.unwrap();
+        let mut watcher = postdesk::gateway::imap::connect(&account(&user))
+            .await
+            .unwrap();
         watcher.select("INBOX").await.unwrap();
         let mut idle = watcher.idle();
         idle.init().await.unwrap();
@@ -243,9 +321,17 @@ async fn main() {
             percentile(&floor, 0.99)
         );
     }
-    let _ = Command::new(root().join("deploy/mailstack")).args(["stop", stack.to_str().unwrap()]).status();
+    let _ = Command::new(root().join("deploy/mailstack"))
+        .args(["stop", stack.to_str().unwrap()])
+        .status();
     if let Some(name) = pg_name {
         store.close().await;
-        let _ = Command::new("psql").args(["postgres://postgres@127.0.0.1:5432/test", "-qc", &format!("DROP DATABASE {name} WITH (FORCE)")]).status();
+        let _ = Command::new("psql")
+            .args([
+                "postgres://postgres@127.0.0.1:5432/test",
+                "-qc",
+                &format!("DROP DATABASE {name} WITH (FORCE)"),
+            ])
+            .status();
     }
 }

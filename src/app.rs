@@ -99,6 +99,10 @@ impl App {
         tasks.spawn(Scheduler::new(actions.clone()).run(shutdown.child_token()));
         let key = crate::gateway::signing_key(&self.settings, &self.store).await?;
         let holder = format!("{}-{}", hostname(), std::process::id());
+        let released = self.store.release_stale_claims().await?;
+        if released > 0 {
+            tracing::info!(released, "released claims left by a previous run");
+        }
         let processor = Processor::new(actions, key, holder);
         let wake = Arc::new(Notify::new());
         tasks.spawn(run_processor(

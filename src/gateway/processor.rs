@@ -15,8 +15,9 @@ use crate::store::inbound::RawMail;
 use crate::store::mailboxes::MailboxRow;
 use crate::store::{NewMessage, StoreError, Tx};
 
-/// How long a claim on a raw mail lasts before another worker may take it.
-const CLAIM_MS: i64 = 120_000;
+/// How long a claim on a raw mail lasts before another worker may take it
+/// (a batch takes well under a second; a dead daemon's claims lapse after this).
+const CLAIM_MS: i64 = 30_000;
 
 /// What happened to one raw mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +137,11 @@ impl Processor {
     /// it once. A mail that fails is rolled back to its savepoint and
     /// quarantined; a transient fault abandons the batch (the claims expire
     /// and it is retried), so nothing is half done.
-    pub async fn process_batch(&self, raws: &[RawMail], now: Millis) -> Result<Vec<Disposition>, Transient> {
+    pub async fn process_batch(
+        &self,
+        raws: &[RawMail],
+        now: Millis,
+    ) -> Result<Vec<Disposition>, Transient> {
         if raws.is_empty() {
             return Ok(Vec::new());
         }
@@ -155,7 +160,10 @@ impl Processor {
                     // A mail without a Message-ID is known by a digest of its bytes,
                     // so a second copy of it is recognised all the same.
                     if m.message_id.is_none() {
-                        m.message_id = Some(format!("<{}@digest.postdesk>", crate::secrets::bytes_digest(&raw.raw)));
+                        m.message_id = Some(format!(
+                            "<{}@digest.postdesk>",
+                            crate::secrets::bytes_digest(&raw.raw)
+                        ));
                     }
                     m
                 }
@@ -166,7 +174,9 @@ impl Processor {
                     continue;
                 }
             };
-            let mailbox = raw.mailbox_id.and_then(|id| mailboxes.get(&id).cloned().flatten());
+            let mailbox = raw
+                .mailbox_id
+                .and_then(|id| mailboxes.get(&id).cloned().flatten());
             tx.savepoint().await?;
             match self.apply(&mut tx, raw, &mail, mailbox.as_ref(), now).await {
                 Ok(d) => {
@@ -175,7 +185,13 @@ impl Processor {
                 }
                 Err(Refused::Duplicate) => {
                     tx.rollback_to_savepoint().await?;
-                    tx.finish_raw(raw.id, None, Some("duplicate of a mail already processed"), now).await?;
+                    tx.finish_raw(
+                        raw.id,
+                        None,
+                        Some("duplicate of a mail already processed"),
+                        now,
+                    )
+                    .await?;
                     out.push(Disposition::Duplicate);
                 }
                 Err(Refused::Quarantine(reason)) => {

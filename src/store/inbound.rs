@@ -57,19 +57,25 @@ fn raw_from(row: &sqlx::any::AnyRow) -> Result<RawMail> {
 impl Tx {
     /// Opens a savepoint: work after it can be undone alone.
     pub async fn savepoint(&mut self) -> Result<()> {
-        sqlx::raw_sql("SAVEPOINT mail").execute(&mut *self.conn).await?;
+        sqlx::raw_sql("SAVEPOINT mail")
+            .execute(&mut *self.conn)
+            .await?;
         Ok(())
     }
 
     /// Keeps the work since the savepoint.
     pub async fn release_savepoint(&mut self) -> Result<()> {
-        sqlx::raw_sql("RELEASE SAVEPOINT mail").execute(&mut *self.conn).await?;
+        sqlx::raw_sql("RELEASE SAVEPOINT mail")
+            .execute(&mut *self.conn)
+            .await?;
         Ok(())
     }
 
     /// Undoes the work since the savepoint (the transaction stays usable).
     pub async fn rollback_to_savepoint(&mut self) -> Result<()> {
-        sqlx::raw_sql("ROLLBACK TO SAVEPOINT mail; RELEASE SAVEPOINT mail").execute(&mut *self.conn).await?;
+        sqlx::raw_sql("ROLLBACK TO SAVEPOINT mail; RELEASE SAVEPOINT mail")
+            .execute(&mut *self.conn)
+            .await?;
         Ok(())
     }
 
@@ -211,6 +217,22 @@ impl Store {
         .await?;
         tx.commit().await?;
         row.as_ref().map(raw_from).transpose()
+    }
+
+    /// On SQLite (one daemon at a time) a starting daemon releases claims
+    /// left by its killed predecessor instead of waiting for them to lapse.
+    /// On PostgreSQL claims of other daemons are left to expire.
+    pub async fn release_stale_claims(&self) -> Result<u64> {
+        if self.backend != Backend::Sqlite {
+            return Ok(0);
+        }
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("UPDATE inbound SET claimed_by = NULL, claim_until = NULL WHERE state = 'new' AND claimed_by IS NOT NULL")
+            .execute(&mut *tx.conn)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Quarantined mails, oldest first.

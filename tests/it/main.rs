@@ -6,6 +6,7 @@ mod actions;
 mod api;
 mod cli;
 mod corpus;
+mod crash;
 mod gateway;
 mod helpers;
 mod imap;

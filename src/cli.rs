@@ -47,6 +47,17 @@ pub enum Command {
         #[arg(long)]
         silent: bool,
     },
+    /// Import a backlog from an mbox file or a Maildir, silently unless --notify.
+    Import {
+        /// The mailbox the mail belongs to.
+        #[arg(long)]
+        mailbox: String,
+        /// Send receipts and notifications as if the mail had just arrived.
+        #[arg(long)]
+        notify: bool,
+        /// An mbox file or a Maildir folder.
+        path: PathBuf,
+    },
     /// Mail that could not be processed.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
@@ -218,6 +229,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Ingest { mailbox, silent } => ingest(&settings, mailbox, *silent).await,
         Command::Quarantine(q) => quarantine(&settings, q).await,
+        Command::Import {
+            mailbox,
+            notify,
+            path,
+        } => import(&settings, mailbox, *notify, path).await,
         Command::Mailbox(m) => mailbox(&settings, m).await,
         Command::Inspect {
             json,
@@ -670,5 +686,63 @@ async fn mailbox(settings: &Settings, command: &MailboxCommand) -> Result<()> {
         }
         MailboxCommand::Remove { name } => need(store.remove_mailbox(name).await?, name)?,
     }
+    Ok(())
+}
+
+async fn import(
+    settings: &Settings,
+    mailbox: &str,
+    notify: bool,
+    path: &std::path::Path,
+) -> Result<()> {
+    use crate::gateway::import::{Source, progress_line};
+    use std::io::Write;
+    let store = open_store(settings).await.context("opening the database")?;
+    let mb = store
+        .mailbox_by_name(mailbox)
+        .await?
+        .with_context(|| format!("no mailbox is named `{mailbox}`"))?;
+    let mut source = Source::open(path)?;
+    let total = source.len_hint();
+    let processor = processor_for(settings, &store).await?;
+    let (mut read, mut stored, mut duplicates) = (0usize, 0usize, 0usize);
+    let mut stderr = std::io::stderr();
+    loop {
+        // Store up to 200 messages in one transaction, then process them.
+        let mut tx = store.begin().await?;
+        let mut batch = 0;
+        while batch < 200 {
+            let Some(raw) = source.next_message()? else {
+                break;
+            };
+            read += 1;
+            batch += 1;
+            let key = format!("sha256:{}", secrets::bytes_digest(&raw));
+            match tx
+                .store_raw(Some(mb.id), None, &key, &raw, !notify, now_millis())
+                .await?
+            {
+                crate::store::inbound::Stored::New(_) => stored += 1,
+                crate::store::inbound::Stored::Duplicate(_) => duplicates += 1,
+            }
+        }
+        tx.commit().await?;
+        loop {
+            let pass = processor.run_once(200, now_millis()).await?;
+            if pass.processed + pass.quarantined == 0 {
+                break;
+            }
+        }
+        let _ = write!(stderr, "{}", progress_line(read, total));
+        let _ = stderr.flush();
+        if batch < 200 {
+            break;
+        }
+    }
+    eprintln!();
+    let quarantined = store.quarantined(100_000).await?.len();
+    println!(
+        "read {read} messages: {stored} stored, {duplicates} already there; {quarantined} in quarantine in all"
+    );
     Ok(())
 }

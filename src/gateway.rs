@@ -3,6 +3,7 @@
 //! joins here next.
 
 pub mod imap;
+pub mod import;
 pub mod matching;
 pub mod poller;
 pub mod processor;

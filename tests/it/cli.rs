@@ -287,3 +287,61 @@ fn ingest_takes_a_pipe_with_mta_exit_codes() {
     let text = String::from_utf8_lossy(&list.stdout);
     assert!(text.contains("unreadable mail"), "{text}");
 }
+
+#[test]
+fn import_reads_mbox_and_maildir_silently_and_only_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("postdesk.toml"),
+        "[[mailboxes]]\nname = \"support\"\naddress = \"support@example.test\"\nimap = { host = \"127.0.0.1\", port = 143, tls = \"none\" }\n",
+    )
+    .unwrap();
+    let mut mbox = String::new();
+    for i in 0..30 {
+        mbox.push_str(&format!(
+            "From sender@example.org Mon Jan  5 10:00:00 2026\nFrom: user{i}@example.org\nTo: support@example.test\nSubject: Old request {i}\nMessage-ID: <old-{i}@example.org>\n\nBody {i}\n>From the archive\n\n"
+        ));
+    }
+    std::fs::write(dir.path().join("backlog.mbox"), mbox).unwrap();
+    let maildir = dir.path().join("Maildir");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    std::fs::write(maildir.join("cur/1.a"), "From: user3@example.org\nSubject: Re: Old request 3\nIn-Reply-To: <old-3@example.org>\nMessage-ID: <md-1@example.org>\n\nfollow-up\n").unwrap();
+    std::fs::write(maildir.join("new/2.b"), "\u{0}junk").unwrap();
+    let run = |path: &str| {
+        postdesk(dir.path())
+            .args(["import", "--mailbox", "support", path])
+            .output()
+            .unwrap()
+    };
+    let out = run("backlog.mbox");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("read 30 messages: 30 stored, 0 already there")
+    );
+    let again = run("backlog.mbox");
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("30 already there"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    let out = run("Maildir");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("read 2 messages: 2 stored") && text.contains("1 in quarantine"),
+        "{text}"
+    );
+    // 30 tickets, the requester's follow-up threaded onto #4, no receipts queued (silent).
+    let db = dir.path().join("postdesk.db");
+    let check = Command::new("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('select count(*) from tickets').fetchone()[0], c.execute('select count(*) from outbox').fetchone()[0], c.execute(\"select count(*) from messages m join tickets t on t.id=m.ticket_id where t.number=4 and m.kind='reply'\").fetchone()[0])", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "30 0 2");
+}

@@ -41,15 +41,28 @@ fn mail(i: usize, support: &str) -> Vec<u8> {
     m.into_bytes()
 }
 
-fn start(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_postdesk"))
-        .arg("serve")
-        .env("POSTDESK_CONFIG", config)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+/// A daemon that is killed if the test ends early (a failed assertion
+/// must not leave it running).
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(config: &std::path::Path) -> Daemon {
+    Daemon(
+        Command::new(env!("CARGO_BIN_EXE_postdesk"))
+            .arg("serve")
+            .env("POSTDESK_CONFIG", config)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 async fn settled(store: &Store) -> i64 {
@@ -109,8 +122,8 @@ imap = {{ host = \"127.0.0.1\", port = {}, tls = \"none\", username = \"{support
         seed ^= seed << 17;
         let after = Duration::from_millis(150 + seed % 900);
         std::thread::sleep(after);
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.0.kill().unwrap(); // SIGKILL
+        child.0.wait().unwrap();
         eprintln!("round {round}: killed after {after:?}");
     }
     let mut child = start(&config);
@@ -127,12 +140,12 @@ imap = {{ host = \"127.0.0.1\", port = {}, tls = \"none\", username = \"{support
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args(["-TERM", &child.0.id().to_string()])
             .status()
             .unwrap()
             .success()
     );
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(child.0.wait().unwrap().code(), Some(0));
 
     // Exactly one stored copy of each UID, each settled.
     let counts = store.inbound_counts().await.unwrap();

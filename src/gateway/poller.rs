@@ -160,6 +160,8 @@ impl Poller {
                 .await?;
             tx.commit().await?;
             last_uid = top;
+            // Wake every idle processor worker, and leave a permit for one busy now.
+            self.wake.notify_waiters();
             self.wake.notify_one();
         }
         while session.unsolicited_responses.try_recv().is_ok() {}

@@ -103,6 +103,15 @@ fn sanitise(html: &str) -> String {
 }
 
 impl Processor {
+    /// The same processor under another claim holder name (one per worker).
+    pub fn worker(&self, n: usize) -> Self {
+        Processor {
+            actions: self.actions.clone(),
+            key: self.key.clone(),
+            holder: format!("{}/{n}", self.holder),
+        }
+    }
+
     /// A processor; `holder` names this daemon in claims.
     pub fn new(actions: Actions, key: SigningKey, holder: impl Into<String>) -> Self {
         Processor {
@@ -117,7 +126,17 @@ impl Processor {
         let store = self.actions.store();
         let mails = store.claim_raw(&self.holder, now, CLAIM_MS, limit).await?;
         let mut pass = Pass::default();
-        for d in self.process_batch(&mails, now).await? {
+        let outcome = match self.process_batch(&mails, now).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // Give the batch back for an early retry (a deadlock between two
+                // workers, a dropped connection); if even that fails, the claims lapse.
+                let ids: Vec<i64> = mails.iter().map(|m| m.id).collect();
+                let _ = store.release_claims(&ids, &self.holder).await;
+                return Err(e);
+            }
+        };
+        for d in outcome {
             match d {
                 Disposition::Quarantined(_) => pass.quarantined += 1,
                 _ => pass.processed += 1,

@@ -219,6 +219,29 @@ impl Store {
         row.as_ref().map(raw_from).transpose()
     }
 
+    /// Gives claimed mails back at once (after a transient fault), so that
+    /// they are retried without waiting for the claims to lapse.
+    pub async fn release_claims(&self, ids: &[i64], holder: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for id in ids {
+            sqlx::query("UPDATE inbound SET claimed_by = NULL, claim_until = NULL WHERE id = $1 AND claimed_by = $2 AND state = 'new'")
+                .bind(*id)
+                .bind(holder)
+                .execute(&mut *tx.conn)
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    /// How many processor workers a daemon runs. One on both backends for
+    /// now: mail is processed in arrival order, so a reply always finds the
+    /// ticket its parent opened. (Concurrent batches were measured to thread
+    /// a reply whose parent sat in another, uncommitted batch onto a new
+    /// ticket; per-mailbox ordering must come first, see the notes of issue 7.)
+    pub fn writers(&self) -> usize {
+        1
+    }
+
     /// On SQLite (one daemon at a time) a starting daemon releases claims
     /// left by its killed predecessor instead of waiting for them to lapse.
     /// On PostgreSQL claims of other daemons are left to expire.

@@ -637,12 +637,16 @@ impl Store {
 
 impl Tx {
     /// Takes the next reference number; never repeats, even after deletes.
+    /// PostgreSQL draws from a sequence (no lock held until commit); SQLite,
+    /// whose writers are serialised anyway, from a counter row.
     pub async fn next_ticket_number(&mut self) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "UPDATE counters SET value = value + 1 WHERE name = 'ticket_ref' RETURNING value",
-        )
-        .fetch_one(&mut *self.conn)
-        .await?)
+        let sql = match self.backend {
+            super::Backend::Postgres => "SELECT nextval('ticket_ref_seq')",
+            super::Backend::Sqlite => {
+                "UPDATE counters SET value = value + 1 WHERE name = 'ticket_ref' RETURNING value"
+            }
+        };
+        Ok(sqlx::query_scalar(sql).fetch_one(&mut *self.conn).await?)
     }
 
     /// Inserts a ticket and returns its id.

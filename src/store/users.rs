@@ -185,7 +185,9 @@ impl Tx {
 
     /// The requester with this address, created if new. A name is filled in
     /// only where none was known, so a mail client's display name never
-    /// overwrites what the requester typed in their profile.
+    /// overwrites what the requester typed in their profile. A known
+    /// requester is only read, never locked: concurrent transactions mailing
+    /// from the same address do not wait for each other.
     pub async fn upsert_requester(
         &mut self,
         email: &EmailAddress,
@@ -193,25 +195,51 @@ impl Tx {
         now: i64,
     ) -> Result<Requester> {
         let (first, last) = split_name(name.unwrap_or_default());
-        sqlx::query(
-            "INSERT INTO requesters (email, first_name, last_name, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (email) DO UPDATE SET \
-               first_name = CASE WHEN requesters.first_name = '' AND requesters.last_name = '' THEN excluded.first_name ELSE requesters.first_name END, \
-               last_name = CASE WHEN requesters.first_name = '' AND requesters.last_name = '' THEN excluded.last_name ELSE requesters.last_name END",
-        )
-        .bind(email.as_str())
-        .bind(first)
-        .bind(last)
-        .bind(now)
-        .execute(&mut *self.conn)
-        .await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REQUESTER_COLS} FROM requesters WHERE email = $1"
-        )))
-        .bind(email.as_str())
-        .fetch_one(&mut *self.conn)
-        .await?;
-        requester_from(&row)
+        let select = format!("SELECT {REQUESTER_COLS} FROM requesters WHERE email = $1");
+        let found = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
+            .bind(email.as_str())
+            .fetch_optional(&mut *self.conn)
+            .await?;
+        let row = match found {
+            Some(row) => row,
+            None => {
+                let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO requesters (email, first_name, last_name, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (email) DO NOTHING RETURNING {REQUESTER_COLS}"
+                )))
+                .bind(email.as_str())
+                .bind(first.as_str())
+                .bind(last.as_str())
+                .bind(now)
+                .fetch_optional(&mut *self.conn)
+                .await?;
+                match inserted {
+                    Some(row) => return requester_from(&row),
+                    // Another transaction created it meanwhile.
+                    None => {
+                        sqlx::query(sqlx::AssertSqlSafe(select))
+                            .bind(email.as_str())
+                            .fetch_one(&mut *self.conn)
+                            .await?
+                    }
+                }
+            }
+        };
+        let mut requester = requester_from(&row)?;
+        if requester.first_name.is_empty()
+            && requester.last_name.is_empty()
+            && !(first.is_empty() && last.is_empty())
+        {
+            sqlx::query("UPDATE requesters SET first_name = $2, last_name = $3 WHERE id = $1 AND first_name = '' AND last_name = ''")
+                .bind(requester.id)
+                .bind(first.as_str())
+                .bind(last.as_str())
+                .execute(&mut *self.conn)
+                .await?;
+            requester.first_name = first;
+            requester.last_name = last;
+        }
+        Ok(requester)
     }
 
     /// Marks an address undeliverable after a permanent bounce (requesters

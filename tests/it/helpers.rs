@@ -280,20 +280,20 @@ impl MailStack {
             )
             .unwrap();
         }
-        let status = std::process::Command::new("chown")
-            .args([
-                "-R",
-                "mail:mail",
-                self.dir
-                    .join("mail")
-                    .join(domain)
-                    .join(local)
-                    .to_str()
-                    .unwrap(),
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        // Dovecot (as `mail`) must be able to create other users' folders in
+        // the domain folder this may just have created as root.
+        let domain_dir = self.dir.join("mail").join(domain);
+        let user_dir = domain_dir.join(local);
+        for args in [
+            vec!["mail:mail", domain_dir.to_str().unwrap()],
+            vec!["-R", "mail:mail", user_dir.to_str().unwrap()],
+        ] {
+            let status = std::process::Command::new("chown")
+                .args(&args)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
     }
 
     /// An IMAP session as `user` (plain, loopback).

@@ -98,7 +98,11 @@ pub fn classify(mail: &ParsedMail) -> (Classification, Option<BounceInfo>) {
             .is_some_and(|r| !r.recipients.is_empty());
     let bounce_subject = BOUNCE_SUBJECTS.iter().any(|b| subject.contains(b));
     let daemon = is_mailer_daemon(mail);
+    // Amazon SES reports bounces as SNS notifications with a JSON body.
+    let ses = subject == "aws notification message" && mail.text.contains("notificationType");
+    let ses_bounce = ses && mail.text.contains("bounceType");
     let is_bounce = dsn
+        || ses_bounce
         || !s.x_failed_recipients.is_empty()
         || (daemon
             && (bounce_subject

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 /// Lines that introduce quoted history: "On Tue, Jane wrote:" and its translations.
 static WROTE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)^\s*(?:>\s*)?(?:on|am|le|el|il|op|den|em|no dia|w dniu|dne|på|в|у|lúc|el día|den \d|op \d|am \d|le \d|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{4}年).{0,400}?(?:wrote|schrieb|a écrit|escribió|ha scritto|schreef|skrev|escreveu|napisał\(a\)|napisał|pisze|написал\(а\)|написал|написала|написав|kirjoitti|yazdı|napsal|írta|viết|geschreven|a scris|kirjutas|rašė|rakstīja|je napisal|napisao)(?:\s*:?\s*$|\s.{0,160}:\s*$)",
+        r"(?i)^\s*(?:>\s*)?(?:on|at|am|le|el|il|op|den|em|no dia|w dniu|dne|på|в|у|lúc|el día|den \d|op \d|am \d|le \d|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{4}年).{0,400}?(?:wrote|schrieb|a écrit|escribió|ha scritto|schreef|skrev|escreveu|napisał\(a\)|napisał|pisze|написал\(а\)|написал|написала|написав|kirjoitti|yazdı|napsal|írta|viết|geschreven|a scris|kirjutas|rašė|rakstīja|je napisal|napisao)(?:\s*:?\s*$|\s.{0,160}:\s*$)",
     )
     .expect("valid regex")
 });
@@ -19,6 +19,13 @@ static WROTE: LazyLock<Regex> = LazyLock::new(|| {
 /// Chinese and Japanese forms ("在 … 写道：", "… のメッセージ:").
 static WROTE_CJK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\s*(?:在|於|于).{0,300}(?:写道|寫道)\s*[:：]\s*$|.{0,300}(?:写道|寫道|のメッセージ|書きました)\s*[:：]\s*$").expect("valid regex")
+});
+
+/// A header that starts with a date and names the author's address:
+/// `30.09.2017, 18.30, "Jane" <jane@example.org>:` or `2016-03-03 17:21 GMT+01:00 Jane <j@x.org>:`.
+static DATE_FIRST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*\d{1,4}[./-]\d{1,2}[./-]\d{1,4}[,\s].{0,200}@.{0,200}:\s*$")
+        .expect("valid regex")
 });
 
 /// Separator lines: "-----Original Message-----" and friends.
@@ -41,7 +48,7 @@ static HEADER_FROM: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Other lines of such a block ("Sent:", "Date:", "To:", "Subject:", …).
 static HEADER_OTHER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*[*>]?\s*\*?(?:sent|date|to|subject|cc|gesendet|datum|an|betreff|envoyé|date d'envoi|à|objet|enviado|fecha|para|asunto|verzonden|aan|onderwerp|sendt|til|emne|skickat|till|ämne|wysłano|data|do|temat|отправлено|дата|кому|тема|надіслано|inviato|oggetto|a|enviada|assunto)\s*:\*?(?:\s|$)").expect("valid regex")
+    Regex::new(r"(?i)^\s*[*>]?\s*\*?(?:sent|date|to|subject|cc|gesendet|datum|an|betreff|envoyé|date d'envoi|à|objet|enviado|fecha|para|asunto|verzonden|aan|onderwerp|sendt|til|emne|skickat|till|ämne|wysłano|data|do|temat|отправлено|дата|кому|тема|надіслано|inviato|oggetto|a|enviada|assunto|envoyé le|date d'envoi)\s*:").expect("valid regex")
 });
 
 /// "Sent from my iPhone" and the like: a signature line of mobile clients.
@@ -57,6 +64,7 @@ fn is_quote_header(lines: &[&str], i: usize) -> bool {
     if WROTE.is_match(line)
         || WROTE_CJK.is_match(line)
         || ORIGINAL.is_match(line)
+        || DATE_FIRST.is_match(line)
         || FORWARDED.is_match(line)
     {
         return true;
@@ -70,7 +78,9 @@ fn is_quote_header(lines: &[&str], i: usize) -> bool {
                 .collect::<Vec<_>>()
                 .join(" ");
             if joined.len() < 500
-                && (WROTE.is_match(&joined) || WROTE_CJK.is_match(&joined))
+                && (WROTE.is_match(&joined)
+                    || WROTE_CJK.is_match(&joined)
+                    || DATE_FIRST.is_match(&joined))
                 && !lines[i].trim_start().starts_with('>')
             {
                 return true;
@@ -126,6 +136,19 @@ pub fn extract_reply(text: &str) -> String {
     }
     if let Some(sig) = (start..end).find(|&i| is_signature_start(lines[i])) {
         end = sig;
+    }
+    // "-Jane" (a dash glued to a name) closing the text is a signature too.
+    let tail: Vec<usize> = (start..end)
+        .rev()
+        .filter(|&i| !lines[i].trim().is_empty())
+        .take(2)
+        .collect();
+    if let Some(&i) = tail.iter().find(|&&i| {
+        let t = lines[i].trim();
+        t.len() < 40 && t.starts_with('-') && t.chars().nth(1).is_some_and(char::is_alphabetic)
+    }) && i > start
+    {
+        end = i;
     }
     let reply = lines[start..end].join("\n");
     let reply = reply

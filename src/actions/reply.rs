@@ -4,7 +4,7 @@ use super::{
     ActionError, Actions, OpenTicket, Result, actor_label, change_status, load_visible, require,
 };
 use crate::domain::people::Capability;
-use crate::domain::rules::{Event, TicketState, Transition, apply};
+use crate::domain::rules::{Event, Transition, apply};
 use crate::domain::{Actor, AuthorKind, MessageKind, Millis, Status, TicketRef};
 use crate::store::outbox::Notice;
 use crate::store::{NewMessage, Tx};
@@ -61,7 +61,6 @@ impl Actions {
         input: ReplyInput,
         now: Millis,
     ) -> Result<ReplyOutcome> {
-        non_empty(&input.body_text)?;
         let mut tx = self.store.begin().await?;
         let outcome = self.reply_in(&mut tx, actor, ticket_id, input, now).await?;
         tx.commit().await?;
@@ -79,11 +78,7 @@ impl Actions {
     ) -> Result<ReplyOutcome> {
         non_empty(&input.body_text)?;
         let mut ticket = load_visible(tx, actor, ticket_id).await?;
-        let state = TicketState {
-            status: ticket.status,
-            resolved_at: ticket.resolved_at,
-            closed_at: ticket.closed_at,
-        };
+        let state = ticket.rule_state();
         let transition = apply(
             &state,
             Event::PublicReply {

@@ -3,7 +3,7 @@
 //! transaction, so a second daemon finds nothing left to do).
 
 use super::{Actions, Result, change_status};
-use crate::domain::rules::{Event, TicketState, Transition, apply};
+use crate::domain::rules::{Event, Transition, apply};
 use crate::domain::{Actor, Millis};
 
 impl Actions {
@@ -14,11 +14,7 @@ impl Actions {
         let Some(mut ticket) = tx.ticket_for_update(ticket_id).await? else {
             return Ok(false);
         };
-        let state = TicketState {
-            status: ticket.status,
-            resolved_at: ticket.resolved_at,
-            closed_at: ticket.closed_at,
-        };
+        let state = ticket.rule_state();
         let Transition::To { status, reason } = apply(
             &state,
             Event::AutoCloseDue,

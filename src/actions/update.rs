@@ -3,7 +3,7 @@
 
 use super::{ActionError, Actions, Result, actor_label, change_status, load_visible, require};
 use crate::domain::people::Capability;
-use crate::domain::rules::{Event, TicketState, Transition, apply};
+use crate::domain::rules::{Event, Transition, apply};
 use crate::domain::ticket::normalise_tag;
 use crate::domain::{Actor, EmailAddress, Millis, Priority, Status};
 use crate::store::NewMessage;
@@ -60,11 +60,7 @@ impl Actions {
         let by = actor_label(&mut tx, actor).await?;
         let message = match change {
             Change::Status(wanted) => {
-                let state = TicketState {
-                    status: ticket.status,
-                    resolved_at: ticket.resolved_at,
-                    closed_at: ticket.closed_at,
-                };
+                let state = ticket.rule_state();
                 match apply(
                     &state,
                     Event::SetStatus(wanted),

@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::imap::{ImapError, Session, connect};
 use crate::config::{AfterAction, StartMode};
-use crate::store::inbound::ImapOrigin;
+use crate::mail::MAX_MAIL_BYTES;
+use crate::store::inbound::{ImapOrigin, Stored};
 use crate::store::mailboxes::MailboxRow;
 use crate::store::{Store, StoreError, now_millis};
 
@@ -56,6 +57,31 @@ pub struct Poller {
     mailbox_id: i64,
     /// Wakes the processor when new mail is stored.
     wake: Arc<Notify>,
+}
+
+/// A UID and the size the server reports for it.
+type UidSize = (u32, u32);
+
+/// Most bytes fetched in one round trip.
+const FETCH_BYTES: usize = 64 * 1024 * 1024;
+
+/// Splits (uid, size) pairs into groups of at most [`FETCH_BYTES`] (a lone
+/// mail larger than that still gets a group of its own).
+fn size_groups(sizes: &[UidSize]) -> Vec<Vec<u32>> {
+    let mut groups: Vec<Vec<u32>> = Vec::new();
+    let mut bytes = 0usize;
+    for (uid, size) in sizes {
+        let size = *size as usize;
+        match groups.last_mut() {
+            Some(group) if bytes + size <= FETCH_BYTES => group.push(*uid),
+            _ => {
+                groups.push(vec![*uid]);
+                bytes = 0;
+            }
+        }
+        bytes += size;
+    }
+    groups
 }
 
 /// `a,b,c` for a UID set.
@@ -127,29 +153,70 @@ impl Poller {
             .collect();
         uids.sort_unstable();
         for chunk in uids.chunks(BATCH) {
-            let fetched: Vec<(u32, Vec<u8>)> = {
+            // Sizes first, so memory stays bounded: bodies are fetched in groups
+            // of at most FETCH_BYTES, and a mail over the size limit is never
+            // downloaded whole: its header is kept and it goes to quarantine.
+            let sizes: Vec<UidSize> = {
                 let stream = session
-                    .uid_fetch(uid_set(chunk), "(UID BODY.PEEK[])")
+                    .uid_fetch(uid_set(chunk), "(UID RFC822.SIZE)")
                     .await?;
                 let fetches: Vec<_> = stream.try_collect().await?;
                 fetches
                     .iter()
-                    .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+                    .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0))))
                     .collect()
             };
+            let (large, normal): (Vec<UidSize>, Vec<UidSize>) = sizes
+                .iter()
+                .copied()
+                .partition(|(_, size)| *size as usize > MAX_MAIL_BYTES);
+            let mut fetched: Vec<(u32, Vec<u8>, bool)> = Vec::new();
+            for (uid, _) in &large {
+                let stream = session
+                    .uid_fetch(uid.to_string(), "(UID BODY.PEEK[HEADER])")
+                    .await?;
+                let fetches: Vec<_> = stream.try_collect().await?;
+                let header = fetches
+                    .iter()
+                    .find_map(|f| f.header().map(<[u8]>::to_vec))
+                    .unwrap_or_default();
+                fetched.push((*uid, header, true));
+            }
+            for group in size_groups(&normal) {
+                let stream = session
+                    .uid_fetch(uid_set(&group), "(UID BODY.PEEK[])")
+                    .await?;
+                let fetches: Vec<_> = stream.try_collect().await?;
+                fetched.extend(
+                    fetches
+                        .iter()
+                        .filter_map(|f| Some((f.uid?, f.body()?.to_vec(), false))),
+                );
+            }
             let mut tx = self.store.begin().await?;
             let mut top = last_uid;
-            for (uid, body) in &fetched {
+            for (uid, body, too_large) in &fetched {
                 let origin = ImapOrigin {
                     uidvalidity,
                     uid: i64::from(*uid),
                 };
                 let key = format!("imap:{}:{uidvalidity}:{uid}", row.id);
-                if let crate::store::inbound::Stored::New(_) = tx
+                if let Stored::New(id) = tx
                     .store_raw(Some(row.id), Some(origin), &key, body, silent, now)
                     .await?
                 {
                     stored += 1;
+                    if *too_large {
+                        let size = sizes
+                            .iter()
+                            .find(|(u, _)| u == uid)
+                            .map(|(_, s)| *s)
+                            .unwrap_or(0);
+                        let reason = format!(
+                            "the mail is {size} bytes, more than the {MAX_MAIL_BYTES} accepted; only its header was kept"
+                        );
+                        tx.quarantine_raw(id, &reason, now).await?;
+                    }
                 }
                 top = top.max(i64::from(*uid));
             }
@@ -304,5 +371,25 @@ impl Poller {
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fetch_groups_stay_under_the_byte_budget() {
+        let mb = 1024 * 1024;
+        let sizes = [
+            (1, 30 * mb),
+            (2, 30 * mb),
+            (3, 30 * mb),
+            (4, 10),
+            (5, 70 * mb),
+        ];
+        assert_eq!(
+            super::size_groups(&sizes),
+            vec![vec![1, 2], vec![3, 4], vec![5]]
+        );
+        assert!(super::size_groups(&[]).is_empty());
     }
 }

@@ -45,6 +45,17 @@ pub struct Ticket {
     pub tags: Vec<String>,
 }
 
+impl Ticket {
+    /// What the status rules need to know of this ticket.
+    pub fn rule_state(&self) -> crate::domain::rules::TicketState {
+        crate::domain::rules::TicketState {
+            status: self.status,
+            resolved_at: self.resolved_at,
+            closed_at: self.closed_at,
+        }
+    }
+}
+
 /// What a new ticket starts with.
 #[derive(Debug, Clone)]
 pub struct NewTicket {

@@ -183,6 +183,23 @@ impl Actions {
         Ok(())
     }
 
+    /// The SLA state of a ticket opened now, and when it next changes.
+    fn sla_at_creation(
+        &self,
+        priority: crate::domain::Priority,
+        now: Millis,
+    ) -> (crate::domain::SlaState, Option<Millis>) {
+        let clock = SlaClock {
+            created_at: now,
+            status: Status::Open,
+            first_response_at: None,
+            resolved_at: None,
+            pause: Default::default(),
+        };
+        let report = evaluate(&clock, &self.settings.sla.targets(priority), now);
+        (report.state, report.next_change_at)
+    }
+
     /// Recomputes a ticket's SLA state and its next change time.
     fn read_sla(&self, ticket: &mut Ticket, now: Millis) {
         let clock = SlaClock {

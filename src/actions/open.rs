@@ -132,19 +132,16 @@ impl Actions {
                 .to_string(),
             None => tickets.default_category().to_string(),
         };
-        let assignee_id = match &input.assignee {
+        let assignee = match &input.assignee {
             Some(email) => {
                 let (actor, _) = staff.ok_or_else(|| {
                     ActionError::Forbidden("a requester may not assign tickets".into())
                 })?;
                 require(actor, Capability::SetAssignee, "assign tickets")?;
                 let user = tx.user_by_email(email).await?.filter(|u| u.active);
-                Some(
-                    user.ok_or_else(|| {
-                        ActionError::Invalid(format!("no active agent has the address {email}"))
-                    })?
-                    .id,
-                )
+                Some(user.ok_or_else(|| {
+                    ActionError::Invalid(format!("no active agent has the address {email}"))
+                })?)
             }
             None => None,
         };
@@ -165,13 +162,17 @@ impl Actions {
             .upsert_requester(&input.requester, input.requester_name.as_deref(), now)
             .await?;
         let number = tx.next_ticket_number().await?;
+        let priority = input.priority.unwrap_or(tickets.default_priority);
+        let (sla_state, sla_due_at) = self.sla_at_creation(priority, now);
         let new = NewTicket {
             subject: clean_subject(&input.subject),
-            priority: input.priority.unwrap_or(tickets.default_priority),
+            priority,
+            sla_state,
+            sla_due_at,
             category,
             channel: input.channel,
             requester_id: requester.id,
-            assignee_id,
+            assignee_id: assignee.as_ref().map(|u| u.id),
             mailbox_id: input.mailbox_id,
             related: input.related.clone(),
             linked_ticket_id: input.linked_ticket_id,
@@ -215,7 +216,7 @@ impl Actions {
             tx.insert_message(&NewMessage::system(linked, back, now))
                 .await?;
         }
-        if assignee_id.is_some() {
+        if assignee.is_some() {
             let text = format!(
                 "Assigned to {}",
                 input
@@ -227,11 +228,6 @@ impl Actions {
             tx.insert_message(&NewMessage::system(ticket_id, text, now))
                 .await?;
         }
-        let mut ticket = tx
-            .ticket(ticket_id)
-            .await?
-            .ok_or_else(|| ActionError::NotFound(reference.to_string()))?;
-        self.save(tx, &mut ticket, now).await?;
         if !input.silent {
             self.notify(
                 tx,
@@ -253,7 +249,7 @@ impl Actions {
                 )
                 .await?;
             }
-            if let (Some(assignee), Some((_, actor_id))) = (&ticket.assignee, staff)
+            if let (Some(assignee), Some((_, actor_id))) = (&assignee, staff)
                 && assignee.id != actor_id
             {
                 self.notify(

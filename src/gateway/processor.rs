@@ -262,12 +262,17 @@ impl Processor {
         {
             found.reply_token = tx.ticket_id_by_number(n).await?;
         }
-        for id in mail.in_reply_to.iter().chain(mail.references.iter().rev()) {
-            if let Some((ticket, _)) = tx.ticket_of_mail_id(id).await? {
-                found.message_id = Some(ticket);
-                break;
-            }
-        }
+        // In-Reply-To first, then References from the newest; one lookup for all.
+        let wanted: Vec<&str> = mail
+            .in_reply_to
+            .iter()
+            .chain(mail.references.iter().rev())
+            .map(String::as_str)
+            .collect();
+        let known = tx.tickets_of_mail_ids(&wanted).await?;
+        found.message_id = wanted
+            .iter()
+            .find_map(|id| known.iter().find(|(k, _)| k == id).map(|(_, t)| *t));
         if let Some(n) = self.key.find_marker(&mail.text, prefix) {
             found.marker = tx.ticket_id_by_number(n).await?;
         }

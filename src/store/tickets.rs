@@ -68,6 +68,9 @@ pub struct NewTicket {
     pub mailbox_id: Option<i64>,
     pub related: Option<(String, String)>,
     pub linked_ticket_id: Option<i64>,
+    /// The SLA state at creation and when it next changes.
+    pub sla_state: SlaState,
+    pub sla_due_at: Option<i64>,
     pub now: i64,
 }
 
@@ -665,8 +668,9 @@ impl Tx {
         let (kind, id) = t.related.clone().unzip();
         Ok(sqlx::query_scalar(
             "INSERT INTO tickets (number, subject, status, priority, category, channel, requester_id, assignee_id, \
-             mailbox_id, related_kind, related_id, linked_ticket_id, created_at, updated_at, last_message_at) \
-             VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12) RETURNING id",
+             mailbox_id, related_kind, related_id, linked_ticket_id, created_at, updated_at, last_message_at, \
+             sla_state, sla_due_at) \
+             VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12, $13, $14) RETURNING id",
         )
         .bind(number)
         .bind(t.subject.as_str())
@@ -680,6 +684,8 @@ impl Tx {
         .bind(id)
         .bind(t.linked_ticket_id)
         .bind(t.now)
+        .bind(t.sla_state.as_str())
+        .bind(t.sla_due_at)
         .fetch_one(&mut *self.conn)
         .await?)
     }
@@ -777,6 +783,26 @@ impl Tx {
                 .fetch_optional(&mut *self.conn)
                 .await?;
         Ok(row.map(|(id, direction)| (id, direction == "out")))
+    }
+
+    /// The tickets of several Message-IDs at once (one round trip).
+    pub async fn tickets_of_mail_ids(&mut self, ids: &[&str]) -> Result<Vec<(String, i64)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::default();
+        sql.push("SELECT message_id, ticket_id FROM mail_ids WHERE message_id IN (");
+        for (i, id) in ids.iter().take(100).enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind(Param::Text((*id).to_string()));
+        }
+        sql.push(")");
+        let rows = sql.query().fetch_all(&mut *self.conn).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+            .collect()
     }
 
     /// Whether a message with this Message-ID exists.

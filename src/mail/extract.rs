@@ -28,10 +28,25 @@ static DATE_FIRST: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
+/// Any header naming an address and ending with a "wrote" verb, whatever
+/// comes first: `Jane <j@x.org> schrieb am Mi., 17. Mai 2017:`,
+/// `20 окт. 2016 г. 19:37 пользователь "Jane" <j@x.org> написал:`.
+static WROTE_ANY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)@.{0,300}(?:wrote|schrieb|a écrit|escribió|ha scritto|schreef|skrev|escreveu|napisał\(a\)|napisał|pisze|написал\(а\)|написал|написала|написав|kirjoitti|yazdı|napsal|írta|geschreven)(?:\s.{0,120})?\s*:\s*$",
+    )
+    .expect("valid regex")
+});
+
+/// A header that starts with a time or date and ends with the author's
+/// address: `11:00 AM, November 17, 2021, "Jane" <j@x.org>:`.
+static STAMP_FIRST: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*\d.{0,250}@[^\s>]{1,200}>\s*:\s*$").expect("valid regex"));
+
 /// Separator lines: "-----Original Message-----" and friends.
 static ORIGINAL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)^\s*[-_=*]{2,}\s*(?:original message|original e-?mail|ursprüngliche nachricht|originalnachricht|message d'origine|message original|mensaje original|messaggio originale|oorspronkelijk bericht|origineel bericht|opprinnelig melding|originalmelding|ursprungligt meddelande|originalmeddelande|wiadomość oryginalna|oryginalna wiadomość|mensagem original|исходное сообщение|оригинальное сообщение|вихідне повідомлення|оригінальне повідомлення|forwarded message|weitergeleitete nachricht|message transféré|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht|videresendt melding|vidarebefordrat meddelande)\s*[-_=*]{2,}\s*$",
+        r"(?i)^\s*[-_=*]{2,}\s*(?:original message|original e-?mail|ursprüngliche nachricht|originalnachricht|message d'origine|message original|mensaje original|messaggio originale|oorspronkelijk bericht|origineel bericht|opprinnelig melding|originalmelding|ursprungligt meddelande|originalmeddelande|wiadomość oryginalna|oryginalna wiadomość|mensagem original|исходное сообщение|оригинальное сообщение|вихідне повідомлення|оригінальне повідомлення|forwarded message|weitergeleitete nachricht|message transféré|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht|videresendt melding|vidarebefordrat meddelande|oprindelig besked|alkuperäinen viesti|původní zpráva|eredeti üzenet|originalbericht)\s*[-_=*]{2,}\s*$",
     )
     .expect("valid regex")
 });
@@ -53,7 +68,7 @@ static HEADER_OTHER: LazyLock<Regex> = LazyLock::new(|| {
 
 /// "Sent from my iPhone" and the like: a signature line of mobile clients.
 static SENT_FROM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*(?:sent from my\b|sent from (?:mail|outlook|yahoo|samsung)|get outlook for|envoyé de mon|von meinem .{0,40} gesendet|enviado desde mi|inviato da|verzonden met|skickat från min|sendt fra min|wysłane z mojego|отправлено с моего|sent via )").expect("valid regex")
+    Regex::new(r"(?i)^\s*(?:sent from my\b|sent from (?:mail|outlook|yahoo|samsung)|get outlook for|envoyé de mon|von meinem .{0,40} gesendet|enviado desde mi|inviato da|verzonden met|skickat från min|sendt fra min|wysłane z mojego|отправлено с моего|sent via |gesendet von |envoyé depuis |enviado desde |отправлено из )").expect("valid regex")
 });
 
 fn is_quote_header(lines: &[&str], i: usize) -> bool {
@@ -65,6 +80,8 @@ fn is_quote_header(lines: &[&str], i: usize) -> bool {
         || WROTE_CJK.is_match(line)
         || ORIGINAL.is_match(line)
         || DATE_FIRST.is_match(line)
+        || WROTE_ANY.is_match(line)
+        || STAMP_FIRST.is_match(line)
         || FORWARDED.is_match(line)
     {
         return true;
@@ -120,11 +137,29 @@ fn quoted(line: &str) -> bool {
 /// The new text of a reply; the whole text when stripping would leave nothing.
 pub fn extract_reply(text: &str) -> String {
     let normalised = text.replace("\r\n", "\n").replace('\r', "\n");
-    let lines: Vec<&str> = normalised.lines().take(20_000).collect();
+    let all: Vec<&str> = normalised.lines().take(20_000).collect();
+    let cut = (0..all.len()).find(|&i| is_quote_header(&all, i));
+    let text_before = |end: usize| {
+        all[..end]
+            .iter()
+            .any(|l| !l.trim().is_empty() && !quoted(l))
+    };
+    let lines: Vec<&str> = match cut {
+        // Bottom posting: the header comes first, the answer after the quotes.
+        Some(cut) if !text_before(cut) => {
+            let body_from = (cut..(cut + 3).min(all.len()))
+                .find(|&i| all[i].trim_end().ends_with(':'))
+                .map_or(cut + 1, |i| i + 1);
+            all[body_from..]
+                .iter()
+                .filter(|l| !quoted(l))
+                .copied()
+                .collect()
+        }
+        Some(cut) => all[..cut].to_vec(),
+        None => all.clone(),
+    };
     let mut end = lines.len();
-    if let Some(cut) = (0..lines.len()).find(|&i| is_quote_header(&lines, i)) {
-        end = cut;
-    }
     // Trailing quoted block (top posting without a header, or its remains).
     while end > 0 && (quoted(lines[end - 1]) || lines[end - 1].trim().is_empty()) {
         end -= 1;
@@ -150,10 +185,8 @@ pub fn extract_reply(text: &str) -> String {
     {
         end = i;
     }
-    let reply = lines[start..end].join("\n");
-    let reply = reply
-        .trim_matches(|c: char| c == '\n' || c == '\r' || c.is_whitespace() && c != ' ')
-        .trim();
+    let reply = lines[start..end.max(start)].join("\n");
+    let reply = reply.trim();
     if reply.is_empty() {
         normalised.trim().to_string()
     } else {
@@ -192,6 +225,10 @@ mod tests {
             ("Ok\n\nSent from my iPhone", "Ok"),
             ("> quoted only\n> more", "> quoted only\n> more"),
             ("On Tue, Jane\nwrote:\n> x\n", "On Tue, Jane\nwrote:\n> x"),
+            (
+                "On Tue, Jane wrote:\n> question\n\nanswer below\n",
+                "answer below",
+            ),
             (
                 "> question?\nanswer\n> q2\nanswer2\n",
                 "answer\n> q2\nanswer2",

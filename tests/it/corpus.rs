@@ -55,7 +55,7 @@ impl Score {
         self.total += 1;
         if ok {
             self.pass += 1;
-        } else if self.failures.len() < 5 {
+        } else if self.failures.len() < 10 {
             self.failures.push(what());
         }
     }
@@ -222,12 +222,12 @@ fn reply_extraction_meets_each_sources_expectations() {
     // Floors: the rates reached so far; raise them as extraction improves.
     for s in &scores {
         let floor = match s.name.as_str() {
-            "discourse-email_reply_trimmer" => 64.0,
+            "discourse-email_reply_trimmer" => 75.0,
             "github-email_reply_parser" => 80.0,
             "zapier-email-reply-parser" => 100.0,
-            "crisp-email-reply-parser" => 65.0,
-            "willdurand-EmailReplyParser" => 70.0,
-            "mailgun-talon" => 76.0,
+            "crisp-email-reply-parser" => 75.0,
+            "willdurand-EmailReplyParser" => 80.0,
+            "mailgun-talon" => 80.0,
             _ => 0.0,
         };
         assert!(s.rate() >= floor, "{} fell to {:.1}%", s.name, s.rate());

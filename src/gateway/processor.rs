@@ -395,6 +395,16 @@ impl Processor {
                 tx.add_participant(ticket_id, p.id).await?;
             }
         }
+        // Ancestors named in In-Reply-To/References join this conversation.
+        let mut referenced: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|id| !known.iter().any(|(k, _)| k == id))
+            .collect();
+        referenced.sort_unstable();
+        referenced.dedup();
+        tx.record_referenced_ids(&referenced, ticket_id, now)
+            .await?;
         self.store_attachments(tx, ticket_id, message_id, mail, now)
             .await?;
         tx.finish_raw(raw.id, Some(ticket_id), None, now).await?;

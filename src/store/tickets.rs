@@ -805,6 +805,38 @@ impl Tx {
             .collect()
     }
 
+    /// Remembers Message-IDs a mail referred to as belonging to its ticket
+    /// (one statement), so that later replies naming only an ancestor that
+    /// never reached postdesk still find the conversation. Known ids keep
+    /// their ticket.
+    pub async fn record_referenced_ids(
+        &mut self,
+        ids: &[&str],
+        ticket_id: i64,
+        now: i64,
+    ) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut sql = Sql::default();
+        sql.push("INSERT INTO mail_ids (message_id, ticket_id, direction, created_at) VALUES ");
+        for (i, id) in ids.iter().take(50).enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push("(")
+                .bind(Param::Text((*id).to_string()))
+                .push(", ")
+                .bind(Param::Int(ticket_id))
+                .push(", 'ref', ")
+                .bind(Param::Int(now))
+                .push(")");
+        }
+        sql.push(" ON CONFLICT (message_id) DO NOTHING");
+        sql.query().execute(&mut *self.conn).await?;
+        Ok(())
+    }
+
     /// Whether a message with this Message-ID exists.
     pub async fn mail_id_has_message(&mut self, message_id: &str) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE mail_message_id = $1")

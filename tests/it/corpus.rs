@@ -295,3 +295,129 @@ fn bounces_and_auto_replies_are_recognised() {
         assert!(s.rate() >= floor, "{} fell to {:.1}%", s.name, s.rate());
     }
 }
+
+/// Mailing-list mail carries `Precedence: list|bulk`, which postdesk rightly
+/// treats as automated (SPEC §5.5); to measure threading rather than that
+/// rule, the notmuch test drops the header from the header block.
+fn without_list_precedence(raw: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = match text.find("\n\n") {
+        Some(i) => text.split_at(i),
+        None => (text.as_ref(), ""),
+    };
+    let kept: Vec<&str> = head
+        .split('\n')
+        .filter(|l| !l.to_ascii_lowercase().starts_with("precedence:"))
+        .collect();
+    format!("{}{body}", kept.join("\n")).into_bytes()
+}
+
+/// The notmuch corpora: mails fed through the processor in date order group
+/// into the threads notmuch found. A stranger's reply opens a linked ticket
+/// (SPEC §5.4), so a conversation is a ticket with the tickets linked to it.
+#[tokio::test]
+async fn notmuch_threads_group_into_the_same_conversations() {
+    use crate::helpers::{TestDb, actions_for, settings};
+    use postdesk::gateway::processor::Processor;
+    use std::collections::{HashMap, HashSet};
+    let dir = corpus().join("notmuch-corpora");
+    let expected: Value =
+        serde_json::from_str(&text_of(&dir.join("threads.notmuch.json"))).unwrap();
+    let mut scores = Vec::new();
+    for (name, threads) in expected["corpora"].as_object().unwrap() {
+        let db = TestDb::sqlite();
+        let (store, actions) = actions_for(settings(&db)).await;
+        let key = postdesk::gateway::signing_key(actions.settings(), &store)
+            .await
+            .unwrap();
+        let processor = Processor::new(actions, key, "corpus");
+        // Every file of the corpus, in the order of its Date header.
+        let mut mails: Vec<(i64, Vec<u8>)> = Vec::new();
+        for t in threads.as_array().unwrap() {
+            for m in t["messages"].as_array().unwrap() {
+                for f in m["files"].as_array().unwrap() {
+                    let raw = without_list_precedence(
+                        &std::fs::read(dir.join(f.as_str().unwrap())).unwrap(),
+                    );
+                    let date = mail_parser::MessageParser::default()
+                        .parse(&raw)
+                        .and_then(|p| p.date().map(|d| d.to_timestamp()))
+                        .unwrap_or(0);
+                    mails.push((date, raw));
+                }
+            }
+        }
+        mails.sort_by_key(|(d, _)| *d);
+        let mut tx = store.begin().await.unwrap();
+        for (i, (_, raw)) in mails.iter().enumerate() {
+            tx.store_raw(None, None, &format!("notmuch-{i}"), raw, true, 1)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        while processor.run_once(500, 2).await.unwrap().processed > 0 {}
+        // Conversation of a Message-ID: the root of its ticket's link chain.
+        let mut conversation: HashMap<String, i64> = HashMap::new();
+        for t in threads.as_array().unwrap() {
+            for m in t["messages"].as_array().unwrap() {
+                let id = format!("<{}>", m["message_id"].as_str().unwrap());
+                let mut tx = store.begin().await.unwrap();
+                if let Some(mut ticket) = tx
+                    .tickets_of_mail_ids(&[id.as_str()])
+                    .await
+                    .unwrap()
+                    .first()
+                    .map(|(_, t)| *t)
+                {
+                    while let Some(up) = tx
+                        .ticket(ticket)
+                        .await
+                        .unwrap()
+                        .and_then(|t| t.linked_ticket_id)
+                    {
+                        ticket = up;
+                    }
+                    conversation.insert(id, ticket);
+                }
+            }
+        }
+        let mut score = Score::new(&format!("notmuch {name} threads reproduced"));
+        let mut used: HashMap<i64, usize> = HashMap::new();
+        for (n, t) in threads.as_array().unwrap().iter().enumerate() {
+            let groups: HashSet<Option<i64>> = t["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    conversation
+                        .get(&format!("<{}>", m["message_id"].as_str().unwrap()))
+                        .copied()
+                })
+                .collect();
+            for g in groups.iter().flatten() {
+                used.entry(*g).or_insert(n);
+            }
+            let one = groups.len() == 1 && groups.iter().all(Option::is_some);
+            let alone = groups.iter().flatten().all(|g| used.get(g) == Some(&n));
+            score.check(one && alone, || {
+                format!(
+                    "thread {n} ({} messages) spread over {groups:?}",
+                    t["messages"].as_array().unwrap().len()
+                )
+            });
+        }
+        score.report();
+        scores.push(score);
+    }
+    assert!(
+        scores.iter().map(|s| s.total).sum::<usize>() >= 30,
+        "too few threads found"
+    );
+    for s in &scores {
+        assert_eq!(
+            s.pass, s.total,
+            "{}: {} of {} threads",
+            s.name, s.pass, s.total
+        );
+    }
+}

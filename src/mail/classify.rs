@@ -26,7 +26,9 @@ pub struct BounceInfo {
 }
 
 /// Subjects of bounces from the common servers, lower case.
-const BOUNCE_SUBJECTS: [&str; 22] = [
+const BOUNCE_SUBJECTS: [&str; 24] = [
+    "permanent delivery failure",
+    "non-delivery",
     "undelivered mail returned to sender",
     "delivery status notification (failure)",
     "delivery status notification (delay)",
@@ -81,6 +83,7 @@ fn is_mailer_daemon(mail: &ParsedMail) -> bool {
     local.contains("mailer-daemon")
         || local == "postmaster"
         || local.contains("mail-daemon")
+        || local == "mdaemon"
         || from.contains("mailer-daemon")
 }
 
@@ -111,9 +114,13 @@ pub fn classify(mail: &ParsedMail) -> (Classification, Option<BounceInfo>) {
                 || subject.is_empty()
                 || subject.contains("fail")
                 || subject.contains("deliver")
-                || subject.contains("return")))
+                || subject.contains("return")
+                || subject.contains("error")))
         || (bounce_subject
-            && (s.null_return_path || s.auto_submitted.is_some() || mail.report.is_some()));
+            && (s.null_return_path
+                || s.auto_submitted.is_some()
+                || mail.report.is_some()
+                || s.precedence.is_some()));
     if is_bounce {
         return (Classification::Bounce, Some(bounce_info(mail)));
     }
@@ -270,6 +277,18 @@ Action: failed\nStatus: 5.1.1\n\n--B\nContent-Type: text/rfc822-headers\n\nMessa
         );
         assert_eq!(info.recipients, vec!["gone@example.org"]);
         assert!(info.permanent);
+    }
+
+    #[test]
+    fn customers_asking_about_deliveries_are_people() {
+        let raw = "From: jane@example.org\nSubject: Delivery status of my order\n\nThe tracking page says it does not exist.\n";
+        assert_eq!(kind(raw), Classification::Human);
+        let raw = "From: jane@example.org\nSubject: Returned mail?\n\nYour letter came back, the address is permanently closed.\n";
+        assert_eq!(
+            kind(raw),
+            Classification::Human,
+            "no automation sign at all: a person"
+        );
     }
 
     #[test]

@@ -279,7 +279,16 @@ fn mailbox_commands_add_test_pause_and_remove() {
     ];
     let (ok, out) = run(&add);
     assert!(ok, "{out}");
-    let (ok, out) = run(&["mailbox", "test", "help"]);
+    // A user added a moment ago may take Dovecot a moment to see.
+    let mut tested = run(&["mailbox", "test", "help"]);
+    for _ in 0..50 {
+        if tested.0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        tested = run(&["mailbox", "test", "help"]);
+    }
+    let (ok, out) = tested;
     assert!(
         ok && out.contains("folder INBOX holds 0 messages") && out.contains("IDLE yes"),
         "{out}"

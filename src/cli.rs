@@ -740,7 +740,13 @@ async fn import(
         }
     }
     eprintln!();
-    let quarantined = store.quarantined(100_000).await?.len();
+    let quarantined: i64 = store
+        .inbound_counts()
+        .await?
+        .iter()
+        .filter(|(state, _)| state == "quarantined")
+        .map(|(_, n)| n)
+        .sum();
     println!(
         "read {read} messages: {stored} stored, {duplicates} already there; {quarantined} in quarantine in all"
     );

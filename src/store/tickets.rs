@@ -945,21 +945,6 @@ impl Tx {
         Ok(())
     }
 
-    /// The CC participants of a ticket.
-    pub async fn participants(&mut self, ticket_id: i64) -> Result<Vec<Requester>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT requester_id FROM participants WHERE ticket_id = $1 ORDER BY requester_id",
-        )
-        .bind(ticket_id)
-        .fetch_all(&mut *self.conn)
-        .await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.push(self.requester(id).await?);
-        }
-        Ok(out)
-    }
-
     /// Whether a requester is the requester or a CC participant of a ticket.
     pub async fn is_participant(&mut self, ticket_id: i64, requester_id: i64) -> Result<bool> {
         let n: i64 = sqlx::query_scalar(

@@ -242,6 +242,23 @@ impl Tx {
         Ok(requester)
     }
 
+    /// The CC participants of a ticket, in one query.
+    pub async fn participants(&mut self, ticket_id: i64) -> Result<Vec<Requester>> {
+        let cols = REQUESTER_COLS
+            .split(", ")
+            .map(|c| format!("r.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {cols} FROM participants p JOIN requesters r ON r.id = p.requester_id \
+             WHERE p.ticket_id = $1 ORDER BY r.id"
+        )))
+        .bind(ticket_id)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        rows.iter().map(requester_from).collect()
+    }
+
     /// Marks an address undeliverable after a permanent bounce (requesters
     /// only; staff addresses are left to admins). Returns whether it was a requester.
     pub async fn mark_undeliverable(

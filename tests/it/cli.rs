@@ -13,6 +13,17 @@ fn postdesk(dir: &std::path::Path) -> Command {
     c
 }
 
+/// A working directory whose postdesk.toml declares one `support` mailbox.
+fn dir_with_support_mailbox() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("postdesk.toml"),
+        "[[mailboxes]]\nname = \"support\"\naddress = \"support@example.test\"\nimap = { host = \"127.0.0.1\", port = 143, tls = \"none\" }\n",
+    )
+    .unwrap();
+    dir
+}
+
 #[test]
 fn check_config_masks_secrets_and_names_bad_keys() {
     let dir = tempfile::tempdir().unwrap();
@@ -239,12 +250,7 @@ Message-ID: <m1@example.org>\r\nIn-Reply-To: <n1@postdesk>\r\n\r\nThanks!\r\n\r\
 
 #[test]
 fn ingest_takes_a_pipe_with_mta_exit_codes() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("postdesk.toml"),
-        "[[mailboxes]]\nname = \"support\"\naddress = \"support@example.test\"\nimap = { host = \"127.0.0.1\", port = 143, tls = \"none\" }\n",
-    )
-    .unwrap();
+    let dir = dir_with_support_mailbox();
     let ingest = |mail: &[u8], mailbox: &str| {
         let mut child = postdesk(dir.path())
             .args(["ingest", "--mailbox", mailbox])
@@ -290,12 +296,7 @@ fn ingest_takes_a_pipe_with_mta_exit_codes() {
 
 #[test]
 fn import_reads_mbox_and_maildir_silently_and_only_once() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("postdesk.toml"),
-        "[[mailboxes]]\nname = \"support\"\naddress = \"support@example.test\"\nimap = { host = \"127.0.0.1\", port = 143, tls = \"none\" }\n",
-    )
-    .unwrap();
+    let dir = dir_with_support_mailbox();
     let mut mbox = String::new();
     for i in 0..30 {
         mbox.push_str(&format!(

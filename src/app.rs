@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::gateway::poller::Poller;
 use crate::gateway::processor::Processor;
 use crate::metrics::Metrics;
+use crate::outbox::{Templates, Worker};
 use crate::scheduler::Scheduler;
 use crate::store::{Store, StoreError};
 use crate::web::{self, AppState};
@@ -31,6 +32,8 @@ pub enum AppError {
     },
     #[error("web server failed: {0}")]
     Web(std::io::Error),
+    #[error(transparent)]
+    Templates(#[from] crate::outbox::render::TemplateError),
 }
 
 /// A built daemon, ready to run.
@@ -102,6 +105,17 @@ impl App {
         let released = self.store.release_stale_claims().await?;
         if released > 0 {
             tracing::info!(released, "released claims left by a previous run");
+        }
+        if self.settings.outbound.enabled {
+            let templates = Templates::load(self.settings.outbound.templates.as_deref())?;
+            let worker = Worker::new(
+                self.store.clone(),
+                self.settings.clone(),
+                Arc::new(templates),
+                key.clone(),
+                holder.clone(),
+            );
+            tasks.spawn(worker.run(shutdown.child_token()));
         }
         let processor = Processor::new(actions, key, holder);
         let wake = Arc::new(Notify::new());

@@ -27,7 +27,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon: web server, scheduler (and, as they land, pollers and outbox).
+    /// Run the daemon: web server, scheduler, mailbox pollers, outbox worker.
     Serve,
     /// Apply database migrations and exit.
     Migrate,
@@ -61,6 +61,9 @@ pub enum Command {
     /// Mail that could not be processed.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// Notification mail: what is queued, sent, failed or held back.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Support mailboxes (also declared in the config file as [[mailboxes]]).
     #[command(subcommand)]
     Mailbox(MailboxCommand),
@@ -177,6 +180,27 @@ pub enum QuarantineCommand {
     Discard { id: i64 },
 }
 
+/// `postdesk outbox …`
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List notifications, newest first.
+    List {
+        /// Only this state: queued, sent, failed, held or suppressed.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Queue failed notifications again: one by id, or every failed one.
+    Retry {
+        /// The notification to requeue (failed, held or suppressed).
+        id: Option<i64>,
+        /// Requeue every failed notification.
+        #[arg(long, conflicts_with = "id")]
+        all_failed: bool,
+    },
+}
+
 /// Why the CLI failed, as far as the exit code cares.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -229,6 +253,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Ingest { mailbox, silent } => ingest(&settings, mailbox, *silent).await,
         Command::Quarantine(q) => quarantine(&settings, q).await,
+        Command::Outbox(o) => outbox(&settings, o).await,
         Command::Import {
             mailbox,
             notify,
@@ -244,6 +269,8 @@ pub async fn run(cli: Cli) -> Result<()> {
 }
 
 fn check_config(settings: &Settings) -> Result<()> {
+    crate::outbox::Templates::load(settings.outbound.templates.as_deref())
+        .map_err(|e| anyhow::Error::new(ConfigProblem(e.to_string())))?;
     print!("{}", settings.to_masked_toml());
     eprintln!("configuration is valid");
     Ok(())
@@ -543,6 +570,49 @@ async fn quarantine(settings: &Settings, command: &QuarantineCommand) -> Result<
                 bail!("inbound mail {id} is not in quarantine");
             }
             println!("discarded {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn outbox(settings: &Settings, command: &OutboxCommand) -> Result<()> {
+    let store = open_store(settings).await.context("opening the database")?;
+    match command {
+        OutboxCommand::List { state, limit } => {
+            if let Some(s) = state
+                && !crate::store::outbox::STATES.contains(&s.as_str())
+            {
+                bail!(
+                    "unknown state `{s}`: use one of {}",
+                    crate::store::outbox::STATES.join(", ")
+                );
+            }
+            let rows = store.outbox_list(state.as_deref(), *limit).await?;
+            if rows.is_empty() {
+                println!("no notifications");
+            }
+            for r in rows {
+                println!(
+                    "{:>7}  {}  {:<10} {:<16} {:<32} attempts {}  {}",
+                    r.id,
+                    crate::domain::rfc3339(r.created_at),
+                    r.state,
+                    r.notice,
+                    r.recipient,
+                    r.attempts,
+                    r.last_error.unwrap_or_default()
+                );
+            }
+        }
+        OutboxCommand::Retry { id, all_failed } => {
+            if id.is_none() && !all_failed {
+                bail!("name a notification id, or --all-failed");
+            }
+            let n = store.outbox_retry(*id, now_millis()).await?;
+            if n == 0 {
+                bail!("nothing to requeue");
+            }
+            println!("requeued {n}");
         }
     }
     Ok(())

@@ -108,6 +108,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub security: SecuritySettings,
     pub scheduler: SchedulerSettings,
+    pub outbound: OutboundSettings,
     /// Mailboxes declared in the file; admins add more at run time.
     pub mailboxes: Vec<MailboxSettings>,
 }
@@ -309,6 +310,74 @@ impl Default for SchedulerSettings {
     }
 }
 
+/// `[outbound]`: notification mail (SPEC §6).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundSettings {
+    /// Whether the outbox worker runs in this daemon.
+    pub enabled: bool,
+    /// The From address of mail about tickets that did not arrive through a
+    /// mailbox (portal, API); the first mailbox's address when unset.
+    pub from: Option<EmailAddress>,
+    /// The display name on every From line.
+    pub from_name: String,
+    /// The SMTP account for mailboxes that name none, and for tickets that
+    /// did not arrive through a mailbox.
+    pub smtp: Option<Account>,
+    /// SMTP connections kept open per account.
+    pub connections: usize,
+    /// Notifications claimed and sent per round.
+    pub batch: usize,
+    /// How long one SMTP conversation (connect or send) may take.
+    pub timeout: Span,
+    /// Transient failures before a notification is marked failed.
+    pub max_attempts: u32,
+    /// The wait before the first retry; each further one doubles, up to an hour.
+    pub retry_base: Span,
+    /// Loop guard: automated mails to one address per hour.
+    pub per_address_per_hour: u32,
+    /// Loop guard: automated mails on one ticket per hour.
+    pub per_ticket_per_hour: u32,
+    /// A folder of templates overriding the built-in ones by file name
+    /// (`receipt.text.hbs`, `partials/footer.html.hbs`, ...).
+    pub templates: Option<PathBuf>,
+    /// How long a portal link in a notification stays valid.
+    pub portal_link_ttl: Span,
+    /// The name shown to requesters ("Example Support").
+    pub team_name: String,
+}
+
+impl Default for OutboundSettings {
+    fn default() -> Self {
+        OutboundSettings {
+            enabled: true,
+            from: None,
+            from_name: "Support".into(),
+            smtp: None,
+            connections: 4,
+            batch: 200,
+            timeout: Span::secs(30),
+            max_attempts: 15,
+            retry_base: Span::secs(30),
+            per_address_per_hour: 10,
+            per_ticket_per_hour: 20,
+            templates: None,
+            portal_link_ttl: Span::secs(30 * 24 * 3600),
+            team_name: "Support".into(),
+        }
+    }
+}
+
+impl OutboundSettings {
+    /// The loop guard's limits.
+    pub fn loop_limits(&self) -> crate::domain::notify::LoopLimits {
+        crate::domain::notify::LoopLimits {
+            per_address_per_hour: self.per_address_per_hour,
+            per_ticket_per_hour: self.per_ticket_per_hour,
+        }
+    }
+}
+
 /// TLS mode of an IMAP or SMTP account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -446,6 +515,25 @@ fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The checks every IMAP or SMTP account passes, `key` naming it.
+fn check_account(key: &str, a: &Account) -> Result<(), ConfigError> {
+    if a.tls == TlsMode::None && !is_loopback_host(&a.host) {
+        return Err(invalid(
+            format!("{key}.tls"),
+            "none",
+            "plain text is allowed only to a loopback host",
+        ));
+    }
+    if a.host.trim().is_empty() || a.port == 0 {
+        return Err(invalid(
+            format!("{key}.host"),
+            &a.host,
+            "needs a host and a port",
+        ));
+    }
+    Ok(())
+}
+
 impl Settings {
     /// Loads defaults, then the file (`path`, or `postdesk.toml` in the
     /// working directory if present), then `POSTDESK__SECTION__KEY`
@@ -550,6 +638,26 @@ impl Settings {
                 ));
             }
         }
+        let o = &self.outbound;
+        if o.connections == 0 || o.connections > 64 {
+            return Err(invalid(
+                "outbound.connections",
+                o.connections,
+                "must be 1 to 64",
+            ));
+        }
+        if o.batch == 0 || o.batch > 10_000 {
+            return Err(invalid("outbound.batch", o.batch, "must be 1 to 10000"));
+        }
+        if o.retry_base.is_zero() {
+            return Err(invalid("outbound.retry_base", "0", "must be more than 0"));
+        }
+        if o.timeout.is_zero() {
+            return Err(invalid("outbound.timeout", "0", "must be more than 0"));
+        }
+        if let Some(a) = &o.smtp {
+            check_account("outbound.smtp", a)?;
+        }
         let mut names = std::collections::HashSet::new();
         for (i, m) in self.mailboxes.iter().enumerate() {
             let key = |field: &str| format!("mailboxes[{i}].{field}");
@@ -569,20 +677,8 @@ impl Settings {
                 return Err(invalid(key("name"), &m.name, "is used by two mailboxes"));
             }
             for (field, account) in [("imap", Some(&m.imap)), ("smtp", m.smtp.as_ref())] {
-                let Some(a) = account else { continue };
-                if a.tls == TlsMode::None && !is_loopback_host(&a.host) {
-                    return Err(invalid(
-                        key(&format!("{field}.tls")),
-                        "none",
-                        "plain text is allowed only to a loopback host",
-                    ));
-                }
-                if a.host.trim().is_empty() || a.port == 0 {
-                    return Err(invalid(
-                        key(&format!("{field}.host")),
-                        &a.host,
-                        "needs a host and a port",
-                    ));
+                if let Some(a) = account {
+                    check_account(&key(field), a)?;
                 }
             }
             if m.poll_interval.is_zero() {

@@ -3,6 +3,7 @@
 
 pub mod duration;
 pub mod message;
+pub mod notify;
 pub mod people;
 pub mod rules;
 pub mod sla;

@@ -6,6 +6,7 @@
 //! - [`domain`]: the ticket model and every pure decision (status rules, permissions, SLA).
 //! - [`store`]: all the SQL, on SQLite or PostgreSQL; nothing else knows which.
 //! - [`actions`]: each change of a ticket as one transaction with its system message.
+//! - [`outbox`]: delivers queued notifications over SMTP, threaded and loop-safe.
 //! - [`scheduler`]: auto-close and SLA refresh, sleeping until the next due time.
 //! - [`web`]: health, metrics and the JSON API.
 //! - [`app`]: builds the whole daemon from settings and runs it until shutdown.
@@ -19,6 +20,8 @@ pub mod domain;
 pub mod gateway;
 pub mod mail;
 pub mod metrics;
+pub mod net;
+pub mod outbox;
 pub mod scheduler;
 pub mod secrets;
 pub mod store;

@@ -3,6 +3,7 @@
 //! clean-up and the `inspect` view all live here.
 
 pub mod classify;
+pub mod compose;
 pub mod extract;
 pub mod inspect;
 pub mod subject;

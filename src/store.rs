@@ -195,6 +195,16 @@ impl Store {
         Ok(())
     }
 
+    /// `FOR UPDATE SKIP LOCKED` on PostgreSQL, where daemons claim work side
+    /// by side; nothing on SQLite, whose one writer already excludes them.
+    pub(crate) fn skip_locked(&self) -> &'static str {
+        if self.backend == Backend::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        }
+    }
+
     /// Which backend this is (for `store` internals, status output and tests).
     pub fn backend(&self) -> Backend {
         self.backend

@@ -3,12 +3,11 @@
 //! a timeout so a silent server cannot hang a poller.
 
 use std::fmt::Debug;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::{self, pki_types::ServerName};
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use crate::config::{Account, TlsMode};
 
@@ -41,31 +40,12 @@ pub enum ImapError {
     Closed,
 }
 
-fn tls_config(account: &Account) -> Result<Arc<rustls::ClientConfig>, ImapError> {
-    let fail = |e: String| ImapError::Tls(account.host.clone(), e);
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = &account.ca_file {
-        let file =
-            std::fs::File::open(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
-        for cert in rustls_pemfile::certs(&mut std::io::BufReader::new(file)) {
-            let cert = cert.map_err(|e| fail(format!("{}: {e}", path.display())))?;
-            roots.add(cert).map_err(|e| fail(e.to_string()))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| fail(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
 async fn tls_wrap(account: &Account, tcp: TcpStream) -> Result<Box<dyn ImapStream>, ImapError> {
     let name = ServerName::try_from(account.host.clone())
         .map_err(|e| ImapError::Tls(account.host.clone(), e.to_string()))?;
-    let tls = TlsConnector::from(tls_config(account)?)
+    let config = crate::net::client_tls_config(account)
+        .map_err(|e| ImapError::Tls(account.host.clone(), e))?;
+    let tls = TlsConnector::from(config)
         .connect(name, tcp)
         .await
         .map_err(|e| ImapError::Tls(account.host.clone(), e.to_string()))?;

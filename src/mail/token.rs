@@ -23,10 +23,72 @@ impl SigningKey {
     }
 
     fn mac(&self, purpose: &str, number: i64) -> String {
+        self.mac_of(purpose, &number.to_string())
+    }
+
+    fn mac_of(&self, purpose: &str, data: &str) -> String {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
-        mac.update(format!("{purpose}:{number}").as_bytes());
+        mac.update(format!("{purpose}:{data}").as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..10])
+    }
+
+    /// The Message-ID of the `outbox_id`-th mail postdesk sends: the same on
+    /// a retry (so a receiver can tell a resend), unique to this install.
+    pub fn outbound_message_id(&self, outbox_id: i64, domain: &str) -> String {
+        format!("<pd.{outbox_id}.{}@{domain}>", self.mac("msgid", outbox_id))
+    }
+
+    /// The stable root of ticket `n`'s thread: first in every References.
+    pub fn thread_root(&self, prefix: &str, n: i64, domain: &str) -> String {
+        format!("<pd.{prefix}-{n}.{}@{domain}>", self.mac("root", n))
+    }
+
+    /// A portal sign-in token for one ticket and one person on it, valid
+    /// until `expires` (seconds since the epoch): `42.7.1800000000.<mac>`.
+    pub fn portal_token(&self, ticket_number: i64, requester_id: i64, expires: i64) -> String {
+        let data = format!("{ticket_number}.{requester_id}.{expires}");
+        let mac = self.mac_of("portal", &data);
+        format!("{data}.{mac}")
+    }
+
+    /// Reads a portal token: `Ok` when signed and unexpired at `now`
+    /// (seconds); `Err(Some(grant))` when signed but expired (the page can
+    /// offer a fresh link), `Err(None)` when forged or garbled.
+    pub fn verify_portal_token(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<PortalGrant, Option<PortalGrant>> {
+        let mut parts = token.splitn(4, '.');
+        let (Some(n), Some(r), Some(e), Some(mac)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(None);
+        };
+        let num = |s: &str| {
+            (!s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<i64>().ok())
+                .flatten()
+        };
+        let (Some(ticket_number), Some(requester_id), Some(expires)) = (num(n), num(r), num(e))
+        else {
+            return Err(None);
+        };
+        let want = self.mac_of("portal", &format!("{n}.{r}.{e}"));
+        if mac.len() != want.len() || !constant_time_eq(&want, &mac.to_ascii_lowercase()) {
+            return Err(None);
+        }
+        let grant = PortalGrant {
+            ticket_number,
+            requester_id,
+            expires,
+        };
+        if now >= expires {
+            Err(Some(grant))
+        } else {
+            Ok(grant)
+        }
     }
 
     fn check(&self, purpose: &str, number: &str, mac: &str) -> Option<i64> {
@@ -39,13 +101,7 @@ impl SigningKey {
         }
         let n: i64 = number.parse().ok()?;
         let want = self.mac(purpose, n);
-        // Constant-time comparison of the hex digests.
-        let same = want
-            .bytes()
-            .zip(mac.to_ascii_lowercase().bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-        same.then_some(n)
+        constant_time_eq(&want, &mac.to_ascii_lowercase()).then_some(n)
     }
 
     /// The plus-address token for ticket number `n`: `t42-<20 hex>`.
@@ -85,6 +141,24 @@ impl SigningKey {
     }
 }
 
+/// Compares two equally long digests without an early exit.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// What a valid portal token grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortalGrant {
+    pub ticket_number: i64,
+    pub requester_id: i64,
+    /// Seconds since the epoch.
+    pub expires: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +177,39 @@ mod tests {
         assert_eq!(k.find_marker(&body, "TKT"), Some(7));
         assert_eq!(k.find_marker(&body, "HD"), None);
         assert_eq!(k.find_marker("[ref:TKT-7-zzzz] [ref:", "TKT"), None);
+    }
+
+    #[test]
+    fn portal_tokens_expire_and_cannot_be_retargeted() {
+        let k = SigningKey::new(b"0123456789abcdef0123456789abcdef");
+        let t = k.portal_token(42, 7, 1_000);
+        let grant = k.verify_portal_token(&t, 999).unwrap();
+        assert_eq!((grant.ticket_number, grant.requester_id), (42, 7));
+        assert_eq!(k.verify_portal_token(&t, 1_000), Err(Some(grant)));
+        assert_eq!(
+            k.verify_portal_token(&t.replacen("42.", "43.", 1), 0),
+            Err(None)
+        );
+        assert_eq!(
+            k.verify_portal_token(&t.replace(".7.", ".8."), 0),
+            Err(None)
+        );
+        assert_eq!(
+            k.verify_portal_token(&t.replace("1000", "9999"), 0),
+            Err(None)
+        );
+        assert_eq!(k.verify_portal_token("1.2.3", 0), Err(None));
+        assert_eq!(k.verify_portal_token("a.b.c.d", 0), Err(None));
+        let other = SigningKey::new(b"another key another key another!");
+        assert_eq!(other.verify_portal_token(&t, 0), Err(None));
+        assert_ne!(
+            k.outbound_message_id(1, "x.org"),
+            k.outbound_message_id(2, "x.org")
+        );
+        assert_eq!(
+            k.thread_root("TKT", 5, "x.org"),
+            k.thread_root("TKT", 5, "x.org")
+        );
+        assert!(k.thread_root("TKT", 5, "x.org").starts_with("<pd.TKT-5."));
     }
 }

@@ -172,11 +172,7 @@ impl Store {
         ttl_ms: i64,
         limit: i64,
     ) -> Result<Vec<RawMail>> {
-        let lock = if self.backend == Backend::Postgres {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
+        let lock = self.skip_locked();
         let sql = format!(
             "UPDATE inbound SET claimed_by = $1, claim_until = $2, attempts = attempts + 1 WHERE id IN \
              (SELECT id FROM inbound WHERE state = 'new' AND (claim_until IS NULL OR claim_until < $3) \

@@ -166,6 +166,13 @@ pub async fn spawn_app(db: TestDb) -> TestApp {
 pub async fn spawn_app_with(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut s = settings(&db);
     adjust(&mut s);
+    // POSTDESK_TEST_LOG=debug shows the daemons' logs beside a failing test.
+    if let Ok(level) = std::env::var("POSTDESK_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+            .with_test_writer()
+            .try_init();
+    }
     let app = App::build(s).await.expect("app builds");
     let addr = app.local_addr();
     let store = app.store().clone();
@@ -213,6 +220,8 @@ macro_rules! on_both_backends {
 pub struct MailStack {
     pub dir: std::path::PathBuf,
     pub imap_port: u16,
+    pub lmtp_port: u16,
+    pub smtp_port: u16,
 }
 
 static MAILSTACK: std::sync::OnceLock<MailStack> = std::sync::OnceLock::new();
@@ -225,12 +234,14 @@ fn script() -> std::path::PathBuf {
 pub fn mailstack() -> &'static MailStack {
     MAILSTACK.get_or_init(|| {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mailstack-test");
-        let (imap_port, imaps_port, lmtp_port) = (31143u16, 31993u16, 31024u16);
+        let (imap_port, imaps_port, lmtp_port, smtp_port) =
+            (31143u16, 31993u16, 31024u16, 31025u16);
         let out = std::process::Command::new(script())
             .args(["start", dir.to_str().unwrap()])
             .env("MAILSTACK_IMAP_PORT", imap_port.to_string())
             .env("MAILSTACK_IMAPS_PORT", imaps_port.to_string())
             .env("MAILSTACK_LMTP_PORT", lmtp_port.to_string())
+            .env("MAILSTACK_SMTP_PORT", smtp_port.to_string())
             .output()
             .expect("deploy/mailstack runs");
         assert!(
@@ -238,7 +249,12 @@ pub fn mailstack() -> &'static MailStack {
             "the mail stack did not start: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        MailStack { dir, imap_port }
+        MailStack {
+            dir,
+            imap_port,
+            lmtp_port,
+            smtp_port,
+        }
     })
 }
 
@@ -311,6 +327,82 @@ impl MailStack {
             .expect("test IMAP login")
     }
 
+    /// Every mail in `user`'s INBOX, oldest first.
+    pub async fn inbox(&self, user: &str, password: &str) -> Vec<Vec<u8>> {
+        use futures::TryStreamExt;
+        let mut s = self.session(user, password).await;
+        let mailbox = s.select("INBOX").await.expect("select INBOX");
+        if mailbox.exists == 0 {
+            let _ = s.logout().await;
+            return Vec::new();
+        }
+        let fetched: Vec<_> = s
+            .uid_fetch("1:*", "(UID BODY.PEEK[])")
+            .await
+            .expect("fetch")
+            .try_collect()
+            .await
+            .expect("fetch all");
+        let mut mails: Vec<(u32, Vec<u8>)> = fetched
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+            .collect();
+        mails.sort_by_key(|(uid, _)| *uid);
+        let _ = s.logout().await;
+        mails.into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// The plain loopback SMTP account of the stack's Postfix (or of
+    /// another Postfix on `port`).
+    pub fn smtp_account(&self, port: u16) -> postdesk::config::Account {
+        postdesk::config::Account {
+            host: "127.0.0.1".into(),
+            port,
+            tls: postdesk::config::TlsMode::None,
+            username: String::new(),
+            password: None,
+            ca_file: None,
+        }
+    }
+
+    /// Sends a mail through the stack's Postfix, as a mail client would.
+    pub async fn send(&self, from: &str, to: &str, message: &[u8]) {
+        use lettre::transport::smtp::client::AsyncSmtpConnection;
+        use lettre::transport::smtp::extension::ClientId;
+        let mut c = AsyncSmtpConnection::connect_tokio1(
+            ("127.0.0.1", self.smtp_port),
+            Some(std::time::Duration::from_secs(10)),
+            &ClientId::Domain("client.test".into()),
+            None,
+            None,
+        )
+        .await
+        .expect("connect to Postfix");
+        let envelope =
+            lettre::address::Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()])
+                .unwrap();
+        c.send(&envelope, message)
+            .await
+            .expect("Postfix accepts the mail");
+        let _ = c.quit().await;
+    }
+
+    /// Runs a `deploy/mailstack` command for a second, private Postfix in
+    /// `dir` on `port` that delivers into the shared Dovecot.
+    pub fn extra_postfix(&self, command: &str, dir: &std::path::Path, port: u16) {
+        let out = std::process::Command::new(script())
+            .args([command, dir.to_str().unwrap()])
+            .env("MAILSTACK_SMTP_PORT", port.to_string())
+            .env("MAILSTACK_LMTP_PORT", self.lmtp_port.to_string())
+            .output()
+            .expect("deploy/mailstack runs");
+        assert!(
+            out.status.success(),
+            "mailstack {command} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The account settings for `user`.
     pub fn account(&self, user: &str, password: &str) -> postdesk::config::Account {
         postdesk::config::Account {
@@ -321,6 +413,32 @@ impl MailStack {
             password: Some(postdesk::config::Secret::Inline(password.into())),
             ca_file: None,
         }
+    }
+}
+
+/// A mailbox on the test stack for `user`, polled every second, backlog
+/// included, plus addressing on, no SMTP account (nothing is sent).
+pub fn mailbox(
+    user: &str,
+    password: &str,
+    folder: &str,
+    after: postdesk::config::AfterAction,
+) -> postdesk::config::MailboxSettings {
+    let stack = mailstack();
+    postdesk::config::MailboxSettings {
+        name: "support".into(),
+        address: user.parse().unwrap(),
+        folder: folder.into(),
+        after,
+        idle: true,
+        poll_interval: postdesk::domain::Span::secs(1),
+        start: postdesk::config::StartMode::Backlog,
+        plus_addressing: true,
+        imap: stack.account(user, password),
+        smtp: None,
+        default_category: None,
+        default_priority: None,
+        default_assignee: None,
     }
 }
 

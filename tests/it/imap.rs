@@ -3,28 +3,10 @@
 //! post-processing action is applied only after the mail is stored; a
 //! UIDVALIDITY change duplicates nothing.
 
-use crate::helpers::{TestDb, eventually, mailstack, spawn_app_with};
-use postdesk::config::{AfterAction, MailboxSettings, StartMode};
-use postdesk::domain::{MessageKind, Span, Status};
+use crate::helpers::{TestDb, eventually, mailbox, mailstack, spawn_app_with};
+use postdesk::config::AfterAction;
+use postdesk::domain::{MessageKind, Status};
 use postdesk::store::{SortKey, Store, TicketFilter};
-
-fn mailbox(user: &str, password: &str, folder: &str, after: AfterAction) -> MailboxSettings {
-    MailboxSettings {
-        name: "support".into(),
-        address: user.parse().unwrap(),
-        folder: folder.into(),
-        after,
-        idle: true,
-        poll_interval: Span::secs(1),
-        start: StartMode::Backlog,
-        plus_addressing: true,
-        imap: mailstack().account(user, password),
-        smtp: None,
-        default_category: None,
-        default_priority: None,
-        default_assignee: None,
-    }
-}
 
 fn mail(from: &str, to: &str, subject: &str, id: &str, extra: &str, body: &str) -> String {
     format!(

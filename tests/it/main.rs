@@ -10,4 +10,5 @@ mod crash;
 mod gateway;
 mod helpers;
 mod imap;
+mod outbound;
 mod scheduler;

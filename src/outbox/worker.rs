@@ -1,0 +1,575 @@
+//! The outbox worker: a thin loop around [`Worker::run_once`], which claims
+//! due notifications, decides each (send, hold for the loop guard, suppress),
+//! renders and composes the ones to send, sends them concurrently over the
+//! SMTP pools and records every outcome in one transaction.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::render::Templates;
+use super::smtp::{SendError, SmtpPool};
+use crate::config::{Account, MailboxSettings, Settings};
+use crate::domain::notify::{self, Notice, RecentMail, Recipient, Verdict};
+use crate::domain::{AuthorKind, EmailAddress, MessageKind, Millis, Status};
+use crate::mail::compose::{self, Outgoing, Person};
+use crate::mail::token::SigningKey;
+use crate::store::outbox::{Claimed, Finished, RecipientFacts};
+use crate::store::{Store, StoreError, StoredMessage, Ticket, now_millis};
+
+/// Earlier messages quoted under an agent's reply.
+const CONVERSATION_SHOWN: usize = 3;
+/// Message-IDs of a thread read to build References.
+const THREAD_IDS_READ: i64 = 200;
+/// Characters of one message shown in a notification.
+const TEXT_SHOWN: usize = 20_000;
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub claimed: usize,
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+    pub held: usize,
+    pub suppressed: usize,
+}
+
+/// A ticket as the notifications of one round see it.
+struct TicketView {
+    ticket: Ticket,
+    messages: Vec<StoredMessage>,
+    thread: Vec<String>,
+    mailbox: Option<MailboxSettings>,
+}
+
+/// A mail ready to go.
+struct Job {
+    claimed: Claimed,
+    pool: Arc<SmtpPool>,
+    envelope: lettre::address::Envelope,
+    bytes: Vec<u8>,
+    message_id: String,
+}
+
+/// Delivers the outbox.
+pub struct Worker {
+    store: Store,
+    settings: Arc<Settings>,
+    templates: Arc<Templates>,
+    key: SigningKey,
+    holder: String,
+    pools: Mutex<HashMap<String, Arc<SmtpPool>>>,
+}
+
+fn quoted(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                ">".into()
+            } else {
+                format!("> {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn shown(text: &str) -> String {
+    let t = text.trim();
+    match t.char_indices().nth(TEXT_SHOWN) {
+        Some((cut, _)) => format!("{}\n[…]", &t[..cut]),
+        None => t.to_string(),
+    }
+}
+
+fn author(m: &StoredMessage, team: &str) -> String {
+    match m.author_kind {
+        AuthorKind::Agent => {
+            let name = m.author_name.clone().unwrap_or_default();
+            if name.is_empty() {
+                team.to_string()
+            } else {
+                format!("{name} ({team})")
+            }
+        }
+        _ => m
+            .author_name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .or_else(|| m.author_email.clone())
+            .unwrap_or_else(|| "Someone".into()),
+    }
+}
+
+fn bracketed(id: &str) -> String {
+    if id.starts_with('<') {
+        id.to_string()
+    } else {
+        format!("<{id}>")
+    }
+}
+
+fn human_span(span: crate::domain::Span) -> String {
+    let secs = span.as_millis() / 1000;
+    let (n, unit) = if secs % 86_400 == 0 {
+        (secs / 86_400, "day")
+    } else if secs % 3_600 == 0 {
+        (secs / 3_600, "hour")
+    } else {
+        (secs / 60, "minute")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+fn when(ms: Millis) -> String {
+    let t = crate::domain::rfc3339(ms);
+    // "2026-11-20T10:00:00Z" → "2026-11-20 10:00 UTC"
+    match (t.get(..10), t.get(11..16)) {
+        (Some(d), Some(h)) => format!("{d} {h} UTC"),
+        _ => t,
+    }
+}
+
+impl Worker {
+    /// A worker over `store` claiming work as `holder`.
+    pub fn new(
+        store: Store,
+        settings: Arc<Settings>,
+        templates: Arc<Templates>,
+        key: SigningKey,
+        holder: String,
+    ) -> Self {
+        Worker {
+            store,
+            settings,
+            templates,
+            key,
+            holder,
+            pools: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Delivers until `shutdown`: rounds back to back while there is work,
+    /// otherwise a short sleep (or until the next retry is due).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let batch = self.settings.outbound.batch;
+        loop {
+            let full = match self.run_once(now_millis()).await {
+                Ok(o) => o.claimed >= batch,
+                Err(e) => {
+                    tracing::warn!(error = %e, "delivering the outbox failed; retrying");
+                    false
+                }
+            };
+            if shutdown.is_cancelled() {
+                break;
+            }
+            if !full {
+                let idle = Duration::from_millis(500);
+                let wait = match self.store.next_outbox_due().await {
+                    Ok(Some(at)) => {
+                        Duration::from_millis(u64::try_from(at - now_millis()).unwrap_or(0).max(50))
+                            .min(idle)
+                    }
+                    _ => idle,
+                };
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+        let pools: Vec<_> = self
+            .pools
+            .lock()
+            .expect("pools")
+            .values()
+            .cloned()
+            .collect();
+        for p in pools {
+            p.close().await;
+        }
+    }
+
+    /// One round: claim, decide, send, record. `now` decides what is due.
+    pub async fn run_once(&self, now: Millis) -> Result<Outcome, StoreError> {
+        let o = &self.settings.outbound;
+        let ttl = o.timeout.as_millis().saturating_mul(4).max(60_000);
+        let claimed = self
+            .store
+            .claim_outbox(&self.holder, now, ttl, o.batch as i64)
+            .await?;
+        let mut outcome = Outcome {
+            claimed: claimed.len(),
+            ..Outcome::default()
+        };
+        if claimed.is_empty() {
+            return Ok(outcome);
+        }
+        let mailboxes: HashMap<i64, MailboxSettings> = self
+            .store
+            .mailboxes()
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m.settings))
+            .collect();
+        let mut views: HashMap<i64, Option<TicketView>> = HashMap::new();
+        let mut people: HashMap<String, RecipientFacts> = HashMap::new();
+        let mut to_address: HashMap<String, u32> = HashMap::new();
+        let mut on_ticket: HashMap<i64, u32> = HashMap::new();
+        let hour_ago = now - 3_600_000;
+        let mut finished = Vec::with_capacity(claimed.len());
+        let mut jobs = Vec::new();
+        for c in claimed {
+            let (Some(notice), Some(ticket_id)) = (c.notice, c.ticket_id) else {
+                finished.push(Finished::Failed {
+                    id: c.id,
+                    error: "a notice this version does not know, or about no ticket".into(),
+                });
+                continue;
+            };
+            if let Entry::Vacant(e) = views.entry(ticket_id) {
+                e.insert(self.view(ticket_id, &mailboxes).await?);
+            }
+            let Some(view) = views.get(&ticket_id).and_then(Option::as_ref) else {
+                finished.push(Finished::Suppressed {
+                    id: c.id,
+                    reason: "the ticket no longer exists".into(),
+                });
+                continue;
+            };
+            if let Entry::Vacant(e) = people.entry(c.recipient.clone()) {
+                e.insert(self.store.recipient_facts(&c.recipient).await?);
+            }
+            let facts = &people[&c.recipient];
+            if let Entry::Vacant(e) = to_address.entry(c.recipient.clone()) {
+                e.insert(self.store.automated_sent_to(&c.recipient, hour_ago).await?);
+            }
+            if let Entry::Vacant(e) = on_ticket.entry(ticket_id) {
+                e.insert(self.store.automated_sent_on(ticket_id, hour_ago).await?);
+            }
+            let recent = RecentMail {
+                to_address: to_address[&c.recipient],
+                on_ticket: on_ticket[&ticket_id],
+            };
+            let recipient = Recipient {
+                undeliverable: facts.undeliverable,
+                switched_off: facts.switched_off.clone(),
+            };
+            match notify::decide(notice, &recipient, recent, o.loop_limits()) {
+                Verdict::Hold(reason) => {
+                    finished.push(Finished::Held {
+                        id: c.id,
+                        ticket_id: Some(ticket_id),
+                        what: format!("the {} mail to {}", notice.as_str(), c.recipient),
+                        reason,
+                    });
+                    continue;
+                }
+                Verdict::Suppress(reason) => {
+                    finished.push(Finished::Suppressed { id: c.id, reason });
+                    continue;
+                }
+                Verdict::Send => {}
+            }
+            if notice.automated().is_some() {
+                *to_address.get_mut(&c.recipient).expect("counted") += 1;
+                *on_ticket.get_mut(&ticket_id).expect("counted") += 1;
+            }
+            match self.prepare(&c, notice, view, facts, now) {
+                Ok(job) => jobs.push(job),
+                Err(error) => finished.push(Finished::Failed { id: c.id, error }),
+            }
+        }
+        let max_attempts = i64::from(o.max_attempts.max(1));
+        let results: Vec<(Job, Result<String, SendError>)> = futures::stream::iter(jobs)
+            .map(|job| async move {
+                let r = job.pool.send(&job.envelope, &job.bytes).await;
+                (job, r)
+            })
+            .buffer_unordered(o.connections.max(1) * 2)
+            .collect()
+            .await;
+        let after = now_millis().max(now);
+        for (job, result) in results {
+            let c = &job.claimed;
+            finished.push(match result {
+                Ok(_) => Finished::Sent {
+                    id: c.id,
+                    ticket_id: c.ticket_id,
+                    mail_message_id: job.message_id.clone(),
+                },
+                Err(SendError::Permanent(error)) => Finished::Failed { id: c.id, error },
+                Err(SendError::Transient(error)) if c.attempts + 1 >= max_attempts => {
+                    Finished::Failed {
+                        id: c.id,
+                        error: format!("gave up after {} attempts: {error}", c.attempts + 1),
+                    }
+                }
+                Err(SendError::Transient(error)) => Finished::Retry {
+                    id: c.id,
+                    at: notify::next_attempt_at(
+                        u32::try_from(c.attempts + 1).unwrap_or(u32::MAX),
+                        o.retry_base.as_millis(),
+                        jitter(),
+                        after,
+                    ),
+                    error,
+                },
+            });
+        }
+        for f in &finished {
+            match f {
+                Finished::Sent { .. } => outcome.sent += 1,
+                Finished::Retry { id, error, .. } => {
+                    tracing::warn!(outbox = id, %error, "notification not sent; will retry");
+                    outcome.retried += 1
+                }
+                Finished::Failed { id, error } => {
+                    tracing::warn!(outbox = id, %error, "notification failed");
+                    outcome.failed += 1
+                }
+                Finished::Held { .. } => outcome.held += 1,
+                Finished::Suppressed { .. } => outcome.suppressed += 1,
+            }
+        }
+        self.store
+            .finish_outbox(&self.holder, &finished, after)
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn view(
+        &self,
+        ticket_id: i64,
+        mailboxes: &HashMap<i64, MailboxSettings>,
+    ) -> Result<Option<TicketView>, StoreError> {
+        let Some(ticket) = self.store.ticket(ticket_id).await? else {
+            return Ok(None);
+        };
+        let messages = self.store.messages(ticket_id, false).await?;
+        let thread = self
+            .store
+            .thread_mail_ids(ticket_id, THREAD_IDS_READ)
+            .await?;
+        let mailbox = ticket.mailbox_id.and_then(|id| mailboxes.get(&id).cloned());
+        Ok(Some(TicketView {
+            ticket,
+            messages,
+            thread,
+            mailbox,
+        }))
+    }
+
+    /// The SMTP pool for an account, built once.
+    fn pool(&self, account: &Account) -> Arc<SmtpPool> {
+        let key = format!(
+            "{}:{}:{:?}:{}",
+            account.host, account.port, account.tls, account.username
+        );
+        let o = &self.settings.outbound;
+        self.pools
+            .lock()
+            .expect("pools")
+            .entry(key)
+            .or_insert_with(|| Arc::new(SmtpPool::new(account.clone(), o.connections, o.timeout.0)))
+            .clone()
+    }
+
+    /// Where a ticket's mail comes from and goes out: (From address, SMTP
+    /// account, whether replies may use a plus address).
+    fn sender(&self, view: &TicketView) -> Result<(EmailAddress, Account, bool), String> {
+        let o = &self.settings.outbound;
+        let first_mailbox = self.settings.mailboxes.first();
+        let from = view
+            .mailbox
+            .as_ref()
+            .map(|m| m.address.clone())
+            .or_else(|| o.from.clone())
+            .or_else(|| first_mailbox.map(|m| m.address.clone()))
+            .ok_or("no From address: set outbound.from or add a mailbox")?;
+        let account = view
+            .mailbox
+            .as_ref()
+            .and_then(|m| m.smtp.clone())
+            .or_else(|| o.smtp.clone())
+            .or_else(|| self.settings.mailboxes.iter().find_map(|m| m.smtp.clone()))
+            .ok_or("no SMTP account: set outbound.smtp or the mailbox's smtp")?;
+        let plus = view.mailbox.as_ref().is_some_and(|m| m.plus_addressing);
+        Ok((from, account, plus))
+    }
+
+    fn prepare(
+        &self,
+        c: &Claimed,
+        notice: Notice,
+        view: &TicketView,
+        facts: &RecipientFacts,
+        now: Millis,
+    ) -> Result<Job, String> {
+        let (from, account, plus) = self.sender(view)?;
+        let to: EmailAddress = c.recipient.parse().map_err(|e| format!("recipient: {e}"))?;
+        let context = self.context(c, notice, view, facts, now);
+        let rendered = self
+            .templates
+            .render(notice, &context)
+            .map_err(|e| e.to_string())?;
+        let t = &view.ticket;
+        let reference = t.reference.to_string();
+        let domain = from
+            .as_str()
+            .rsplit_once('@')
+            .map_or("postdesk", |(_, d)| d);
+        let message_id = self.key.outbound_message_id(c.id, domain);
+        let root = self
+            .key
+            .thread_root(t.reference.prefix(), t.reference.number(), domain);
+        let thread: Vec<String> = view.thread.iter().map(|id| bracketed(id)).collect();
+        let about = c
+            .message_id
+            .and_then(|id| view.messages.iter().find(|m| m.id == id))
+            .and_then(|m| m.mail_message_id.as_deref())
+            .map(bracketed);
+        let in_reply_to = about
+            .or_else(|| thread.last().cloned())
+            .or(Some(root.clone()));
+        let reply_to = if plus {
+            compose::plus_address(&from, &self.key.reply_token(t.reference.number()))
+        } else {
+            None
+        };
+        let o = &self.settings.outbound;
+        let outgoing = Outgoing {
+            from: Person {
+                name: o.from_name.clone(),
+                email: from.clone(),
+            },
+            to: Person {
+                name: facts.name.clone(),
+                email: to,
+            },
+            reply_to: Some(Person {
+                name: o.from_name.clone(),
+                email: reply_to.unwrap_or_else(|| from.clone()),
+            }),
+            bounce_to: from,
+            subject: compose::tagged_subject(&rendered.subject, &reference),
+            message_id: message_id.clone(),
+            in_reply_to,
+            references: compose::thread_references(&root, &thread),
+            automated: notice.automated(),
+            text: rendered.text,
+            html: rendered.html,
+            date: SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(now).unwrap_or(0)),
+        };
+        let (envelope, bytes) = compose::compose(&outgoing).map_err(|e| e.to_string())?;
+        Ok(Job {
+            claimed: c.clone(),
+            pool: self.pool(&account),
+            envelope,
+            bytes,
+            message_id,
+        })
+    }
+
+    /// The template context (see `templates/mail/`).
+    fn context(
+        &self,
+        c: &Claimed,
+        notice: Notice,
+        view: &TicketView,
+        facts: &RecipientFacts,
+        now: Millis,
+    ) -> Value {
+        let s = &self.settings;
+        let o = &s.outbound;
+        let t = &view.ticket;
+        let for_staff = notice.to_staff() || (facts.staff && facts.requester_id.is_none());
+        let base = s.http.public_url.trim_end_matches('/');
+        let link = if for_staff {
+            format!("{base}/console/tickets/{}", t.reference)
+        } else {
+            let who = facts.requester_id.unwrap_or(t.requester.id);
+            let expires = (now + o.portal_link_ttl.as_millis()) / 1000;
+            let token = self.key.portal_token(t.reference.number(), who, expires);
+            format!("{base}/portal/t/{token}")
+        };
+        let message = c
+            .message_id
+            .and_then(|id| view.messages.iter().find(|m| m.id == id));
+        let message_json = message.map(|m| {
+            let text = shown(&m.body_text);
+            json!({
+                "author": author(m, &o.team_name),
+                "quoted": quoted(&text),
+                "text": text,
+                "staff": m.author_kind == AuthorKind::Agent,
+            })
+        });
+        let conversation: Vec<Value> = view
+            .messages
+            .iter()
+            .rev()
+            .filter(|m| m.kind == MessageKind::Reply && Some(m.id) != c.message_id)
+            .filter(|m| message.is_none_or(|about| m.id < about.id))
+            .take(CONVERSATION_SHOWN)
+            .map(|m| {
+                let text = shown(&m.body_text);
+                json!({
+                    "author": author(m, &o.team_name),
+                    "when": when(m.created_at),
+                    "quoted": quoted(&text),
+                    "text": text,
+                    "staff": m.author_kind == AuthorKind::Agent,
+                })
+            })
+            .collect();
+        let status_label = if for_staff {
+            match t.status {
+                Status::Pending => "Pending",
+                other => other.requester_label(),
+            }
+        } else {
+            t.status.requester_label()
+        };
+        let name = if facts.name.is_empty() {
+            c.recipient.split('@').next().unwrap_or("there").to_string()
+        } else {
+            facts.name.clone()
+        };
+        json!({
+            "team": o.team_name,
+            "for_staff": for_staff,
+            "link": link,
+            "marker": self.key.marker(t.reference.prefix(), t.reference.number()),
+            "recipient": { "name": name, "email": c.recipient },
+            "ticket": {
+                "ref": t.reference.to_string(),
+                "subject": t.subject,
+                "status": t.status.as_str(),
+                "status_label": status_label,
+                "status_word": status_label.to_lowercase(),
+                "priority": t.priority.as_str(),
+                "category": t.category,
+                "requester": format!("{} <{}>", t.requester.display_name(), t.requester.email),
+                "assignee": t.assignee.as_ref().map(|a| a.name.clone()),
+            },
+            "message": message_json,
+            "conversation": conversation,
+            "reopen_hint": t.status == Status::Resolved
+                || (t.status == Status::Closed && !s.tickets.reopen_window.is_zero()),
+            "reopen_window": human_span(s.tickets.reopen_window),
+        })
+    }
+}
+
+/// A number in [0, 1) for spreading retries.
+fn jitter() -> f64 {
+    f64::from(getrandom::u32().unwrap_or(0)) / (f64::from(u32::MAX) + 1.0)
+}

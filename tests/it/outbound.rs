@@ -1,0 +1,484 @@
+//! Outbound mail against the real servers: receipts and replies travel
+//! Postfix → Dovecot and are read back over IMAP; answers sent through
+//! Postfix land on the right ticket; an SMTP outage delays but never loses
+//! or doubles a notification; a 5xx fails without retries; the loop guard
+//! stops an auto-responder; a bounce marks the address undeliverable.
+
+use crate::helpers::{TestApp, TestDb, eventually, mailbox, mailstack, spawn_app_with};
+use mail_parser::{Message, MessageParser};
+use postdesk::config::{AfterAction, Settings};
+use postdesk::domain::{MessageKind, Status, TicketRef};
+use postdesk::store::{SortKey, Store, TicketFilter};
+use serde_json::json;
+
+fn parse(raw: &[u8]) -> Message<'_> {
+    MessageParser::default().parse(raw).expect("a mail")
+}
+
+fn header(m: &Message, name: &str) -> Option<String> {
+    m.header_raw(name).map(|v| v.trim().to_string())
+}
+
+/// A header's Message-IDs, without angle brackets.
+fn ids(list: Option<&[std::borrow::Cow<'_, str>]>) -> Vec<String> {
+    list.unwrap_or_default()
+        .iter()
+        .map(|c| c.to_string())
+        .collect()
+}
+
+/// Waits until Dovecot lets `user` log in (a user added a moment ago may
+/// take it a moment to see), so a poller's first login does not fail.
+async fn ready(user: &str, pw: &str) {
+    let _ = mailstack().session(user, pw).await.logout().await;
+}
+
+/// A support mailbox on the stack that answers through `smtp_port`.
+fn support(settings: &mut Settings, user: &str, pw: &str, smtp_port: u16) {
+    let mut m = mailbox(user, pw, "INBOX", AfterAction::Seen);
+    m.smtp = Some(mailstack().smtp_account(smtp_port));
+    settings.mailboxes = vec![m];
+    settings.outbound.retry_base = postdesk::domain::Span::secs(1);
+    settings.http.public_url = "https://desk.example.test".into();
+}
+
+async fn inbox_len(user: &str, pw: &str) -> usize {
+    mailstack().inbox(user, pw).await.len()
+}
+
+async fn ticket_ids(store: &Store) -> Vec<i64> {
+    store
+        .list_tickets(&TicketFilter::default(), (SortKey::Created, false), 1, 500)
+        .await
+        .unwrap()
+        .1
+        .into_iter()
+        .map(|t| t.id)
+        .collect()
+}
+
+async fn api_open(app: &TestApp, requester: &str, subject: &str) -> String {
+    let r = app
+        .http
+        .post(app.url("/api/v1/tickets"))
+        .bearer_auth(&app.token)
+        .json(&json!({
+            "requester": { "email": requester },
+            "subject": subject,
+            "body": "Please help.",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["reference"].as_str().unwrap().to_string()
+}
+
+async fn outbox_settled(store: &Store) -> bool {
+    store
+        .outbox_counts()
+        .await
+        .unwrap()
+        .iter()
+        .all(|(state, n)| state != "queued" || *n == 0)
+}
+
+async fn full_loop(db: TestDb) {
+    let stack = mailstack();
+    let (support_addr, support_pw) = stack.user("support");
+    ready(&support_addr, &support_pw).await;
+    let (ann, ann_pw) = stack.user("ann");
+    let (carl, carl_pw) = stack.user("carl");
+    let app = spawn_app_with(db, |s| {
+        support(s, &support_addr, &support_pw, stack.smtp_port)
+    })
+    .await;
+    let store = app.store.clone();
+
+    // 1. Ann writes to support (cc Carl), through Postfix like anyone would.
+    let first = format!(
+        "From: Ann Example <{ann}>\r\nTo: {support_addr}\r\nCc: {carl}\r\nSubject: Printer on fire\r\n\
+         Message-ID: <loop-1@client.test>\r\nDate: Tue, 24 Nov 2026 09:00:00 +0000\r\n\r\nThe printer smokes.\r\n"
+    );
+    stack.send(&ann, &support_addr, first.as_bytes()).await;
+
+    // 2. The receipt arrives in Ann's own mailbox, threaded and tagged.
+    eventually(60, "the receipt reaches Ann", || async {
+        inbox_len(&ann, &ann_pw).await == 1
+    })
+    .await;
+    let ticket_id = ticket_ids(&store).await[0];
+    let ticket = store.ticket(ticket_id).await.unwrap().unwrap();
+    let reference = ticket.reference.to_string();
+    let receipt_raw = stack.inbox(&ann, &ann_pw).await.remove(0);
+    let receipt = parse(&receipt_raw);
+    let subject = receipt.subject().unwrap();
+    assert!(subject.contains(&format!("[{reference}]")), "{subject}");
+    assert_eq!(
+        header(&receipt, "Auto-Submitted").as_deref(),
+        Some("auto-replied")
+    );
+    assert_eq!(
+        header(&receipt, "X-Auto-Response-Suppress").as_deref(),
+        Some("All")
+    );
+    assert_eq!(
+        ids(receipt.in_reply_to().as_text_list()),
+        vec!["loop-1@client.test"]
+    );
+    let refs = ids(receipt.references().as_text_list());
+    assert!(
+        refs[0].starts_with(&format!("pd.{reference}.")),
+        "root first: {refs:?}"
+    );
+    assert!(refs.iter().any(|r| r == "loop-1@client.test"));
+    let text = receipt.body_text(0).unwrap().to_string();
+    assert!(
+        text.contains("https://desk.example.test/portal/t/"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("[ref:{reference}-")), "{text}");
+    assert!(text.contains("The printer smokes."));
+    let reply_to = receipt
+        .reply_to()
+        .unwrap()
+        .first()
+        .unwrap()
+        .address()
+        .unwrap();
+    let (local, _) = support_addr.split_once('@').unwrap();
+    assert!(
+        reply_to.starts_with(&format!("{local}+t{}-", ticket.reference.number())),
+        "{reply_to}"
+    );
+    let receipt_id = receipt.message_id().unwrap().to_string();
+    // Carl is on the ticket (CC) but gets no receipt.
+    assert_eq!(inbox_len(&carl, &carl_pw).await, 0);
+
+    // 3. Ann answers the receipt as a mail client would: to the Reply-To,
+    //    In-Reply-To the receipt, the receipt quoted below.
+    let quoted: String = text.lines().map(|l| format!("> {l}\r\n")).collect();
+    let answer = format!(
+        "From: Ann Example <{ann}>\r\nTo: {reply_to}\r\nSubject: Re: {subject}\r\n\
+         Message-ID: <loop-2@client.test>\r\nIn-Reply-To: <{receipt_id}>\r\n\
+         References: <loop-1@client.test> <{receipt_id}>\r\n\r\nStill burning, see above.\r\n\r\n\
+         On Tue, 24 Nov 2026 at 09:01, Support <{support_addr}> wrote:\r\n{quoted}"
+    );
+    stack.send(&ann, reply_to, answer.as_bytes()).await;
+    eventually(60, "Ann's answer lands on the same ticket", || async {
+        store
+            .messages(ticket_id, false)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.mail_message_id.as_deref() == Some("<loop-2@client.test>"))
+    })
+    .await;
+    assert_eq!(ticket_ids(&store).await.len(), 1, "no second ticket");
+    let messages = store.messages(ticket_id, false).await.unwrap();
+    let answer = messages
+        .iter()
+        .find(|m| m.mail_message_id.as_deref() == Some("<loop-2@client.test>"))
+        .unwrap();
+    assert_eq!(answer.kind, MessageKind::Reply);
+    assert_eq!(answer.body_text.trim(), "Still burning, see above.");
+
+    // 4. An agent replies: Ann and Carl get it, not marked automated, and
+    //    the ticket moves open → in_progress.
+    let r = app
+        .http
+        .post(app.url(&format!("/api/v1/tickets/{reference}/replies")))
+        .bearer_auth(&app.token)
+        .json(&json!({ "body": "We are sending a technician." }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    assert_eq!(
+        store.ticket(ticket_id).await.unwrap().unwrap().status,
+        Status::InProgress
+    );
+    eventually(60, "the agent's reply reaches Ann and Carl", || async {
+        inbox_len(&ann, &ann_pw).await == 2 && inbox_len(&carl, &carl_pw).await == 1
+    })
+    .await;
+    for raw in [
+        stack.inbox(&ann, &ann_pw).await.remove(1),
+        stack.inbox(&carl, &carl_pw).await.remove(0),
+    ] {
+        let m = parse(&raw);
+        assert!(header(&m, "Auto-Submitted").is_none());
+        assert!(m.subject().unwrap().contains(&format!("[{reference}]")));
+        let body = m.body_text(0).unwrap();
+        assert!(body.contains("We are sending a technician."), "{body}");
+        assert!(
+            body.contains("Still burning"),
+            "the conversation so far: {body}"
+        );
+        let refs = ids(m.references().as_text_list());
+        assert!(refs[0].starts_with(&format!("pd.{reference}.")));
+        assert!(refs.iter().any(|r| r == "loop-2@client.test"), "{refs:?}");
+        assert_eq!(
+            ids(m.in_reply_to().as_text_list()),
+            vec![refs.last().cloned().unwrap()]
+        );
+    }
+    // Every row is sent exactly once, with the Message-ID recorded for matching.
+    let rows = store.outbox_for_ticket(ticket_id).await.unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows.iter().all(|r| r.state == "sent" && r.attempts == 1));
+    assert_eq!(
+        rows[0].mail_message_id.as_deref(),
+        Some(format!("<{receipt_id}>").as_str())
+    );
+    app.stop().await;
+}
+
+async fn outage_delays_but_never_loses_or_doubles(db: TestDb) {
+    let stack = mailstack();
+    // A Postfix of this test's own, so stopping it disturbs no other test.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(format!(
+            "mailstack-outage-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+    let port = if db.url.starts_with("sqlite") {
+        31125
+    } else {
+        31126
+    };
+    let (support_addr, support_pw) = stack.user("support");
+    ready(&support_addr, &support_pw).await;
+    let people: Vec<(String, String)> = (0..4).map(|i| stack.user(&format!("out{i}"))).collect();
+    let app = spawn_app_with(db, |s| support(s, &support_addr, &support_pw, port)).await;
+    let store = app.store.clone();
+    for (p, _) in &people {
+        api_open(&app, p, "During the outage").await;
+    }
+    let refused = format!("refuse-{}@example.test", uuid::Uuid::new_v4().simple());
+    let refused_ref = api_open(&app, &refused, "A 5xx").await;
+
+    // Postfix is down: the receipts wait, with the reason recorded.
+    eventually(
+        30,
+        "delivery attempts fail while Postfix is down",
+        || async {
+            store
+                .outbox_list(Some("queued"), 100)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.attempts >= 1)
+                .count()
+                == 5
+        },
+    )
+    .await;
+    let waiting = store.outbox_list(Some("queued"), 100).await.unwrap();
+    assert!(
+        waiting
+            .iter()
+            .all(|r| r.last_error.as_deref().unwrap_or("").contains("connect")),
+        "{waiting:?}"
+    );
+
+    // Postfix comes back: each receipt arrives exactly once; the refused
+    // address fails at once with the server's answer.
+    stack.extra_postfix("smtp-start", &dir, port);
+    eventually(90, "the queue drains", || async {
+        outbox_settled(&store).await
+    })
+    .await;
+    for (p, pw) in &people {
+        eventually(30, "the receipt is delivered", || async {
+            inbox_len(p, pw).await >= 1
+        })
+        .await;
+    }
+    // Give a duplicate every chance to show up before counting.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    for (p, pw) in &people {
+        assert_eq!(inbox_len(p, pw).await, 1, "exactly one receipt for {p}");
+    }
+    let r: TicketRef = refused_ref.parse().unwrap();
+    let t = store.ticket_by_ref(&r).await.unwrap().unwrap();
+    let rows = store.outbox_for_ticket(t.id).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state, "failed");
+    assert!(
+        rows[0].last_error.as_deref().unwrap().contains("550"),
+        "{rows:?}"
+    );
+    // One try while Postfix was down (connection refused), one 5xx: no storm.
+    assert!(rows[0].attempts <= 2, "{rows:?}");
+    stack.extra_postfix("smtp-stop", &dir, port);
+    app.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn loop_guard_stops_an_auto_responder(db: TestDb) {
+    let stack = mailstack();
+    let (support_addr, support_pw) = stack.user("support");
+    ready(&support_addr, &support_pw).await;
+    let (bot, bot_pw) = stack.user("bot");
+    let (polite, polite_pw) = stack.user("polite");
+    let app = spawn_app_with(db, |s| {
+        support(s, &support_addr, &support_pw, stack.smtp_port);
+        s.outbound.per_address_per_hour = 3;
+    })
+    .await;
+    let store = app.store.clone();
+
+    // Two auto-responders answer every mail they get: one marks its answers
+    // (Auto-Submitted), the other is a naive script that does not, and
+    // writes a fresh subject without threading headers.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let responders = [(bot.clone(), bot_pw.clone(), false), (polite.clone(), polite_pw.clone(), true)]
+        .into_iter()
+        .map(|(me, pw, marked)| {
+            let (support_addr, stop) = (support_addr.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut answered = 0;
+                while !stop.is_cancelled() {
+                    let inbox = mailstack().inbox(&me, &pw).await;
+                    for raw in inbox.iter().skip(answered) {
+                        let m = parse(raw);
+                        let reply = if marked {
+                            format!(
+                                "From: <{me}>\r\nTo: {support_addr}\r\nSubject: Auto: {}\r\nAuto-Submitted: auto-replied\r\n\
+                                 Message-ID: <auto-{answered}-{me}>\r\nIn-Reply-To: <{}>\r\n\r\nI am out of the office.\r\n",
+                                m.subject().unwrap_or(""),
+                                m.message_id().unwrap_or("")
+                            )
+                        } else {
+                            format!(
+                                "From: <{me}>\r\nTo: {support_addr}\r\nSubject: Your mail number {answered}\r\n\
+                                 Message-ID: <naive-{answered}-{me}>\r\n\r\nThanks, your mail has been received.\r\n"
+                            )
+                        };
+                        mailstack().send(&me, &support_addr, reply.as_bytes()).await;
+                        answered += 1;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+            })
+        })
+        .collect::<Vec<_>>();
+
+    // Each starts with one ordinary mail to support.
+    for who in [&bot, &polite] {
+        let first = format!(
+            "From: <{who}>\r\nTo: {support_addr}\r\nSubject: Hello from {who}\r\nMessage-ID: <start-{who}>\r\n\r\nHi.\r\n"
+        );
+        stack.send(who, &support_addr, first.as_bytes()).await;
+    }
+
+    // The naive responder gets 3 receipts (the limit); its 4th ticket's
+    // receipt is held back and the ticket says so; then the loop is dead.
+    eventually(90, "the loop guard holds a receipt back", || async {
+        !store
+            .outbox_list(Some("held"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    eventually(30, "the queue settles", || async {
+        outbox_settled(&store).await
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    stop.cancel();
+    for r in responders {
+        r.await.unwrap();
+    }
+    assert_eq!(inbox_len(&bot, &bot_pw).await, 3, "the per-address limit");
+    let held = store.outbox_list(Some("held"), 10).await.unwrap();
+    assert_eq!(held.len(), 1, "{held:?}");
+    let held_ticket = held[0].ticket_id.unwrap();
+    let notes = store.messages(held_ticket, false).await.unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|m| m.kind == MessageKind::System && m.body_text.contains("Held back")),
+        "{notes:?}"
+    );
+    // The marked auto-reply never got an answer: one receipt, one ticket,
+    // its auto-reply recorded as a system message.
+    assert_eq!(inbox_len(&polite, &polite_pw).await, 1);
+    let mut polite_tickets = 0;
+    for id in ticket_ids(&store).await {
+        let t = store.ticket(id).await.unwrap().unwrap();
+        if t.requester.email.as_str() == polite {
+            polite_tickets += 1;
+            let ms = store.messages(id, false).await.unwrap();
+            assert!(
+                ms.iter()
+                    .any(|m| m.kind == MessageKind::System
+                        && m.body_text.contains("Automatic reply"))
+            );
+        }
+    }
+    assert_eq!(polite_tickets, 1);
+    app.stop().await;
+}
+
+async fn bounce_marks_the_address_undeliverable(db: TestDb) {
+    let stack = mailstack();
+    let (support_addr, support_pw) = stack.user("support");
+    ready(&support_addr, &support_pw).await;
+    // An address of the stack's domain with no mailbox: Postfix accepts the
+    // receipt, Dovecot refuses it, Postfix bounces it to the support address.
+    let ghost = format!("ghost-{}@example.test", uuid::Uuid::new_v4().simple());
+    let app = spawn_app_with(db, |s| {
+        support(s, &support_addr, &support_pw, stack.smtp_port)
+    })
+    .await;
+    let store = app.store.clone();
+    let first = format!(
+        "From: <{ghost}>\r\nTo: {support_addr}\r\nSubject: Where is my parcel\r\nMessage-ID: <ghost-1@client.test>\r\n\r\nHello?\r\n"
+    );
+    stack.send(&ghost, &support_addr, first.as_bytes()).await;
+    eventually(90, "the bounce of the receipt is recorded", || async {
+        let ids = ticket_ids(&store).await;
+        let Some(id) = ids.first() else { return false };
+        store.messages(*id, false).await.unwrap().iter().any(|m| {
+            m.kind == MessageKind::System && m.body_text.contains("Delivery failure (permanent)")
+        })
+    })
+    .await;
+    let ids = ticket_ids(&store).await;
+    assert_eq!(ids.len(), 1, "the bounce opened no ticket");
+    let t = store.ticket(ids[0]).await.unwrap().unwrap();
+    let requester = store.requester(t.requester.id).await.unwrap().unwrap();
+    assert!(requester.undeliverable_at.is_some());
+    // No further mail goes to that address.
+    let r = app
+        .http
+        .post(app.url(&format!("/api/v1/tickets/{}/replies", t.reference)))
+        .bearer_auth(&app.token)
+        .json(&json!({ "body": "Can you hear us?" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    eventually(30, "the reply is suppressed", || async {
+        store
+            .outbox_for_ticket(t.id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.notice == "agent_reply" && r.state == "suppressed")
+    })
+    .await;
+    app.stop().await;
+}
+
+crate::on_both_backends!(
+    full_loop,
+    outage_delays_but_never_loses_or_doubles,
+    loop_guard_stops_an_auto_responder,
+    bounce_marks_the_address_undeliverable,
+);

@@ -121,7 +121,8 @@ fn start_stack(dir: &Path) {
         .args(["start", dir.to_str().unwrap()])
         .env("MAILSTACK_IMAP_PORT", IMAP_PORT.to_string())
         .env("MAILSTACK_IMAPS_PORT", "32993")
-        .env("MAILSTACK_LMTP_PORT", "32024"));
+        .env("MAILSTACK_LMTP_PORT", "32024")
+        .env("MAILSTACK_SMTP_PORT", "32025"));
 }
 
 fn add_user(dir: &Path, user: &str) {

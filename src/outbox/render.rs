@@ -182,7 +182,8 @@ fn tidy(body: &str) -> String {
     let mut out = String::with_capacity(body.len());
     let mut blank = 0;
     for line in body.trim().lines() {
-        let line = line.trim_end();
+        // "-- " is the signature delimiter: keep its space.
+        let line = if line == "-- " { line } else { line.trim_end() };
         if line.is_empty() {
             blank += 1;
             if blank > 1 {
@@ -235,6 +236,7 @@ mod tests {
             );
             assert!(r.html.contains("[ref:TKT-7-"), "{n:?}");
             assert!(!r.text.contains("\n\n\n"), "{n:?}");
+            assert!(r.text.contains("\n-- \n"), "{n:?}: the signature delimiter");
         }
     }
 

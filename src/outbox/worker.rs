@@ -3,8 +3,7 @@
 //! renders and composes the ones to send, sends them concurrently over the
 //! SMTP pools and records every outcome in one transaction.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -219,11 +218,45 @@ impl Worker {
             .into_iter()
             .map(|m| (m.id, m.settings))
             .collect();
+        let hour_ago = now - 3_600_000;
+        // Read what the round needs concurrently, once per ticket and per
+        // address; the decisions below are then made in order, in memory.
+        let ticket_ids: HashSet<i64> = claimed.iter().filter_map(|c| c.ticket_id).collect();
+        let addresses: HashSet<String> = claimed.iter().map(|c| c.recipient.clone()).collect();
+        let reads = self.settings.database.max_connections.max(1) as usize;
         let mut views: HashMap<i64, Option<TicketView>> = HashMap::new();
+        let mut on_ticket: HashMap<i64, u32> = HashMap::new();
+        let mut loaded = futures::stream::iter(ticket_ids)
+            .map(|id| {
+                let mailboxes = &mailboxes;
+                async move {
+                    let view = self.view(id, mailboxes).await?;
+                    let sent = self.store.automated_sent_on(id, hour_ago).await?;
+                    Ok::<_, StoreError>((id, view, sent))
+                }
+            })
+            .buffer_unordered(reads);
+        while let Some(r) = loaded.next().await {
+            let (id, view, sent) = r?;
+            views.insert(id, view);
+            on_ticket.insert(id, sent);
+        }
+        drop(loaded);
         let mut people: HashMap<String, RecipientFacts> = HashMap::new();
         let mut to_address: HashMap<String, u32> = HashMap::new();
-        let mut on_ticket: HashMap<i64, u32> = HashMap::new();
-        let hour_ago = now - 3_600_000;
+        let mut loaded = futures::stream::iter(addresses)
+            .map(|a| async move {
+                let facts = self.store.recipient_facts(&a).await?;
+                let sent = self.store.automated_sent_to(&a, hour_ago).await?;
+                Ok::<_, StoreError>((a, facts, sent))
+            })
+            .buffer_unordered(reads);
+        while let Some(r) = loaded.next().await {
+            let (a, facts, sent) = r?;
+            people.insert(a.clone(), facts);
+            to_address.insert(a, sent);
+        }
+        drop(loaded);
         let mut finished = Vec::with_capacity(claimed.len());
         let mut jobs = Vec::new();
         for c in claimed {
@@ -234,9 +267,6 @@ impl Worker {
                 });
                 continue;
             };
-            if let Entry::Vacant(e) = views.entry(ticket_id) {
-                e.insert(self.view(ticket_id, &mailboxes).await?);
-            }
             let Some(view) = views.get(&ticket_id).and_then(Option::as_ref) else {
                 finished.push(Finished::Suppressed {
                     id: c.id,
@@ -244,16 +274,7 @@ impl Worker {
                 });
                 continue;
             };
-            if let Entry::Vacant(e) = people.entry(c.recipient.clone()) {
-                e.insert(self.store.recipient_facts(&c.recipient).await?);
-            }
             let facts = &people[&c.recipient];
-            if let Entry::Vacant(e) = to_address.entry(c.recipient.clone()) {
-                e.insert(self.store.automated_sent_to(&c.recipient, hour_ago).await?);
-            }
-            if let Entry::Vacant(e) = on_ticket.entry(ticket_id) {
-                e.insert(self.store.automated_sent_on(ticket_id, hour_ago).await?);
-            }
             let recent = RecentMail {
                 to_address: to_address[&c.recipient],
                 on_ticket: on_ticket[&ticket_id],

@@ -214,6 +214,34 @@ impl Actions {
         ticket.sla_due_at = report.next_change_at;
     }
 
+    /// Queues a fresh portal sign-in link for an address, about its newest
+    /// ticket; nothing for an address with no ticket (the caller answers
+    /// the same either way). Returns whether a mail was queued.
+    pub async fn send_portal_link(
+        &self,
+        email: &crate::domain::EmailAddress,
+        now: Millis,
+    ) -> Result<bool> {
+        let Some(requester) = self.store.requester_id_by_email(email.as_str()).await? else {
+            return Ok(false);
+        };
+        let Some(ticket) = self.store.latest_ticket_of(requester).await? else {
+            return Ok(false);
+        };
+        let mut tx = self.store.begin().await?;
+        self.notify(
+            &mut tx,
+            ticket,
+            Notice::PortalLink,
+            email.as_str(),
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Queues a notice.
     async fn notify(
         &self,

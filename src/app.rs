@@ -34,6 +34,8 @@ pub enum AppError {
     Web(std::io::Error),
     #[error(transparent)]
     Templates(#[from] crate::outbox::render::TemplateError),
+    #[error("a page template does not compile: {0}")]
+    Pages(handlebars::TemplateError),
 }
 
 /// A built daemon, ready to run.
@@ -92,15 +94,18 @@ impl App {
     /// then waits for in-flight work, at most `scheduler.shutdown_grace`.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), AppError> {
         let actions = Actions::new(self.store.clone(), self.settings.clone());
+        let key = crate::gateway::signing_key(&self.settings, &self.store).await?;
         let state = AppState {
             actions: actions.clone(),
             store: self.store.clone(),
             settings: self.settings.clone(),
             metrics: self.metrics.clone(),
+            key: key.clone(),
+            pages: Arc::new(crate::web::pages::Pages::new().map_err(AppError::Pages)?),
+            link_limiter: Arc::new(Default::default()),
         };
         let tasks = TaskTracker::new();
         tasks.spawn(Scheduler::new(actions.clone()).run(shutdown.child_token()));
-        let key = crate::gateway::signing_key(&self.settings, &self.store).await?;
         let holder = format!("{}-{}", hostname(), std::process::id());
         let released = self.store.release_stale_claims().await?;
         if released > 0 {

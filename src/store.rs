@@ -12,6 +12,7 @@ pub mod inbound;
 pub mod leases;
 pub mod mailboxes;
 pub mod outbox;
+pub mod sessions;
 pub mod tickets;
 pub mod users;
 

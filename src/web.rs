@@ -1,9 +1,12 @@
 //! The web server: one shared state, each module owning its `router()`.
-//! For now: health, metrics and the JSON API; the portal and console follow.
+//! Health, metrics, the JSON API and the requester portal; the console follows.
 
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod health;
+pub mod pages;
+pub mod portal;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -26,6 +29,10 @@ pub struct AppState {
     pub store: Store,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
+    /// Signs and checks portal links.
+    pub key: crate::mail::token::SigningKey,
+    pub pages: Arc<pages::Pages>,
+    pub link_limiter: Arc<portal::LinkLimiter>,
 }
 
 /// Counts and times every request by its route pattern (never the raw path,
@@ -70,6 +77,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .nest("/api/v1", api::router())
+        .merge(portal::router())
+        .route("/static/portal.css", axum::routing::get(pages::stylesheet))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)

@@ -20,16 +20,19 @@ pub enum Notice {
     Assigned,
     /// A requester replied; to the assignee or the team.
     RequesterReply,
+    /// A fresh portal sign-in link the requester asked for.
+    PortalLink,
 }
 
 /// Every notice, in a fixed order (templates, preferences, docs).
-pub const ALL_NOTICES: [Notice; 6] = [
+pub const ALL_NOTICES: [Notice; 7] = [
     Notice::Receipt,
     Notice::TeamNewTicket,
     Notice::AgentReply,
     Notice::StatusChanged,
     Notice::Assigned,
     Notice::RequesterReply,
+    Notice::PortalLink,
 ];
 
 /// The value of the `Auto-Submitted` header (RFC 3834) a notice carries.
@@ -61,6 +64,7 @@ impl Notice {
             Notice::StatusChanged => "status_changed",
             Notice::Assigned => "assigned",
             Notice::RequesterReply => "requester_reply",
+            Notice::PortalLink => "portal_link",
         }
     }
 

@@ -303,9 +303,22 @@ impl Worker {
                 *to_address.get_mut(&c.recipient).expect("counted") += 1;
                 *on_ticket.get_mut(&ticket_id).expect("counted") += 1;
             }
-            match self.prepare(&c, notice, view, facts, now) {
-                Ok(job) => jobs.push(job),
-                Err(error) => finished.push(Finished::Failed { id: c.id, error }),
+            match self.sender(view) {
+                // Configuration, not the mail: wait for an admin to add SMTP.
+                Err(error) => finished.push(Finished::Retry {
+                    id: c.id,
+                    at: notify::next_attempt_at(
+                        u32::try_from(c.attempts + 1).unwrap_or(u32::MAX),
+                        o.retry_base.as_millis(),
+                        jitter(),
+                        now,
+                    ),
+                    error: error.to_string(),
+                }),
+                Ok(sender) => match self.prepare(&c, notice, view, facts, sender, now) {
+                    Ok(job) => jobs.push(job),
+                    Err(error) => finished.push(Finished::Failed { id: c.id, error }),
+                },
             }
         }
         let max_attempts = i64::from(o.max_attempts.max(1));
@@ -405,7 +418,7 @@ impl Worker {
 
     /// Where a ticket's mail comes from and goes out: (From address, SMTP
     /// account, whether replies may use a plus address).
-    fn sender(&self, view: &TicketView) -> Result<(EmailAddress, Account, bool), String> {
+    fn sender(&self, view: &TicketView) -> Result<(EmailAddress, Account, bool), &'static str> {
         let o = &self.settings.outbound;
         let first_mailbox = self.settings.mailboxes.first();
         let from = view
@@ -432,9 +445,9 @@ impl Worker {
         notice: Notice,
         view: &TicketView,
         facts: &RecipientFacts,
+        (from, account, plus): (EmailAddress, Account, bool),
         now: Millis,
     ) -> Result<Job, String> {
-        let (from, account, plus) = self.sender(view)?;
         let to: EmailAddress = c.recipient.parse().map_err(|e| format!("recipient: {e}"))?;
         let context = self.context(c, notice, view, facts, now);
         let rendered = self

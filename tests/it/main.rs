@@ -11,4 +11,5 @@ mod gateway;
 mod helpers;
 mod imap;
 mod outbound;
+mod portal;
 mod scheduler;

@@ -1,0 +1,173 @@
+//! Web sessions (the cookie's digest, never the cookie), what a requester
+//! may see, a requester's own ticket list, and read marks for unread dots.
+
+use sqlx::Row;
+
+use super::{Result, Store, col};
+use crate::domain::{Status, TicketRef};
+
+/// A signed-in browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    pub requester_id: Option<i64>,
+    pub user_id: Option<i64>,
+    /// The token every form of this session carries.
+    pub csrf: String,
+    pub expires_at: i64,
+}
+
+/// One line of a requester's "my tickets".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MyTicket {
+    pub id: i64,
+    pub reference: TicketRef,
+    pub subject: String,
+    pub status: Status,
+    pub updated_at: i64,
+    pub message_count: i64,
+    /// A public message newer than this person last read.
+    pub unread: bool,
+}
+
+impl Store {
+    /// Records a new session under the digest of its cookie.
+    pub async fn insert_session(
+        &self,
+        id_hash: &str,
+        session: &WebSession,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO web_sessions (id_hash, user_id, requester_id, csrf, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id_hash)
+        .bind(session.user_id)
+        .bind(session.requester_id)
+        .bind(session.csrf.as_str())
+        .bind(now)
+        .bind(session.expires_at)
+        .execute(&mut *tx.conn)
+        .await?;
+        // Housekeeping on the way: forget sessions long expired.
+        sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(&mut *tx.conn)
+            .await?;
+        tx.commit().await
+    }
+
+    /// The unexpired session of a cookie digest.
+    pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<WebSession>> {
+        let row = sqlx::query(
+            "SELECT user_id, requester_id, csrf, expires_at FROM web_sessions \
+             WHERE id_hash = $1 AND expires_at > $2",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(WebSession {
+                user_id: r.try_get("user_id")?,
+                requester_id: r.try_get("requester_id")?,
+                csrf: r.try_get("csrf")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session.
+    pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&mut *tx.conn)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Whether a requester is on a ticket: its requester or a participant.
+    pub async fn requester_on_ticket(&self, requester_id: i64, ticket_id: i64) -> Result<bool> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM tickets t WHERE t.id = $1 AND (t.requester_id = $2 OR EXISTS \
+             (SELECT 1 FROM participants p WHERE p.ticket_id = t.id AND p.requester_id = $2))",
+        )
+        .bind(ticket_id)
+        .bind(requester_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// The tickets a requester is on, last updated first.
+    pub async fn requester_tickets(&self, requester_id: i64, limit: i64) -> Result<Vec<MyTicket>> {
+        let viewer = format!("requester:{requester_id}");
+        let rows = sqlx::query(
+            "SELECT t.id, t.number, t.subject, t.status, t.updated_at, t.message_count, \
+             (SELECT MAX(m.id) FROM messages m WHERE m.ticket_id = t.id AND m.kind = 'reply') AS last_reply, \
+             (SELECT rm.last_message_id FROM read_marks rm WHERE rm.ticket_id = t.id AND rm.viewer = $2) AS seen \
+             FROM tickets t WHERE t.merged_into_id IS NULL AND (t.requester_id = $1 OR EXISTS \
+             (SELECT 1 FROM participants p WHERE p.ticket_id = t.id AND p.requester_id = $1)) \
+             ORDER BY t.updated_at DESC, t.id DESC LIMIT $3",
+        )
+        .bind(requester_id)
+        .bind(viewer)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let last: Option<i64> = r.try_get("last_reply")?;
+                let seen: Option<i64> = r.try_get("seen")?;
+                Ok(MyTicket {
+                    id: col(r, "id")?,
+                    reference: TicketRef::new(&self.prefix, col(r, "number")?),
+                    subject: col(r, "subject")?,
+                    status: super::parsed(r, "status")?,
+                    updated_at: col(r, "updated_at")?,
+                    message_count: col(r, "message_count")?,
+                    unread: last.is_some_and(|l| seen.is_none_or(|s| l > s)),
+                })
+            })
+            .collect()
+    }
+
+    /// Remembers that `viewer` has read a ticket up to `message_id`.
+    pub async fn mark_read(&self, ticket_id: i64, viewer: &str, message_id: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO read_marks (ticket_id, viewer, last_message_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (ticket_id, viewer) DO UPDATE SET last_message_id = excluded.last_message_id \
+             WHERE read_marks.last_message_id < excluded.last_message_id",
+        )
+        .bind(ticket_id)
+        .bind(viewer)
+        .bind(message_id)
+        .execute(&mut *tx.conn)
+        .await?;
+        tx.commit().await
+    }
+
+    /// The requester id of an address, if known.
+    pub async fn requester_id_by_email(&self, email: &str) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM requesters WHERE email = $1")
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The newest ticket of a requester, for a "send me a link" mail.
+    pub async fn latest_ticket_of(&self, requester_id: i64) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM tickets WHERE requester_id = $1 ORDER BY updated_at DESC, id DESC LIMIT 1",
+        )
+        .bind(requester_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,621 @@
+//! The requester portal (SPEC §7): the magic link from every notification
+//! signs the requester in; then their requests, the conversation as chat
+//! bubbles, reply, close, reopen by replying, a new request, help, and a
+//! fresh link by mail. Every change goes through `actions`; every form
+//! carries the session's CSRF token; a requester sees only tickets they are
+//! on, whatever the URL.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::{self, csrf_ok};
+use crate::actions::{ActionError, Change, OpenTicket, ReplyInput, ReplyOutcome};
+use crate::domain::{
+    Actor, AuthorKind, Channel, EmailAddress, MessageKind, Priority, Status, TicketRef,
+};
+use crate::store::sessions::WebSession;
+use crate::store::{StoreError, Ticket, now_millis};
+
+/// The portal's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/portal", get(my_tickets))
+        .route("/portal/t/{token}", get(magic_link))
+        .route("/portal/tickets/{reference}", get(ticket_page))
+        .route("/portal/tickets/{reference}/reply", post(reply))
+        .route("/portal/tickets/{reference}/close", post(close))
+        .route("/portal/new", get(new_form).post(new_ticket))
+        .route("/portal/help", get(help))
+        .route("/portal/link", post(request_link))
+}
+
+/// Link requests allowed per address and per 15 minutes.
+const LINKS_PER_WINDOW: usize = 3;
+const LINK_WINDOW_MS: i64 = 15 * 60_000;
+
+/// Remembers recent link requests, per key (an address), to rate-limit them.
+#[derive(Debug, Default)]
+pub struct LinkLimiter(Mutex<HashMap<String, Vec<i64>>>);
+
+impl LinkLimiter {
+    /// Whether one more request under `key` at `now` is allowed (and counts it).
+    pub fn allow(&self, key: &str, now: i64) -> bool {
+        let mut map = self.0.lock().expect("limiter");
+        if map.len() > 10_000 {
+            map.retain(|_, times| times.iter().any(|t| now - t < LINK_WINDOW_MS));
+        }
+        let times = map.entry(key.to_string()).or_default();
+        times.retain(|t| now - t < LINK_WINDOW_MS);
+        if times.len() >= LINKS_PER_WINDOW {
+            return false;
+        }
+        times.push(now);
+        true
+    }
+}
+
+/// A portal failure, answered as a page.
+enum PortalError {
+    SignIn,
+    NotFound,
+    BadForm(String),
+    Internal,
+}
+
+impl From<StoreError> for PortalError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "portal: store error");
+        PortalError::Internal
+    }
+}
+
+impl From<ActionError> for PortalError {
+    fn from(e: ActionError) -> Self {
+        match e {
+            ActionError::NotFound(_) => PortalError::NotFound,
+            ActionError::Forbidden(m) | ActionError::Invalid(m) => PortalError::BadForm(m),
+            ActionError::Store(e) => e.into(),
+        }
+    }
+}
+
+fn base(state: &AppState, title: &str, signed_in: bool) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("title".into(), json!(title));
+    m.insert("team".into(), json!(state.settings.outbound.team_name));
+    m.insert("signed_in".into(), json!(signed_in));
+    m
+}
+
+fn message_page(
+    state: &AppState,
+    status: StatusCode,
+    heading: &str,
+    text: &str,
+    offer_link: bool,
+    signed_in: bool,
+) -> Response {
+    let mut c = base(state, heading, signed_in);
+    c.insert("heading".into(), json!(heading));
+    c.insert("text".into(), json!(text));
+    c.insert("offer_link".into(), json!(offer_link));
+    state
+        .pages
+        .render(status, "portal_message", &Value::Object(c))
+}
+
+impl PortalError {
+    fn page(self, state: &AppState) -> Response {
+        match self {
+            PortalError::SignIn => message_page(
+                state,
+                StatusCode::UNAUTHORIZED,
+                "Sign in with your link",
+                "Open the link in any mail we sent you about your request, or ask for a fresh one.",
+                true,
+                false,
+            ),
+            PortalError::NotFound => message_page(
+                state,
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such request among yours.",
+                false,
+                true,
+            ),
+            PortalError::BadForm(m) => message_page(
+                state,
+                StatusCode::BAD_REQUEST,
+                "That did not work",
+                &m,
+                false,
+                true,
+            ),
+            PortalError::Internal => message_page(
+                state,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again in a moment.",
+                false,
+                false,
+            ),
+        }
+    }
+}
+
+/// The signed-in requester of a request.
+async fn requester(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(i64, WebSession), PortalError> {
+    match auth::current(&state.store, headers, now_millis()).await? {
+        Some((_, s)) => match s.requester_id {
+            Some(id) => Ok((id, s)),
+            None => Err(PortalError::SignIn),
+        },
+        None => Err(PortalError::SignIn),
+    }
+}
+
+/// A ticket by reference, only if the requester is on it (else not found:
+/// the portal never tells whether someone else's ticket exists).
+async fn my_ticket(
+    state: &AppState,
+    requester_id: i64,
+    reference: &str,
+) -> Result<Ticket, PortalError> {
+    let r: TicketRef = reference.parse().map_err(|_| PortalError::NotFound)?;
+    if r.prefix() != state.settings.tickets.prefix {
+        return Err(PortalError::NotFound);
+    }
+    let ticket = state
+        .store
+        .ticket_by_ref(&r)
+        .await?
+        .ok_or(PortalError::NotFound)?;
+    if !state
+        .store
+        .requester_on_ticket(requester_id, ticket.id)
+        .await?
+    {
+        return Err(PortalError::NotFound);
+    }
+    Ok(ticket)
+}
+
+fn when(ms: i64) -> String {
+    let t = crate::domain::rfc3339(ms);
+    match (t.get(..10), t.get(11..16)) {
+        (Some(d), Some(h)) => format!("{d} {h} UTC"),
+        _ => t,
+    }
+}
+
+fn within_reopen_window(state: &AppState, t: &Ticket, now: i64) -> bool {
+    t.status != Status::Closed
+        || t.closed_at
+            .is_some_and(|c| now - c <= state.settings.tickets.reopen_window.as_millis())
+}
+
+async fn magic_link(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let now = now_millis();
+    let grant = match state.key.verify_portal_token(&token, now / 1000) {
+        Ok(g) => g,
+        Err(Some(_)) => {
+            return message_page(
+                &state,
+                StatusCode::GONE,
+                "This link has expired",
+                "Links in our mails stay valid for a while, then expire. Enter your address and we will mail you a fresh one.",
+                true,
+                false,
+            );
+        }
+        Err(None) => {
+            return message_page(
+                &state,
+                StatusCode::NOT_FOUND,
+                "This link is not valid",
+                "Please open the link exactly as it is in the mail, or ask for a fresh one.",
+                true,
+                false,
+            );
+        }
+    };
+    let go = async {
+        let r = TicketRef::new(&state.settings.tickets.prefix, grant.ticket_number);
+        let ticket = state
+            .store
+            .ticket_by_ref(&r)
+            .await?
+            .ok_or(PortalError::NotFound)?;
+        if !state
+            .store
+            .requester_on_ticket(grant.requester_id, ticket.id)
+            .await?
+        {
+            return Err(PortalError::NotFound);
+        }
+        let secure = state.settings.http.public_url.starts_with("https://");
+        let cookie =
+            auth::start_requester_session(&state.store, grant.requester_id, secure, now).await?;
+        let mut response = Redirect::to(&format!("/portal/tickets/{r}")).into_response();
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+        response.headers_mut().insert(
+            header::REFERRER_POLICY,
+            header::HeaderValue::from_static("no-referrer"),
+        );
+        Ok(response)
+    };
+    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+}
+
+async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let go = async {
+        let (me, _) = requester(&state, &headers).await?;
+        let tickets: Vec<Value> = state
+            .store
+            .requester_tickets(me, 500)
+            .await?
+            .into_iter()
+            .map(|t| {
+                json!({
+                    "ref": t.reference.to_string(),
+                    "subject": t.subject,
+                    "status": t.status.as_str(),
+                    "status_label": t.status.requester_label(),
+                    "updated": when(t.updated_at),
+                    "unread": t.unread,
+                })
+            })
+            .collect();
+        let mut c = base(&state, "My requests", true);
+        c.insert("tickets".into(), json!(tickets));
+        Ok(state
+            .pages
+            .render(StatusCode::OK, "portal_tickets", &Value::Object(c)))
+    };
+    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+}
+
+async fn ticket_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+) -> Response {
+    let go = async {
+        let (me, session) = requester(&state, &headers).await?;
+        let t = my_ticket(&state, me, &reference).await?;
+        let my_email = state
+            .store
+            .requester(me)
+            .await?
+            .map(|r| r.email.to_string());
+        let mut messages = Vec::new();
+        let mut last = None;
+        for m in state.store.messages(t.id, false).await? {
+            if m.kind != MessageKind::Reply {
+                continue;
+            }
+            last = Some(m.id);
+            let mine = m.author_kind == AuthorKind::Requester
+                && m.author_email.as_deref() == my_email.as_deref();
+            let staff = m.author_kind == AuthorKind::Agent;
+            let author = if staff {
+                m.author_name
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| state.settings.outbound.team_name.clone())
+            } else {
+                m.author_name
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .or(m.author_email.clone())
+                    .unwrap_or_default()
+            };
+            let full = m
+                .full_text
+                .as_deref()
+                .map(str::trim)
+                .filter(|f| *f != m.body_text.trim())
+                .map(str::to_string);
+            messages.push(json!({
+                "system": false,
+                "mine": mine,
+                "staff": staff,
+                "author": author,
+                "when": when(m.created_at),
+                "text": m.body_text,
+                "full": full,
+                "attachments": state.store.attachment_names(m.id).await?,
+            }));
+        }
+        if let Some(id) = last {
+            state
+                .store
+                .mark_read(t.id, &format!("requester:{me}"), id)
+                .await?;
+        }
+        let now = now_millis();
+        let notice = match t.status {
+            Status::Pending => Some("We are waiting for your answer.".to_string()),
+            Status::Resolved => Some(
+                "We think this is solved. Reply if it is not, or close the request.".to_string(),
+            ),
+            _ => None,
+        };
+        let mut c = base(&state, &t.subject, true);
+        c.insert(
+            "ticket".into(),
+            json!({
+                "ref": t.reference.to_string(),
+                "subject": t.subject,
+                "status": t.status.as_str(),
+                "status_label": t.status.requester_label(),
+                "created": when(t.created_at),
+            }),
+        );
+        c.insert("messages".into(), json!(messages));
+        c.insert("csrf".into(), json!(session.csrf));
+        c.insert("closed".into(), json!(t.status == Status::Closed));
+        c.insert(
+            "can_reply".into(),
+            json!(within_reopen_window(&state, &t, now)),
+        );
+        c.insert("notice".into(), json!(notice));
+        Ok(state
+            .pages
+            .render(StatusCode::OK, "portal_ticket", &Value::Object(c)))
+    };
+    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+}
+
+#[derive(Debug, Deserialize)]
+struct ReplyForm {
+    csrf: String,
+    body: String,
+}
+
+async fn reply(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+    Form(form): Form<ReplyForm>,
+) -> Response {
+    let go = async {
+        let (me, session) = requester(&state, &headers).await?;
+        if !csrf_ok(&session, &form.csrf) {
+            return Err(PortalError::BadForm(
+                "The form expired; please go back and try again.".into(),
+            ));
+        }
+        let t = my_ticket(&state, me, &reference).await?;
+        let outcome = state
+            .actions
+            .reply(
+                Actor::Requester { requester_id: me },
+                t.id,
+                ReplyInput::text(&form.body),
+                now_millis(),
+            )
+            .await?;
+        let to = match outcome {
+            ReplyOutcome::Added { .. } => t.reference.to_string(),
+            ReplyOutcome::NewTicket { reference, .. } => reference.to_string(),
+        };
+        Ok(Redirect::to(&format!("/portal/tickets/{to}")).into_response())
+    };
+    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn close(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let go = async {
+        let (me, session) = requester(&state, &headers).await?;
+        if !csrf_ok(&session, &form.csrf) {
+            return Err(PortalError::BadForm(
+                "The form expired; please go back and try again.".into(),
+            ));
+        }
+        let t = my_ticket(&state, me, &reference).await?;
+        state
+            .actions
+            .change(
+                Actor::Requester { requester_id: me },
+                t.id,
+                Change::Status(Status::Closed),
+                now_millis(),
+            )
+            .await?;
+        Ok(Redirect::to(&format!("/portal/tickets/{}", t.reference)).into_response())
+    };
+    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct NewForm {
+    csrf: String,
+    subject: String,
+    body: String,
+    category: Option<String>,
+    priority: Option<String>,
+    related_kind: Option<String>,
+    related_id: Option<String>,
+}
+
+fn new_page(
+    state: &AppState,
+    session: &WebSession,
+    form: &NewForm,
+    error: Option<&str>,
+) -> Response {
+    let tickets = &state.settings.tickets;
+    let chosen_category = form
+        .category
+        .clone()
+        .unwrap_or_else(|| tickets.default_category().to_string());
+    let chosen_priority = form
+        .priority
+        .clone()
+        .unwrap_or_else(|| tickets.default_priority.as_str().to_string());
+    let categories: Vec<Value> = tickets
+        .categories
+        .iter()
+        .map(|c| json!({ "name": c, "selected": *c == chosen_category }))
+        .collect();
+    let priorities: Vec<Value> = [
+        Priority::Low,
+        Priority::Normal,
+        Priority::High,
+        Priority::Urgent,
+    ]
+    .into_iter()
+    .map(|p| {
+        let v = p.as_str();
+        let mut label = v.to_string();
+        label[..1].make_ascii_uppercase();
+        json!({ "value": v, "label": label, "selected": v == chosen_priority })
+    })
+    .collect();
+    let mut c = base(state, "New request", true);
+    c.insert("csrf".into(), json!(session.csrf));
+    c.insert("categories".into(), json!(categories));
+    c.insert("priorities".into(), json!(priorities));
+    c.insert("related_kinds".into(), json!(tickets.related_kinds));
+    c.insert(
+        "form".into(),
+        json!({ "subject": form.subject, "body": form.body }),
+    );
+    c.insert("error".into(), json!(error));
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    state.pages.render(status, "portal_new", &Value::Object(c))
+}
+
+async fn new_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match requester(&state, &headers).await {
+        Ok((_, session)) => new_page(&state, &session, &NewForm::default(), None),
+        Err(e) => e.page(&state),
+    }
+}
+
+async fn new_ticket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<NewForm>,
+) -> Response {
+    let go = async {
+        let (me, session) = requester(&state, &headers).await?;
+        if !csrf_ok(&session, &form.csrf) {
+            return Err(PortalError::BadForm(
+                "The form expired; please go back and try again.".into(),
+            ));
+        }
+        let who = state
+            .store
+            .requester(me)
+            .await?
+            .ok_or(PortalError::SignIn)?;
+        let priority = match form.priority.as_deref() {
+            Some(p) => match p.parse::<Priority>() {
+                Ok(p) => Some(p),
+                Err(e) => return Ok(new_page(&state, &session, &form, Some(&e.to_string()))),
+            },
+            None => None,
+        };
+        let mut input = OpenTicket::new(
+            who.email.clone(),
+            form.subject.trim(),
+            &form.body,
+            Channel::Web,
+        );
+        input.requester_name = Some(who.display_name());
+        input.category = form.category.clone();
+        input.priority = priority;
+        if let (Some(kind), Some(id)) = (&form.related_kind, &form.related_id)
+            && !id.trim().is_empty()
+        {
+            input.related = Some((kind.clone(), id.trim().to_string()));
+        }
+        if form.subject.trim().is_empty() || form.body.trim().is_empty() {
+            return Ok(new_page(
+                &state,
+                &session,
+                &form,
+                Some("Please fill in a subject and a message."),
+            ));
+        }
+        match state.actions.open_ticket(None, input, now_millis()).await {
+            Ok(opened) => {
+                Ok(Redirect::to(&format!("/portal/tickets/{}", opened.reference)).into_response())
+            }
+            Err(ActionError::Invalid(m)) => Ok(new_page(&state, &session, &form, Some(&m))),
+            Err(e) => Err(e.into()),
+        }
+    };
+    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+}
+
+async fn help(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let signed_in = requester(&state, &headers).await.is_ok();
+    let mut c = base(&state, "Help", signed_in);
+    c.insert("prefix".into(), json!(state.settings.tickets.prefix));
+    c.insert(
+        "reopen_window".into(),
+        json!(state.settings.tickets.reopen_window.to_string()),
+    );
+    state
+        .pages
+        .render(StatusCode::OK, "portal_help", &Value::Object(c))
+}
+
+#[derive(Debug, Deserialize)]
+struct LinkForm {
+    email: String,
+}
+
+async fn request_link(State(state): State<AppState>, Form(form): Form<LinkForm>) -> Response {
+    let now = now_millis();
+    let answer = || {
+        message_page(
+            &state,
+            StatusCode::OK,
+            "Check your mail",
+            "If we have requests from this address, a fresh link is on its way.",
+            false,
+            false,
+        )
+    };
+    let Ok(email) = form.email.parse::<EmailAddress>() else {
+        return answer();
+    };
+    if !state.link_limiter.allow(email.as_str(), now) {
+        // The same answer: the page must not tell who is known, nor how often asked.
+        return answer();
+    }
+    if let Err(e) = state.actions.send_portal_link(&email, now).await {
+        tracing::warn!(error = %e, "portal: queueing a sign-in link failed");
+    }
+    answer()
+}

@@ -1,0 +1,302 @@
+//! The requester portal over HTTP: magic links turn into a session; every
+//! route refuses a foreign ticket, an expired or tampered token, a missing
+//! session and a missing CSRF token; a portal reply and close go through
+//! the same rules as mail.
+
+use crate::helpers::{TestApp, TestDb, spawn_app};
+use postdesk::actions::{Actions, OpenTicket};
+use postdesk::domain::{Channel, Status};
+use postdesk::mail::token::SigningKey;
+use reqwest::StatusCode;
+use std::sync::Arc;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn key(app: &TestApp) -> SigningKey {
+    let settings = crate::helpers::settings(&TestDb::sqlite());
+    postdesk::gateway::signing_key(&settings, &app.store)
+        .await
+        .unwrap()
+}
+
+/// Opens a ticket for `email`; returns (ticket number, requester id).
+async fn open(app: &TestApp, email: &str, subject: &str) -> (i64, i64) {
+    let settings = crate::helpers::settings(&TestDb::sqlite());
+    let actions = Actions::new(app.store.clone(), Arc::new(settings));
+    let o = actions
+        .open_ticket(
+            None,
+            OpenTicket::new(
+                email.parse().unwrap(),
+                subject,
+                "Help <script>alert(1)</script>",
+                Channel::Email,
+            ),
+            postdesk::store::now_millis(),
+        )
+        .await
+        .unwrap();
+    let t = app.store.ticket(o.ticket_id).await.unwrap().unwrap();
+    (t.reference.number(), t.requester.id)
+}
+
+/// Follows a magic link; returns the session cookie.
+async fn sign_in(app: &TestApp, token: &str) -> String {
+    let r = client()
+        .get(app.url(&format!("/portal/t/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    set.split(';').next().unwrap().to_string()
+}
+
+async fn get(app: &TestApp, path: &str, cookie: Option<&str>) -> (StatusCode, String) {
+    let mut b = client().get(app.url(path));
+    if let Some(c) = cookie {
+        b = b.header("cookie", c);
+    }
+    let r = b.send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn post(
+    app: &TestApp,
+    path: &str,
+    cookie: Option<&str>,
+    form: &[(&str, &str)],
+) -> StatusCode {
+    let mut b = client().post(app.url(path)).form(form);
+    if let Some(c) = cookie {
+        b = b.header("cookie", c);
+    }
+    b.send().await.unwrap().status()
+}
+
+fn csrf(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    page[at..at + 32].to_string()
+}
+
+async fn links_sessions_and_authorisation(db: TestDb) {
+    let app = spawn_app(db).await;
+    let key = key(&app).await;
+    let far = postdesk::store::now_millis() / 1000 + 3600;
+    let (mine, me) = open(&app, "ann@example.org", "Printer on fire").await;
+    let (theirs, them) = open(&app, "bob@example.org", "Bob's secret").await;
+
+    // Expired, tampered and foreign-scoped tokens never sign in.
+    let expired = key.portal_token(mine, me, 1);
+    let (status, page) = get(&app, &format!("/portal/t/{expired}"), None).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(page.contains("expired") && page.contains("Send me a link"));
+    let tampered =
+        key.portal_token(mine, me, far)
+            .replacen(&format!("{mine}."), &format!("{theirs}."), 1);
+    assert_eq!(
+        get(&app, &format!("/portal/t/{tampered}"), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // A valid signature for a ticket the person is not on.
+    let crossed = key.portal_token(theirs, me, far);
+    assert_eq!(
+        get(&app, &format!("/portal/t/{crossed}"), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Without a session every page asks for the link.
+    let mine_ref = format!("TKT-{mine}");
+    let theirs_ref = format!("TKT-{theirs}");
+    for path in [
+        "/portal",
+        "/portal/new",
+        &format!("/portal/tickets/{mine_ref}"),
+    ] {
+        assert_eq!(
+            get(&app, path, None).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        post(
+            &app,
+            &format!("/portal/tickets/{mine_ref}/reply"),
+            None,
+            &[("csrf", "x"), ("body", "hi")]
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Ann's link signs her in to her ticket; the page escapes what she wrote.
+    let cookie = sign_in(&app, &key.portal_token(mine, me, far)).await;
+    let (status, page) = get(&app, &format!("/portal/tickets/{mine_ref}"), Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Printer on fire"));
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!page.contains("<script>alert(1)"));
+    let token = csrf(&page);
+
+    // Bob's ticket does not exist for her, by any route.
+    assert_eq!(
+        get(
+            &app,
+            &format!("/portal/tickets/{theirs_ref}"),
+            Some(&cookie)
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    for action in ["reply", "close"] {
+        let status = post(
+            &app,
+            &format!("/portal/tickets/{theirs_ref}/{action}"),
+            Some(&cookie),
+            &[("csrf", &token), ("body", "let me in")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{action}");
+    }
+    let bob = app
+        .store
+        .ticket_by_ref(&theirs_ref.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bob.message_count, 1);
+    assert_eq!(bob.requester.id, them);
+    let (_, list) = get(&app, "/portal", Some(&cookie)).await;
+    assert!(list.contains(&mine_ref) && !list.contains(&theirs_ref));
+    assert!(!list.contains("Bob&#x27;s secret") && !list.contains("Bob's secret"));
+
+    // Forms need the session's CSRF token.
+    assert_eq!(
+        post(
+            &app,
+            &format!("/portal/tickets/{mine_ref}/reply"),
+            Some(&cookie),
+            &[("csrf", "0000"), ("body", "x")]
+        )
+        .await,
+        StatusCode::BAD_REQUEST
+    );
+    // A reply and a close go through the rules; a reply reopens.
+    let status = post(
+        &app,
+        &format!("/portal/tickets/{mine_ref}/reply"),
+        Some(&cookie),
+        &[("csrf", &token), ("body", "More smoke now.")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let status = post(
+        &app,
+        &format!("/portal/tickets/{mine_ref}/close"),
+        Some(&cookie),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let t = app
+        .store
+        .ticket_by_ref(&mine_ref.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.status, Status::Closed);
+    post(
+        &app,
+        &format!("/portal/tickets/{mine_ref}/reply"),
+        Some(&cookie),
+        &[("csrf", &token), ("body", "Oh no, again.")],
+    )
+    .await;
+    let t = app
+        .store
+        .ticket_by_ref(&mine_ref.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.status, Status::Open, "a reply within the window reopens");
+
+    // A new request from the form, on the web channel.
+    let (_, page) = get(&app, "/portal/new", Some(&cookie)).await;
+    assert!(page.contains("<label for=\"subject\">"));
+    let status = post(
+        &app,
+        "/portal/new",
+        Some(&cookie),
+        &[
+            ("csrf", &token),
+            ("subject", "Second thing"),
+            ("body", "Also this."),
+            ("priority", "high"),
+            ("category", "Billing"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, list) = get(&app, "/portal", Some(&cookie)).await;
+    assert!(list.contains("Second thing"));
+
+    // A link request answers the same for known and unknown addresses, and
+    // queues a mail only for the known one.
+    let before = app
+        .store
+        .outbox_list(Some("queued"), 100)
+        .await
+        .unwrap()
+        .len();
+    for email in ["ann@example.org", "nobody@example.org"] {
+        let r = client()
+            .post(app.url("/portal/link"))
+            .form(&[("email", email)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.text().await.unwrap().contains("Check your mail"));
+    }
+    let queued = app.store.outbox_list(None, 100).await.unwrap();
+    assert_eq!(queued.len(), before + 1);
+    assert_eq!(queued[0].notice, "portal_link");
+    assert_eq!(queued[0].recipient, "ann@example.org");
+    // Rate limit: a few per quarter hour, then silently nothing more.
+    for _ in 0..5 {
+        client()
+            .post(app.url("/portal/link"))
+            .form(&[("email", "ann@example.org")])
+            .send()
+            .await
+            .unwrap();
+    }
+    let links = app
+        .store
+        .outbox_list(Some("queued"), 100)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.notice == "portal_link")
+        .count();
+    assert_eq!(links, 3);
+    app.stop().await;
+}
+
+crate::on_both_backends!(links_sessions_and_authorisation);

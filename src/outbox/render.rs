@@ -62,6 +62,14 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../templates/mail/requester_reply.html.hbs"),
     ),
     (
+        "portal_link.text.hbs",
+        include_str!("../../templates/mail/portal_link.text.hbs"),
+    ),
+    (
+        "portal_link.html.hbs",
+        include_str!("../../templates/mail/portal_link.html.hbs"),
+    ),
+    (
         "partials/footer.text.hbs",
         include_str!("../../templates/mail/partials/footer.text.hbs"),
     ),

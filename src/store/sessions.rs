@@ -151,6 +151,17 @@ impl Store {
         tx.commit().await
     }
 
+    /// The reference of the ticket a received or sent mail is on.
+    pub async fn ticket_ref_of_mail(&self, message_id: &str) -> Result<Option<TicketRef>> {
+        let number: Option<i64> = sqlx::query_scalar(
+            "SELECT t.number FROM mail_ids m JOIN tickets t ON t.id = m.ticket_id WHERE m.message_id = $1",
+        )
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(number.map(|n| TicketRef::new(&self.prefix, n)))
+    }
+
     /// The requester id of an address, if known.
     pub async fn requester_id_by_email(&self, email: &str) -> Result<Option<i64>> {
         Ok(

@@ -1,0 +1,92 @@
+// The portal in a real browser (Debian's Chromium driven by playwright-core),
+// run by tests/it/browser.rs with the daemon already up:
+//   LINK   the magic link taken from a receipt that arrived by mail
+//   HOSTILE the reference of a ticket built from hostile mail (XSS payloads)
+//   OUT    where screenshots go
+// Exits non-zero, saying why, on the first failed expectation, and on any
+// dialog, page error or console error (a script that ran).
+import { chromium } from 'playwright-core';
+
+const { LINK, HOSTILE, OUT } = process.env;
+const fail = (why) => { console.error(`FAIL: ${why}`); process.exit(1); };
+const expect = (ok, why) => { if (!ok) fail(why); };
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu'],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on('dialog', (d) => fail(`a dialog opened: ${d.message()}`));
+  page.on('pageerror', (e) => fail(`a page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error' && !/Content Security Policy|Failed to load resource/.test(m.text())) fail(`console error: ${m.text()}`); });
+  const shot = async (name) => {
+    for (const [label, width] of [['desktop', 1280], ['phone', 360]]) {
+      await page.setViewportSize({ width, height: label === 'phone' ? 780 : 900 });
+      await page.screenshot({ path: `${OUT}/${name}-${label}.png`, fullPage: true });
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+  };
+  const status = async () => (await page.locator('.meta .badge').first().innerText()).trim();
+
+  // 1. The link from the receipt signs in and shows the conversation.
+  await page.goto(LINK);
+  expect(/\/portal\/tickets\/TKT-\d+$/.test(page.url()), `landed on ${page.url()}`);
+  const reference = page.url().split('/').pop();
+  expect((await page.locator('.bubble.mine').first().innerText()).includes('The printer smokes.'), 'the first message is mine');
+  expect((await status()) === 'Open', `status ${await status()}`);
+  await shot('ticket');
+
+  // 2. Reply; the reply shows as my bubble.
+  await page.getByLabel('Your reply').fill('Sent from the portal: still smoking.');
+  await page.getByRole('button', { name: 'Send reply' }).click();
+  await page.waitForURL(`**/portal/tickets/${reference}`);
+  expect((await page.locator('.bubble.mine').last().innerText()).includes('Sent from the portal'), 'my reply is shown');
+
+  // 3. Close, then reopen by replying.
+  await page.getByRole('button', { name: 'Close this request' }).click();
+  await page.waitForURL(`**/portal/tickets/${reference}`);
+  expect((await status()) === 'Closed', `after closing: ${await status()}`);
+  await page.getByLabel('Reply to reopen this request').fill('Sorry, it is back.');
+  await page.getByRole('button', { name: 'Send reply' }).click();
+  await page.waitForURL(`**/portal/tickets/${reference}`);
+  expect((await status()) === 'Open', `after replying: ${await status()}`);
+
+  // 4. My requests, and a new one from the form.
+  await page.goto(new URL('/portal', LINK).href);
+  expect((await page.locator('.tickets').innerText()).includes(reference), 'my list shows the ticket');
+  await shot('my-requests');
+  await page.goto(new URL('/portal/new', LINK).href);
+  await shot('new-request');
+  await page.getByLabel('Subject').fill('Need a second monitor');
+  await page.getByLabel('Category').selectOption('Technical');
+  await page.getByLabel('Priority').selectOption('high');
+  await page.getByLabel('Message').fill('Ours broke.');
+  await page.getByRole('button', { name: 'Send request' }).click();
+  await page.waitForURL(/\/portal\/tickets\/TKT-\d+$/);
+  expect(page.url().split('/').pop() !== reference, 'a new ticket');
+  expect((await page.locator('h1').innerText()).includes('Need a second monitor'), 'the new ticket page');
+  await page.goto(new URL('/portal/help', LINK).href);
+  await shot('help');
+
+  // 5. Keyboard: the reply box and its button are reachable by Tab.
+  await page.goto(new URL(`/portal/tickets/${reference}`, LINK).href);
+  let reached = false;
+  for (let i = 0; i < 30 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement && document.activeElement.id === 'body');
+  }
+  expect(reached, 'the reply box is reachable with the keyboard');
+
+  // 6. Hostile mail renders inert.
+  await page.goto(new URL(`/portal/tickets/${HOSTILE}`, LINK).href);
+  await page.waitForTimeout(500);
+  expect(await page.locator('.bubble').count() > 0, 'the hostile ticket shows');
+  const scripts = await page.evaluate(() => document.querySelectorAll('script, iframe, object, embed, img[onerror], svg').length);
+  expect(scripts === 0, `${scripts} active elements made it into the page`);
+  await shot('hostile');
+  console.log(JSON.stringify({ ok: true, reference }));
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,127 @@
+//! The portal in headless Chromium (tests/browser/portal.mjs, driven by
+//! playwright-core): a requester follows the link of a receipt that really
+//! arrived in their Dovecot mailbox, replies, closes, reopens by replying,
+//! opens a new request, and a ticket made of hostile mail renders inert.
+//! Screenshots at desktop and phone widths go to target/browser-shots.
+
+use crate::helpers::{TestDb, eventually, mailbox, mailstack, spawn_app_with};
+use postdesk::config::AfterAction;
+use std::path::Path;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Fails loudly when the browser tooling is missing (scripts/ensure-browser
+/// installs it; scripts/test runs that first).
+fn browser_tools() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "Chromium is missing: run scripts/ensure-browser"
+    );
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run scripts/ensure-browser"
+    );
+    dir
+}
+
+#[tokio::test]
+async fn a_requester_works_a_ticket_in_the_browser() {
+    let tools = browser_tools();
+    let stack = mailstack();
+    let (support, support_pw) = stack.user("support");
+    let (ann, ann_pw) = stack.user("ann");
+    let _ = stack.session(&support, &support_pw).await.logout().await;
+    let port = free_port();
+    let app = spawn_app_with(TestDb::sqlite(), |s| {
+        let mut m = mailbox(&support, &support_pw, "INBOX", AfterAction::Seen);
+        m.smtp = Some(stack.smtp_account(stack.smtp_port));
+        s.mailboxes = vec![m];
+        s.http.listen = format!("127.0.0.1:{port}");
+        s.http.public_url = format!("http://127.0.0.1:{port}");
+    })
+    .await;
+
+    let first = format!(
+        "From: Ann Example <{ann}>\r\nTo: {support}\r\nSubject: Printer on fire\r\nMessage-ID: <b-1@client.test>\r\n\r\nThe printer smokes.\r\n"
+    );
+    stack.send(&ann, &support, first.as_bytes()).await;
+    // Hostile mail from the same requester: script in subject, body, HTML
+    // part and attachment name.
+    let hostile = format!(
+        "From: Ann Example <{ann}>\r\nTo: {support}\r\nSubject: <img src=x onerror=alert(1)> hi\r\nMessage-ID: <b-2@client.test>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+         Content-Type: text/html; charset=utf-8\r\n\r\n<p>Hello</p><script>alert(2)</script><img src=x onerror=\"alert(3)\">\
+         <a href=\"javascript:alert(4)\">click</a><svg onload=alert(5)></svg>\r\n--b\r\n\
+         Content-Type: text/plain; name=\"\\\"><svg onload=alert(6)>.txt\"\r\n\
+         Content-Disposition: attachment; filename=\"\\\"><svg onload=alert(6)>.txt\"\r\n\r\nx\r\n--b--\r\n"
+    );
+    stack.send(&ann, &support, hostile.as_bytes()).await;
+    eventually(60, "both receipts reach Ann", || async {
+        stack.inbox(&ann, &ann_pw).await.len() == 2
+    })
+    .await;
+    let receipt = stack
+        .inbox(&ann, &ann_pw)
+        .await
+        .into_iter()
+        .map(|raw| {
+            mail_parser::MessageParser::default()
+                .parse(&raw)
+                .unwrap()
+                .body_text(0)
+                .unwrap()
+                .to_string()
+        })
+        .find(|t| t.contains("The printer smokes."))
+        .expect("the receipt of the first mail");
+    let link = receipt
+        .split_whitespace()
+        .find(|w| w.contains("/portal/t/"))
+        .expect("a portal link in the receipt")
+        .to_string();
+    let hostile_ref = app
+        .store
+        .ticket_ref_of_mail("<b-2@client.test>")
+        .await
+        .unwrap()
+        .expect("the hostile mail is a ticket");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-shots");
+    std::fs::create_dir_all(&out).unwrap();
+    // The daemon runs on this test's runtime: wait for node off it.
+    let (script, shots, hostile_ref) = (
+        tools.join("portal.mjs"),
+        out.clone(),
+        hostile_ref.to_string(),
+    );
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .env("LINK", &link)
+            .env("HOSTILE", hostile_ref)
+            .env("OUT", shots)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run.status.success(),
+        "the browser test failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("\"ok\":true"), "{stdout}");
+    for shot in ["ticket", "my-requests", "new-request", "help", "hostile"] {
+        for width in ["desktop", "phone"] {
+            assert!(out.join(format!("{shot}-{width}.png")).exists());
+        }
+    }
+    app.stop().await;
+}

@@ -122,6 +122,7 @@ fn start_stack(dir: &Path) {
         .env("MAILSTACK_IMAP_PORT", IMAP_PORT.to_string())
         .env("MAILSTACK_IMAPS_PORT", "32993")
         .env("MAILSTACK_LMTP_PORT", "32024")
+        .env("MAILSTACK_SMTPS_PORT", "32465")
         .env("MAILSTACK_SMTP_PORT", "32025"));
 }
 

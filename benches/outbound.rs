@@ -18,13 +18,9 @@ use std::time::{Duration, Instant};
 const SMTP_PORT: u16 = 33025;
 const RECIPIENTS: usize = 20;
 
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
-}
+#[path = "common.rs"]
+mod common;
+use common::arg;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -38,6 +34,7 @@ fn stack(command: &str, dir: &Path, extra: &[&str]) {
         .env("MAILSTACK_IMAP_PORT", "33143")
         .env("MAILSTACK_IMAPS_PORT", "33993")
         .env("MAILSTACK_LMTP_PORT", "33024")
+        .env("MAILSTACK_SMTPS_PORT", "33465")
         .env("MAILSTACK_SMTP_PORT", SMTP_PORT.to_string())
         .status()
         .expect("deploy/mailstack runs");
@@ -82,20 +79,7 @@ async fn main() {
     }
     let (url, pg) = if kind == "postgres" {
         let name = format!("postdesk_obench_{}", std::process::id());
-        let ok = Command::new("psql")
-            .args([
-                "postgres://postgres@127.0.0.1:5432/test",
-                "-qc",
-                &format!("CREATE DATABASE {name}"),
-            ])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "CREATE DATABASE");
-        (
-            format!("postgres://postgres@127.0.0.1:5432/{name}"),
-            Some(name),
-        )
+        (common::create_pg(&name), Some(name))
     } else {
         (
             format!("sqlite://{}", work.join("bench.db").display()),
@@ -182,12 +166,6 @@ async fn main() {
     store.close().await;
     stack("stop", &dir, &[]);
     if let Some(name) = pg {
-        let _ = Command::new("psql")
-            .args([
-                "postgres://postgres@127.0.0.1:5432/test",
-                "-qc",
-                &format!("DROP DATABASE {name} WITH (FORCE)"),
-            ])
-            .status();
+        common::drop_pg(&name);
     }
 }

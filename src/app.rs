@@ -119,7 +119,8 @@ impl App {
                 Arc::new(templates),
                 key.clone(),
                 holder.clone(),
-            );
+            )
+            .with_metrics(self.metrics.clone());
             tasks.spawn(worker.run(shutdown.child_token()));
         }
         let processor = Processor::new(actions, key, holder);

@@ -64,6 +64,7 @@ pub struct Worker {
     key: SigningKey,
     holder: String,
     pools: Mutex<HashMap<String, Arc<SmtpPool>>>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 fn quoted(text: &str) -> String {
@@ -151,7 +152,25 @@ impl Worker {
             key,
             holder,
             pools: Mutex::new(HashMap::new()),
+            metrics: None,
         }
+    }
+
+    /// Counts outcomes in `metrics` (`postdesk_outbox_total{outcome}`) and
+    /// times deliveries from queueing to the server's acceptance.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        metrics.describe(
+            "postdesk_outbox_total",
+            "counter",
+            "Notifications by outcome: sent, retried, failed, held, suppressed.",
+        );
+        metrics.describe(
+            "postdesk_outbox_delivery_seconds",
+            "histogram",
+            "Time from queueing a notification to the SMTP server accepting it.",
+        );
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Delivers until `shutdown`: rounds back to back while there is work,
@@ -331,14 +350,18 @@ impl Worker {
             .collect()
             .await;
         let after = now_millis().max(now);
+        let mut sent_claims = Vec::new();
         for (job, result) in results {
             let c = &job.claimed;
             finished.push(match result {
-                Ok(_) => Finished::Sent {
-                    id: c.id,
-                    ticket_id: c.ticket_id,
-                    mail_message_id: job.message_id.clone(),
-                },
+                Ok(_) => {
+                    sent_claims.push(c.created_at);
+                    Finished::Sent {
+                        id: c.id,
+                        ticket_id: c.ticket_id,
+                        mail_message_id: job.message_id.clone(),
+                    }
+                }
                 Err(SendError::Permanent(error)) => Finished::Failed { id: c.id, error },
                 Err(SendError::Transient(error)) if c.attempts + 1 >= max_attempts => {
                     Finished::Failed {
@@ -376,6 +399,26 @@ impl Worker {
         self.store
             .finish_outbox(&self.holder, &finished, after)
             .await?;
+        if let Some(m) = &self.metrics {
+            for (outcome, n) in [
+                ("sent", outcome.sent),
+                ("retried", outcome.retried),
+                ("failed", outcome.failed),
+                ("held", outcome.held),
+                ("suppressed", outcome.suppressed),
+            ] {
+                if n > 0 {
+                    m.inc("postdesk_outbox_total", &[("outcome", outcome)], n as f64);
+                }
+            }
+            for c in &sent_claims {
+                m.observe(
+                    "postdesk_outbox_delivery_seconds",
+                    &[],
+                    (after - c).max(0) as f64 / 1000.0,
+                );
+            }
+        }
         Ok(outcome)
     }
 

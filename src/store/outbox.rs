@@ -84,6 +84,8 @@ pub struct Claimed {
     pub message_id: Option<i64>,
     /// Delivery attempts before this one.
     pub attempts: i64,
+    /// When it was queued.
+    pub created_at: i64,
 }
 
 /// How one claimed notification ended this round.
@@ -201,7 +203,7 @@ impl Store {
             "UPDATE outbox SET claimed_by = $1, claim_until = $2 WHERE id IN \
              (SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= $3 \
               AND (claim_until IS NULL OR claim_until < $3) ORDER BY next_attempt_at, id LIMIT $4{lock}) \
-             RETURNING id, ticket_id, notice, recipient, payload, attempts"
+             RETURNING id, ticket_id, notice, recipient, payload, attempts, created_at"
         );
         let mut tx = self.begin().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -227,6 +229,7 @@ impl Store {
                     recipient: r.try_get("recipient")?,
                     message_id,
                     attempts: r.try_get("attempts")?,
+                    created_at: r.try_get("created_at")?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -16,6 +16,15 @@ pub struct WebSession {
     pub expires_at: i64,
 }
 
+/// An attachment's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentInfo {
+    pub id: i64,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
 /// One line of a requester's "my tickets".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MyTicket {
@@ -135,8 +144,19 @@ impl Store {
             .collect()
     }
 
-    /// Remembers that `viewer` has read a ticket up to `message_id`.
+    /// Remembers that `viewer` has read a ticket up to `message_id`; a view
+    /// that adds nothing writes nothing (pages are read far more than written).
     pub async fn mark_read(&self, ticket_id: i64, viewer: &str, message_id: i64) -> Result<()> {
+        let seen: Option<i64> = sqlx::query_scalar(
+            "SELECT last_message_id FROM read_marks WHERE ticket_id = $1 AND viewer = $2",
+        )
+        .bind(ticket_id)
+        .bind(viewer)
+        .fetch_optional(&self.pool)
+        .await?;
+        if seen.is_some_and(|s| s >= message_id) {
+            return Ok(());
+        }
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO read_marks (ticket_id, viewer, last_message_id) VALUES ($1, $2, $3) \
@@ -149,6 +169,60 @@ impl Store {
         .execute(&mut *tx.conn)
         .await?;
         tx.commit().await
+    }
+
+    /// The attachments of a ticket's messages, by message id, in order.
+    pub async fn ticket_attachments(
+        &self,
+        ticket_id: i64,
+    ) -> Result<std::collections::HashMap<i64, Vec<AttachmentInfo>>> {
+        let rows: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(
+            "SELECT a.message_id, a.id, a.filename, a.content_type, a.size FROM attachments a \
+             JOIN messages m ON m.id = a.message_id WHERE m.ticket_id = $1 ORDER BY a.id",
+        )
+        .bind(ticket_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: std::collections::HashMap<i64, Vec<AttachmentInfo>> = Default::default();
+        for (message_id, id, filename, content_type, size) in rows {
+            out.entry(message_id).or_default().push(AttachmentInfo {
+                id,
+                filename,
+                content_type,
+                size,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One attachment with its bytes and where it belongs: (ticket id,
+    /// whether its message is public, the file).
+    pub async fn attachment_download(
+        &self,
+        id: i64,
+    ) -> Result<Option<(i64, bool, AttachmentInfo, Vec<u8>)>> {
+        let row = sqlx::query(
+            "SELECT m.ticket_id, m.kind, a.filename, a.content_type, a.size, b.data FROM attachments a \
+             JOIN messages m ON m.id = a.message_id JOIN blobs b ON b.sha256 = a.sha256 WHERE a.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let kind: String = r.try_get("kind")?;
+            Ok((
+                r.try_get("ticket_id")?,
+                kind == "reply",
+                AttachmentInfo {
+                    id,
+                    filename: r.try_get("filename")?,
+                    content_type: r.try_get("content_type")?,
+                    size: r.try_get("size")?,
+                },
+                r.try_get("data")?,
+            ))
+        })
+        .transpose()
     }
 
     /// The reference of the ticket a received or sent mail is on.

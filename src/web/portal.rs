@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal/tickets/{reference}", get(ticket_page))
         .route("/portal/tickets/{reference}/reply", post(reply))
         .route("/portal/tickets/{reference}/close", post(close))
+        .route("/portal/attachments/{id}", get(download))
         .route("/portal/new", get(new_form).post(new_ticket))
         .route("/portal/help", get(help))
         .route("/portal/link", post(request_link))
@@ -68,6 +69,7 @@ enum PortalError {
     SignIn,
     NotFound,
     BadForm(String),
+    TooLarge(String),
     Internal,
 }
 
@@ -140,6 +142,14 @@ impl PortalError {
                 false,
                 true,
             ),
+            PortalError::TooLarge(m) => message_page(
+                state,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Too large",
+                &m,
+                false,
+                true,
+            ),
             PortalError::Internal => message_page(
                 state,
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -198,6 +208,23 @@ fn when(ms: i64) -> String {
         (Some(d), Some(h)) => format!("{d} {h} UTC"),
         _ => t,
     }
+}
+
+fn human_size(bytes: i64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / f64::from(1 << 20)),
+        b if b >= 1 << 10 => format!("{} KB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// Image types shown inline as previews; anything else (SVG included, which
+/// can carry script) is only ever downloaded.
+fn previewable(content_type: &str) -> bool {
+    matches!(
+        content_type.to_ascii_lowercase().as_str(),
+        "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+    )
 }
 
 fn within_reopen_window(state: &AppState, t: &Ticket, now: i64) -> bool {
@@ -300,6 +327,7 @@ async fn ticket_page(
             .requester(me)
             .await?
             .map(|r| r.email.to_string());
+        let mut files = state.store.ticket_attachments(t.id).await?;
         let mut messages = Vec::new();
         let mut last = None;
         for m in state.store.messages(t.id, false).await? {
@@ -336,7 +364,12 @@ async fn ticket_page(
                 "when": when(m.created_at),
                 "text": m.body_text,
                 "full": full,
-                "attachments": state.store.attachment_names(m.id).await?,
+                "attachments": files.remove(&m.id).unwrap_or_default().into_iter().map(|a| json!({
+                    "id": a.id,
+                    "name": a.filename,
+                    "size": human_size(a.size),
+                    "image": previewable(&a.content_type),
+                })).collect::<Vec<_>>(),
             }));
         }
         if let Some(id) = last {
@@ -366,6 +399,12 @@ async fn ticket_page(
         );
         c.insert("messages".into(), json!(messages));
         c.insert("csrf".into(), json!(session.csrf));
+        c.insert(
+            "max_file".into(),
+            json!(human_size(
+                state.settings.tickets.max_attachment_bytes as i64
+            )),
+        );
         c.insert("closed".into(), json!(t.status == Status::Closed));
         c.insert(
             "can_reply".into(),
@@ -379,35 +418,134 @@ async fn ticket_page(
     go.await.unwrap_or_else(|e: PortalError| e.page(&state))
 }
 
-#[derive(Debug, Deserialize)]
+/// Files sent with a portal reply, at most this many.
+const MAX_FILES: usize = 10;
+
+/// A reply form as sent: the fields and the files.
+#[derive(Default)]
 struct ReplyForm {
     csrf: String,
     body: String,
+    files: Vec<crate::mail::Attachment>,
+}
+
+/// Reads a multipart reply, refusing a file over the per-file limit (and a
+/// request over the body limit, checked from its length before reading).
+async fn read_reply(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut multipart: Multipart,
+) -> Result<ReplyForm, PortalError> {
+    let max_body = state.settings.http.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body) {
+        return Err(PortalError::TooLarge(format!(
+            "The message with its files is over {} in all.",
+            human_size(max_body as i64)
+        )));
+    }
+    let max_file = state.settings.tickets.max_attachment_bytes;
+    let mut form = ReplyForm::default();
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| PortalError::BadForm(format!("The form could not be read: {e}")))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        match name.as_str() {
+            "csrf" | "body" => {
+                let text = field.text().await.map_err(|e| {
+                    PortalError::BadForm(format!("The form could not be read: {e}"))
+                })?;
+                if name == "csrf" {
+                    form.csrf = text;
+                } else {
+                    form.body = text;
+                }
+            }
+            "files" => {
+                let filename = field.file_name().unwrap_or_default().trim().to_string();
+                let content_type = field
+                    .content_type()
+                    .unwrap_or("application/octet-stream")
+                    .to_string();
+                let mut data = Vec::new();
+                while let Some(chunk) = field
+                    .chunk()
+                    .await
+                    .map_err(|e| PortalError::BadForm(format!("The upload broke off: {e}")))?
+                {
+                    if (data.len() + chunk.len()) as u64 > max_file {
+                        return Err(PortalError::TooLarge(format!(
+                            "{filename} is over the limit of {} per file.",
+                            human_size(max_file as i64)
+                        )));
+                    }
+                    data.extend_from_slice(&chunk);
+                }
+                if filename.is_empty() && data.is_empty() {
+                    continue; // the empty file input of a form sent without files
+                }
+                if form.files.len() == MAX_FILES {
+                    return Err(PortalError::BadForm(format!(
+                        "At most {MAX_FILES} files at once."
+                    )));
+                }
+                form.files.push(crate::mail::Attachment {
+                    filename: if filename.is_empty() {
+                        "file".into()
+                    } else {
+                        filename
+                    },
+                    content_type,
+                    content_id: None,
+                    inline: false,
+                    data,
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(form)
 }
 
 async fn reply(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(reference): Path<String>,
-    Form(form): Form<ReplyForm>,
+    multipart: Multipart,
 ) -> Response {
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
+        let t = my_ticket(&state, me, &reference).await?;
+        let form = read_reply(&state, &headers, multipart).await?;
         if !csrf_ok(&session, &form.csrf) {
             return Err(PortalError::BadForm(
                 "The form expired; please go back and try again.".into(),
             ));
         }
-        let t = my_ticket(&state, me, &reference).await?;
+        let mut tx = state.store.begin().await?;
         let outcome = state
             .actions
-            .reply(
+            .reply_in(
+                &mut tx,
                 Actor::Requester { requester_id: me },
                 t.id,
                 ReplyInput::text(&form.body),
                 now_millis(),
             )
             .await?;
+        let message_id = match &outcome {
+            ReplyOutcome::Added { message_id, .. } => *message_id,
+            ReplyOutcome::NewTicket { ticket_id, .. } => tx.first_message_id(*ticket_id).await?,
+        };
+        for file in &form.files {
+            tx.insert_attachment(message_id, file).await?;
+        }
+        tx.commit().await?;
         let to = match outcome {
             ReplyOutcome::Added { .. } => t.reference.to_string(),
             ReplyOutcome::NewTicket { reference, .. } => reference.to_string(),
@@ -588,6 +726,82 @@ async fn help(State(state): State<AppState>, headers: HeaderMap) -> Response {
     state
         .pages
         .render(StatusCode::OK, "portal_help", &Value::Object(c))
+}
+
+async fn download(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    let go = async {
+        let (me, _) = requester(&state, &headers).await?;
+        let (ticket_id, public, file, data) = state
+            .store
+            .attachment_download(id)
+            .await?
+            .ok_or(PortalError::NotFound)?;
+        if !public || !state.store.requester_on_ticket(me, ticket_id).await? {
+            return Err(PortalError::NotFound);
+        }
+        let inline = previewable(&file.content_type);
+        let content_type = if inline {
+            file.content_type.to_ascii_lowercase()
+        } else {
+            "application/octet-stream".to_string()
+        };
+        let ascii: String = file
+            .filename
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let encoded: String = file
+            .filename
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let disposition = format!(
+            "{}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}",
+            if inline { "inline" } else { "attachment" }
+        );
+        let mut r = data.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_str(&content_type)
+                .unwrap_or(header::HeaderValue::from_static("application/octet-stream")),
+        );
+        h.insert(
+            header::CONTENT_DISPOSITION,
+            header::HeaderValue::from_str(&disposition)
+                .unwrap_or(header::HeaderValue::from_static("attachment")),
+        );
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            header::HeaderValue::from_static("nosniff"),
+        );
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            header::HeaderValue::from_static("default-src 'none'; sandbox"),
+        );
+        h.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("private, max-age=3600"),
+        );
+        Ok(r)
+    };
+    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
 }
 
 #[derive(Debug, Deserialize)]

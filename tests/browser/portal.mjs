@@ -38,11 +38,18 @@ try {
   expect((await status()) === 'Open', `status ${await status()}`);
   await shot('ticket');
 
-  // 2. Reply; the reply shows as my bubble.
+  // 2. Reply with a photo; the reply shows as my bubble, the photo previewed.
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==', 'base64');
   await page.getByLabel('Your reply').fill('Sent from the portal: still smoking.');
+  await page.getByLabel(/Attach files/).setInputFiles({ name: 'photo.png', mimeType: 'image/png', buffer: png });
   await page.getByRole('button', { name: 'Send reply' }).click();
   await page.waitForURL(`**/portal/tickets/${reference}`);
-  expect((await page.locator('.bubble.mine').last().innerText()).includes('Sent from the portal'), 'my reply is shown');
+  const mine = page.locator('.bubble.mine').last();
+  expect((await mine.innerText()).includes('Sent from the portal'), 'my reply is shown');
+  expect((await mine.innerText()).includes('photo.png'), 'the file is listed');
+  const loaded = await mine.locator('img').evaluate((img) => img.complete && img.naturalWidth === 1);
+  expect(loaded, 'the photo preview loads');
+  await shot('reply-with-photo');
 
   // 3. Close, then reopen by replying.
   await page.getByRole('button', { name: 'Close this request' }).click();

@@ -207,15 +207,7 @@ async fn health_readiness_and_metrics(db: TestDb) {
             .await
             .unwrap();
     }
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(
             r#"postdesk_http_requests_total{route="/api/v1/tickets",method="GET",status="200"} 3"#

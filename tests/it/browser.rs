@@ -1,6 +1,6 @@
 //! The portal in headless Chromium (tests/browser/portal.mjs, driven by
 //! playwright-core): a requester follows the link of a receipt that really
-//! arrived in their Dovecot mailbox, replies, closes, reopens by replying,
+//! arrived in their Dovecot mailbox, replies with a photo, closes, reopens by replying,
 //! opens a new request, and a ticket made of hostile mail renders inert.
 //! Screenshots at desktop and phone widths go to target/browser-shots.
 
@@ -118,7 +118,14 @@ async fn a_requester_works_a_ticket_in_the_browser() {
         "the browser test failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("\"ok\":true"), "{stdout}");
-    for shot in ["ticket", "my-requests", "new-request", "help", "hostile"] {
+    for shot in [
+        "ticket",
+        "reply-with-photo",
+        "my-requests",
+        "new-request",
+        "help",
+        "hostile",
+    ] {
         for width in ["desktop", "phone"] {
             assert!(out.join(format!("{shot}-{width}.png")).exists());
         }

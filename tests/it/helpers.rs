@@ -148,6 +148,18 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The `/metrics` page as text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Stops the daemon and waits for it to drain.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
@@ -222,6 +234,8 @@ pub struct MailStack {
     pub imap_port: u16,
     pub lmtp_port: u16,
     pub smtp_port: u16,
+    /// Postfix with implicit TLS (the certificate is `dir/cert.pem`).
+    pub smtps_port: u16,
 }
 
 static MAILSTACK: std::sync::OnceLock<MailStack> = std::sync::OnceLock::new();
@@ -242,6 +256,7 @@ pub fn mailstack() -> &'static MailStack {
             .env("MAILSTACK_IMAPS_PORT", imaps_port.to_string())
             .env("MAILSTACK_LMTP_PORT", lmtp_port.to_string())
             .env("MAILSTACK_SMTP_PORT", smtp_port.to_string())
+            .env("MAILSTACK_SMTPS_PORT", "31465")
             .output()
             .expect("deploy/mailstack runs");
         assert!(
@@ -254,6 +269,7 @@ pub fn mailstack() -> &'static MailStack {
             imap_port,
             lmtp_port,
             smtp_port,
+            smtps_port: 31465,
         }
     })
 }
@@ -393,6 +409,7 @@ impl MailStack {
         let out = std::process::Command::new(script())
             .args([command, dir.to_str().unwrap()])
             .env("MAILSTACK_SMTP_PORT", port.to_string())
+            .env("MAILSTACK_SMTPS_PORT", (port + 300).to_string())
             .env("MAILSTACK_LMTP_PORT", self.lmtp_port.to_string())
             .output()
             .expect("deploy/mailstack runs");

@@ -232,6 +232,16 @@ async fn full_loop(db: TestDb) {
         rows[0].mail_message_id.as_deref(),
         Some(format!("<{receipt_id}>").as_str())
     );
+    // The metrics count what happened.
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("postdesk_outbox_total{outcome=\"sent\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("postdesk_outbox_delivery_seconds_count 3"),
+        "{metrics}"
+    );
     app.stop().await;
 }
 
@@ -482,3 +492,52 @@ crate::on_both_backends!(
     loop_guard_stops_an_auto_responder,
     bounce_marks_the_address_undeliverable,
 );
+
+/// Implicit TLS and STARTTLS to Postfix, trusting the stack's certificate
+/// through `ca_file`; without it the certificate is refused and the
+/// notification waits with the TLS error recorded.
+#[tokio::test]
+async fn tls_modes_deliver_and_refuse_an_untrusted_certificate() {
+    use postdesk::config::TlsMode;
+    let stack = mailstack();
+    let (support_addr, support_pw) = stack.user("support");
+    ready(&support_addr, &support_pw).await;
+    let cert = stack.dir.join("cert.pem");
+    for (mode, port, trusted) in [
+        (TlsMode::Implicit, stack.smtps_port, true),
+        (TlsMode::Starttls, stack.smtp_port, true),
+        (TlsMode::Implicit, stack.smtps_port, false),
+    ] {
+        let (who, pw) = stack.user("tls");
+        let app = spawn_app_with(TestDb::sqlite(), |s| {
+            support(s, &support_addr, &support_pw, port);
+            let smtp = s.mailboxes[0].smtp.as_mut().unwrap();
+            smtp.tls = mode;
+            smtp.ca_file = trusted.then(|| cert.clone());
+            // The API ticket has no mailbox: the outbound account sends it.
+            s.outbound.smtp = s.mailboxes[0].smtp.clone();
+            s.outbound.from = Some(support_addr.parse().unwrap());
+        })
+        .await;
+        api_open(&app, &who, "Over TLS").await;
+        if trusted {
+            eventually(30, "the receipt arrives over TLS", || async {
+                inbox_len(&who, &pw).await == 1
+            })
+            .await;
+        } else {
+            let store = app.store.clone();
+            eventually(30, "the TLS failure is recorded", || async {
+                store
+                    .outbox_list(Some("queued"), 10)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|r| r.last_error.as_deref().unwrap_or("").contains("TLS"))
+            })
+            .await;
+            assert_eq!(inbox_len(&who, &pw).await, 0);
+        }
+        app.stop().await;
+    }
+}

@@ -10,6 +10,15 @@ use postdesk::mail::token::SigningKey;
 use reqwest::StatusCode;
 use std::sync::Arc;
 
+/// A 1x1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -81,7 +90,16 @@ async fn post(
     cookie: Option<&str>,
     form: &[(&str, &str)],
 ) -> StatusCode {
-    let mut b = client().post(app.url(path)).form(form);
+    // Replies are multipart (they carry files); other forms are urlencoded.
+    let mut b = if path.ends_with("/reply") {
+        let mut parts = reqwest::multipart::Form::new();
+        for (k, v) in form {
+            parts = parts.text(k.to_string(), v.to_string());
+        }
+        client().post(app.url(path)).multipart(parts)
+    } else {
+        client().post(app.url(path)).form(form)
+    };
     if let Some(c) = cookie {
         b = b.header("cookie", c);
     }
@@ -235,6 +253,101 @@ async fn links_sessions_and_authorisation(db: TestDb) {
         .unwrap()
         .unwrap();
     assert_eq!(t.status, Status::Open, "a reply within the window reopens");
+
+    // A reply with files: an image shown inline, anything else downloaded
+    // as an octet stream; nobody else gets at them; an oversized file is refused.
+    let parts = reqwest::multipart::Form::new()
+        .text("csrf", token.clone())
+        .text("body", "Photos attached.")
+        .part(
+            "files",
+            reqwest::multipart::Part::bytes(PNG.to_vec())
+                .file_name("smoke.png")
+                .mime_str("image/png")
+                .unwrap(),
+        )
+        .part(
+            "files",
+            reqwest::multipart::Part::bytes(b"<svg onload=alert(1)>".to_vec())
+                .file_name("evil\".svg")
+                .mime_str("image/svg+xml")
+                .unwrap(),
+        );
+    let r = client()
+        .post(app.url(&format!("/portal/tickets/{mine_ref}/reply")))
+        .header("cookie", &cookie)
+        .multipart(parts)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = get(&app, &format!("/portal/tickets/{mine_ref}"), Some(&cookie)).await;
+    let ids: Vec<String> = page
+        .match_indices("/portal/attachments/")
+        .map(|(at, _)| {
+            page[at + 20..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect()
+        })
+        .collect();
+    assert!(ids.len() >= 2, "{page}");
+    assert!(page.contains("<img src=\"/portal/attachments/"));
+    let fetch = |id: String, cookie: Option<String>| {
+        let url = app.url(&format!("/portal/attachments/{id}"));
+        async move {
+            let mut b = client().get(url);
+            if let Some(c) = cookie {
+                b = b.header("cookie", c);
+            }
+            b.send().await.unwrap()
+        }
+    };
+    let png = fetch(ids[0].clone(), Some(cookie.clone())).await;
+    assert_eq!(png.status(), StatusCode::OK);
+    assert_eq!(png.headers()["content-type"], "image/png");
+    assert!(
+        png.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("inline")
+    );
+    assert_eq!(png.bytes().await.unwrap().as_ref(), PNG);
+    let svg_id = ids.iter().rev().find(|i| **i != ids[0]).unwrap().clone();
+    let svg = fetch(svg_id.clone(), Some(cookie.clone())).await;
+    assert_eq!(svg.headers()["content-type"], "application/octet-stream");
+    assert!(
+        svg.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(svg.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(
+        fetch(svg_id.clone(), None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let bob_link = key.portal_token(theirs, them, far);
+    let bob_cookie = sign_in(&app, &bob_link).await;
+    assert_eq!(
+        fetch(svg_id, Some(bob_cookie)).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let big = reqwest::multipart::Form::new()
+        .text("csrf", token.clone())
+        .text("body", "Too big.")
+        .part(
+            "files",
+            reqwest::multipart::Part::bytes(vec![0u8; 11 * 1024 * 1024]).file_name("big.bin"),
+        );
+    let r = client()
+        .post(app.url(&format!("/portal/tickets/{mine_ref}/reply")))
+        .header("cookie", &cookie)
+        .multipart(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
     // A new request from the form, on the web channel.
     let (_, page) = get(&app, "/portal/new", Some(&cookie)).await;

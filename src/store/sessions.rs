@@ -25,6 +25,18 @@ pub struct AttachmentInfo {
     pub size: i64,
 }
 
+/// What a requester keeps on their profile (the address is not theirs to change).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone: String,
+    pub organisation: String,
+    /// Notice names switched off.
+    pub switched_off: Vec<String>,
+}
+
 /// One line of a requester's "my tickets".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MyTicket {
@@ -234,6 +246,57 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(number.map(|n| TicketRef::new(&self.prefix, n)))
+    }
+
+    /// A requester's profile.
+    pub async fn requester_profile(&self, id: i64) -> Result<Option<Profile>> {
+        let row = sqlx::query(
+            "SELECT email, first_name, last_name, phone, organisation, notify_prefs FROM requesters WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let prefs: String = r.try_get("notify_prefs")?;
+            let prefs: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&prefs).unwrap_or_default();
+            Ok(Profile {
+                email: r.try_get("email")?,
+                first_name: r.try_get("first_name")?,
+                last_name: r.try_get("last_name")?,
+                phone: r.try_get("phone")?,
+                organisation: r.try_get("organisation")?,
+                switched_off: prefs
+                    .into_iter()
+                    .filter(|(_, v)| v == &serde_json::Value::Bool(false))
+                    .map(|(k, _)| k)
+                    .collect(),
+            })
+        })
+        .transpose()
+    }
+
+    /// Saves a requester's profile (never the address).
+    pub async fn save_requester_profile(&self, id: i64, p: &Profile) -> Result<()> {
+        let prefs: serde_json::Map<String, serde_json::Value> = p
+            .switched_off
+            .iter()
+            .map(|n| (n.clone(), serde_json::Value::Bool(false)))
+            .collect();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE requesters SET first_name = $1, last_name = $2, phone = $3, organisation = $4, \
+             notify_prefs = $5 WHERE id = $6",
+        )
+        .bind(p.first_name.as_str())
+        .bind(p.last_name.as_str())
+        .bind(p.phone.as_str())
+        .bind(p.organisation.as_str())
+        .bind(serde_json::Value::Object(prefs).to_string())
+        .bind(id)
+        .execute(&mut *tx.conn)
+        .await?;
+        tx.commit().await
     }
 
     /// The requester id of an address, if known.

@@ -25,6 +25,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/web/portal_help.hbs"),
     ),
     (
+        "portal_profile",
+        include_str!("../../templates/web/portal_profile.hbs"),
+    ),
+    (
         "portal_message",
         include_str!("../../templates/web/portal_message.hbs"),
     ),

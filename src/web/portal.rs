@@ -19,10 +19,11 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::{self, csrf_ok};
 use crate::actions::{ActionError, Change, OpenTicket, ReplyInput, ReplyOutcome};
+use crate::domain::notify::Notice;
 use crate::domain::{
     Actor, AuthorKind, Channel, EmailAddress, MessageKind, Priority, Status, TicketRef,
 };
-use crate::store::sessions::WebSession;
+use crate::store::sessions::{Profile, WebSession};
 use crate::store::{StoreError, Ticket, now_millis};
 
 /// The portal's routes.
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal/attachments/{id}", get(download))
         .route("/portal/new", get(new_form).post(new_ticket))
         .route("/portal/help", get(help))
+        .route("/portal/profile", get(profile).post(save_profile))
         .route("/portal/link", post(request_link))
 }
 
@@ -800,6 +802,106 @@ async fn download(
             header::HeaderValue::from_static("private, max-age=3600"),
         );
         Ok(r)
+    };
+    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+}
+
+/// The notices a requester can switch off, with how the profile names them.
+const REQUESTER_TOGGLES: [(Notice, &str); 3] = [
+    (Notice::Receipt, "I open a request (a receipt)"),
+    (Notice::AgentReply, "the team replies"),
+    (Notice::StatusChanged, "a request is resolved or closed"),
+];
+
+fn profile_page(state: &AppState, session: &WebSession, p: &Profile, saved: bool) -> Response {
+    let toggles: Vec<Value> = REQUESTER_TOGGLES
+        .iter()
+        .map(|(n, label)| {
+            json!({
+                "name": n.as_str(),
+                "label": label,
+                "on": !p.switched_off.iter().any(|s| s == n.as_str()),
+            })
+        })
+        .collect();
+    let mut c = base(state, "Your profile", true);
+    c.insert("csrf".into(), json!(session.csrf));
+    c.insert(
+        "profile".into(),
+        json!({
+            "email": p.email,
+            "first_name": p.first_name,
+            "last_name": p.last_name,
+            "phone": p.phone,
+            "organisation": p.organisation,
+        }),
+    );
+    c.insert("toggles".into(), json!(toggles));
+    c.insert("saved".into(), json!(saved));
+    state
+        .pages
+        .render(StatusCode::OK, "portal_profile", &Value::Object(c))
+}
+
+async fn profile(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let go = async {
+        let (me, session) = requester(&state, &headers).await?;
+        let p = state
+            .store
+            .requester_profile(me)
+            .await?
+            .ok_or(PortalError::SignIn)?;
+        Ok(profile_page(&state, &session, &p, false))
+    };
+    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+}
+
+async fn save_profile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let go = async {
+        let (me, session) = requester(&state, &headers).await?;
+        if !csrf_ok(&session, form.get("csrf").map_or("", String::as_str)) {
+            return Err(PortalError::BadForm(
+                "The form expired; please go back and try again.".into(),
+            ));
+        }
+        let mut p = state
+            .store
+            .requester_profile(me)
+            .await?
+            .ok_or(PortalError::SignIn)?;
+        let field = |name: &str, max: usize| -> String {
+            form.get(name)
+                .map(|v| {
+                    v.trim()
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .take(max)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        p.first_name = field("first_name", 100);
+        p.last_name = field("last_name", 100);
+        p.phone = field("phone", 50);
+        p.organisation = field("organisation", 200);
+        // Unchecked boxes are absent from the form: those notices are off.
+        p.switched_off
+            .retain(|n| !REQUESTER_TOGGLES.iter().any(|(t, _)| t.as_str() == n));
+        for (n, _) in REQUESTER_TOGGLES {
+            if form
+                .get(&format!("notify_{}", n.as_str()))
+                .map(String::as_str)
+                != Some("on")
+            {
+                p.switched_off.push(n.as_str().to_string());
+            }
+        }
+        state.store.save_requester_profile(me, &p).await?;
+        Ok(profile_page(&state, &session, &p, true))
     };
     go.await.unwrap_or_else(|e: PortalError| e.page(&state))
 }

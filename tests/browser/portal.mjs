@@ -76,6 +76,15 @@ try {
   expect((await page.locator('h1').innerText()).includes('Need a second monitor'), 'the new ticket page');
   await page.goto(new URL('/portal/help', LINK).href);
   await shot('help');
+  await page.goto(new URL('/portal/profile', LINK).href);
+  await page.getByLabel('First name').fill('Ann');
+  await page.getByLabel('the team replies').uncheck();
+  await page.getByRole('button', { name: 'Save' }).click();
+  expect((await page.locator('.notice').innerText()).includes('Saved'), 'the profile is saved');
+  expect(!(await page.getByLabel('the team replies').isChecked()), 'the toggle stays off');
+  await page.getByLabel('the team replies').check();
+  await page.getByRole('button', { name: 'Save' }).click();
+  await shot('profile');
 
   // 5. Keyboard: the reply box and its button are reachable by Tab.
   await page.goto(new URL(`/portal/tickets/${reference}`, LINK).href);

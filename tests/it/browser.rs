@@ -124,6 +124,7 @@ async fn a_requester_works_a_ticket_in_the_browser() {
         "my-requests",
         "new-request",
         "help",
+        "profile",
         "hostile",
     ] {
         for width in ["desktop", "phone"] {

@@ -409,6 +409,75 @@ async fn links_sessions_and_authorisation(db: TestDb) {
         .filter(|r| r.notice == "portal_link")
         .count();
     assert_eq!(links, 3);
+
+    // The profile: the address shown read-only; names saved; switching
+    // "the team replies" off suppresses the next agent reply to Ann.
+    let (status, page) = get(&app, "/portal/profile", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("value=\"ann@example.org\" readonly"));
+    let status = post(
+        &app,
+        "/portal/profile",
+        Some(&cookie),
+        &[
+            ("csrf", &token),
+            ("first_name", "Ann"),
+            ("last_name", "Example"),
+            ("phone", "+41 00 000"),
+            ("organisation", "ACME"),
+            ("notify_receipt", "on"),
+            ("notify_status_changed", "on"),
+            ("email", "mallory@example.org"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let p = app.store.requester_profile(me).await.unwrap().unwrap();
+    assert_eq!(
+        (p.first_name.as_str(), p.organisation.as_str()),
+        ("Ann", "ACME")
+    );
+    assert_eq!(
+        p.email, "ann@example.org",
+        "the address is not the requester's to change"
+    );
+    assert_eq!(p.switched_off, vec!["agent_reply".to_string()]);
+    let settings = crate::helpers::settings(&TestDb::sqlite());
+    let actions = Actions::new(app.store.clone(), Arc::new(settings));
+    let agent = app
+        .store
+        .user_by_email(&"agent@example.test".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let t = app
+        .store
+        .ticket_by_ref(&mine_ref.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    actions
+        .reply(
+            postdesk::domain::Actor::Staff {
+                user_id: agent.id,
+                role: agent.role,
+            },
+            t.id,
+            postdesk::actions::ReplyInput::text("We are on it."),
+            postdesk::store::now_millis(),
+        )
+        .await
+        .unwrap();
+    let store = app.store.clone();
+    crate::helpers::eventually(20, "the agent reply to Ann is suppressed", || async {
+        store
+            .outbox_for_ticket(t.id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.notice == "agent_reply" && r.state == "suppressed")
+    })
+    .await;
     app.stop().await;
 }
 

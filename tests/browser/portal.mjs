@@ -95,14 +95,22 @@ try {
   }
   expect(reached, 'the reply box is reachable with the keyboard');
 
-  // 6. Hostile mail renders inert.
+  // 6. Hostile mail renders inert: the crafted one and every other ticket
+  //    (HTML mails of the shared corpus) in the list.
   await page.goto(new URL(`/portal/tickets/${HOSTILE}`, LINK).href);
   await page.waitForTimeout(500);
   expect(await page.locator('.bubble').count() > 0, 'the hostile ticket shows');
-  const scripts = await page.evaluate(() => document.querySelectorAll('script, iframe, object, embed, img[onerror], svg').length);
-  expect(scripts === 0, `${scripts} active elements made it into the page`);
   await shot('hostile');
-  console.log(JSON.stringify({ ok: true, reference }));
+  await page.goto(new URL('/portal', LINK).href);
+  const pages = await page.locator('.tickets a').evaluateAll((as) => as.map((a) => a.href));
+  expect(pages.length >= 3, `only ${pages.length} tickets listed`);
+  for (const href of pages) {
+    await page.goto(href);
+    const active = await page.evaluate(() => document.querySelectorAll('script, iframe, object, embed, img[onerror], svg, [onload], [onclick]').length);
+    expect(active === 0, `${active} active elements on ${href}`);
+  }
+  await page.waitForTimeout(500);
+  console.log(JSON.stringify({ ok: true, reference, checked: pages.length }));
 } finally {
   await browser.close();
 }

@@ -31,6 +31,83 @@ fn browser_tools() -> std::path::PathBuf {
     dir
 }
 
+/// Up to `n` HTML mails of ../shared/corpus (no bounce collections), their
+/// senders replaced by `from` so that they land among that requester's tickets.
+fn corpus_html_mails(from: &str, to: &str, n: usize) -> Vec<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = p.to_string_lossy().to_string();
+            if p.is_dir() {
+                if !["sisimai", "flufl", "rfc3834"]
+                    .iter()
+                    .any(|x| name.contains(x))
+                {
+                    dirs.push(p);
+                }
+            } else if name.ends_with(".eml") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let Ok(raw) = std::fs::read(f) else { continue };
+        if out.len() == n || !raw.windows(9).any(|w| w.eq_ignore_ascii_case(b"text/html")) {
+            continue;
+        }
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|p| p + 4)
+            .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2));
+        let Some(body_at) = split else { continue };
+        let head = String::from_utf8_lossy(&raw[..body_at]).to_string();
+        let mut kept = String::new();
+        let mut skipping = false;
+        for line in head.lines() {
+            if line.starts_with([' ', '\t']) {
+                if !skipping {
+                    kept.push_str(line);
+                    kept.push_str("\r\n");
+                }
+                continue;
+            }
+            let name = line.split(':').next().unwrap_or("").to_ascii_lowercase();
+            skipping = matches!(
+                name.as_str(),
+                "from"
+                    | "sender"
+                    | "reply-to"
+                    | "return-path"
+                    | "to"
+                    | "cc"
+                    | "message-id"
+                    | "in-reply-to"
+                    | "references"
+            );
+            if !skipping && !line.is_empty() {
+                kept.push_str(line);
+                kept.push_str("\r\n");
+            }
+        }
+        let mut mail = format!(
+            "From: Ann Example <{from}>\r\nTo: {to}\r\nMessage-ID: <corpus-{i}@client.test>\r\n{kept}\r\n"
+        )
+        .into_bytes();
+        mail.extend_from_slice(&raw[body_at..]);
+        out.push(mail);
+    }
+    out
+}
+
 #[tokio::test]
 async fn a_requester_works_a_ticket_in_the_browser() {
     let tools = browser_tools();
@@ -65,6 +142,25 @@ async fn a_requester_works_a_ticket_in_the_browser() {
     stack.send(&ann, &support, hostile.as_bytes()).await;
     eventually(60, "both receipts reach Ann", || async {
         stack.inbox(&ann, &ann_pw).await.len() == 2
+    })
+    .await;
+    // HTML mails of the shared corpus, sent as if Ann wrote them.
+    let corpus = corpus_html_mails(&ann, &support, 20);
+    let mut sent = 2;
+    for mail in &corpus {
+        if stack.try_send(&ann, &support, mail).await {
+            sent += 1;
+        }
+    }
+    let store = app.store.clone();
+    eventually(60, "every mail is processed", || async {
+        let counts = store.inbound_counts().await.unwrap();
+        counts
+            .iter()
+            .filter(|(s, _)| s != "new")
+            .map(|(_, n)| n)
+            .sum::<i64>()
+            >= sent
     })
     .await;
     let receipt = stack
@@ -118,6 +214,7 @@ async fn a_requester_works_a_ticket_in_the_browser() {
         "the browser test failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("\"ok\":true"), "{stdout}");
+    eprintln!("browser: {stdout}");
     for shot in [
         "ticket",
         "reply-with-photo",

@@ -403,6 +403,29 @@ impl MailStack {
         let _ = c.quit().await;
     }
 
+    /// Sends a mail through the stack's Postfix; false if it refused it.
+    pub async fn try_send(&self, from: &str, to: &str, message: &[u8]) -> bool {
+        use lettre::transport::smtp::client::AsyncSmtpConnection;
+        use lettre::transport::smtp::extension::ClientId;
+        let Ok(mut c) = AsyncSmtpConnection::connect_tokio1(
+            ("127.0.0.1", self.smtp_port),
+            Some(std::time::Duration::from_secs(10)),
+            &ClientId::Domain("client.test".into()),
+            None,
+            None,
+        )
+        .await
+        else {
+            return false;
+        };
+        let envelope =
+            lettre::address::Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()])
+                .unwrap();
+        let ok = c.send(&envelope, message).await.is_ok();
+        let _ = c.quit().await;
+        ok
+    }
+
     /// Runs a `deploy/mailstack` command for a second, private Postfix in
     /// `dir` on `port` that delivers into the shared Dovecot.
     pub fn extra_postfix(&self, command: &str, dir: &std::path::Path, port: u16) {

@@ -383,24 +383,10 @@ impl MailStack {
 
     /// Sends a mail through the stack's Postfix, as a mail client would.
     pub async fn send(&self, from: &str, to: &str, message: &[u8]) {
-        use lettre::transport::smtp::client::AsyncSmtpConnection;
-        use lettre::transport::smtp::extension::ClientId;
-        let mut c = AsyncSmtpConnection::connect_tokio1(
-            ("127.0.0.1", self.smtp_port),
-            Some(std::time::Duration::from_secs(10)),
-            &ClientId::Domain("client.test".into()),
-            None,
-            None,
-        )
-        .await
-        .expect("connect to Postfix");
-        let envelope =
-            lettre::address::Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()])
-                .unwrap();
-        c.send(&envelope, message)
-            .await
-            .expect("Postfix accepts the mail");
-        let _ = c.quit().await;
+        assert!(
+            self.try_send(from, to, message).await,
+            "Postfix accepts the mail"
+        );
     }
 
     /// Sends a mail through the stack's Postfix; false if it refused it.

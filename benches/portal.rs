@@ -44,7 +44,7 @@ async fn main() {
     } else {
         format!("sqlite://{}", work.join("bench.db").display())
     };
-    s.database.max_connections = 16;
+    s.database.max_connections = arg("--pool", "16").parse().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -142,6 +142,8 @@ pub struct HttpSettings {
     pub public_url: String,
     /// Largest request body accepted, bytes.
     pub max_body_bytes: u64,
+    /// An external support site; when set, the portal's support links point there.
+    pub support_url: Option<String>,
 }
 
 impl Default for HttpSettings {
@@ -150,6 +152,7 @@ impl Default for HttpSettings {
             listen: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 25 * 1024 * 1024,
+            support_url: None,
         }
     }
 }
@@ -602,6 +605,15 @@ impl Settings {
             return Err(invalid(
                 "http.public_url",
                 public,
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if let Some(url) = &self.http.support_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(invalid(
+                "http.support_url",
+                url,
                 "must be an http:// or https:// URL",
             ));
         }

@@ -111,7 +111,7 @@ mod tests {
             StatusCode::OK,
             "portal_message",
             &serde_json::json!({
-                "title": "t", "team": "<b>Team</b>", "signed_in": false,
+                "title": "t", "team": "<b>Team</b>", "signed_in": false, "support_url": null,
                 "heading": "<script>alert(1)</script>", "text": "x", "offer_link": true,
             }),
         );

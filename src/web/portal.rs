@@ -97,6 +97,7 @@ fn base(state: &AppState, title: &str, signed_in: bool) -> serde_json::Map<Strin
     m.insert("title".into(), json!(title));
     m.insert("team".into(), json!(state.settings.outbound.team_name));
     m.insert("signed_in".into(), json!(signed_in));
+    m.insert("support_url".into(), json!(state.settings.http.support_url));
     m
 }
 
@@ -423,21 +424,26 @@ async fn ticket_page(
 /// Files sent with a portal reply, at most this many.
 const MAX_FILES: usize = 10;
 
-/// A reply form as sent: the fields and the files.
+/// A multipart form as sent: its text fields and its files.
 #[derive(Default)]
-struct ReplyForm {
-    csrf: String,
-    body: String,
+struct Upload {
+    fields: HashMap<String, String>,
     files: Vec<crate::mail::Attachment>,
 }
 
-/// Reads a multipart reply, refusing a file over the per-file limit (and a
+impl Upload {
+    fn field(&self, name: &str) -> &str {
+        self.fields.get(name).map_or("", String::as_str)
+    }
+}
+
+/// Reads a multipart form, refusing a file over the per-file limit (and a
 /// request over the body limit, checked from its length before reading).
-async fn read_reply(
+async fn read_upload(
     state: &AppState,
     headers: &HeaderMap,
     mut multipart: Multipart,
-) -> Result<ReplyForm, PortalError> {
+) -> Result<Upload, PortalError> {
     let max_body = state.settings.http.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -450,7 +456,7 @@ async fn read_reply(
         )));
     }
     let max_file = state.settings.tickets.max_attachment_bytes;
-    let mut form = ReplyForm::default();
+    let mut form = Upload::default();
     while let Some(mut field) = multipart
         .next_field()
         .await
@@ -458,16 +464,6 @@ async fn read_reply(
     {
         let name = field.name().unwrap_or_default().to_string();
         match name.as_str() {
-            "csrf" | "body" => {
-                let text = field.text().await.map_err(|e| {
-                    PortalError::BadForm(format!("The form could not be read: {e}"))
-                })?;
-                if name == "csrf" {
-                    form.csrf = text;
-                } else {
-                    form.body = text;
-                }
-            }
             "files" => {
                 let filename = field.file_name().unwrap_or_default().trim().to_string();
                 let content_type = field
@@ -508,7 +504,14 @@ async fn read_reply(
                     data,
                 });
             }
-            _ => {}
+            _ => {
+                if form.fields.len() < 32 {
+                    let text = field.text().await.map_err(|e| {
+                        PortalError::BadForm(format!("The form could not be read: {e}"))
+                    })?;
+                    form.fields.insert(name, text);
+                }
+            }
         }
     }
     Ok(form)
@@ -523,8 +526,8 @@ async fn reply(
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
         let t = my_ticket(&state, me, &reference).await?;
-        let form = read_reply(&state, &headers, multipart).await?;
-        if !csrf_ok(&session, &form.csrf) {
+        let form = read_upload(&state, &headers, multipart).await?;
+        if !csrf_ok(&session, form.field("csrf")) {
             return Err(PortalError::BadForm(
                 "The form expired; please go back and try again.".into(),
             ));
@@ -536,7 +539,7 @@ async fn reply(
                 &mut tx,
                 Actor::Requester { requester_id: me },
                 t.id,
-                ReplyInput::text(&form.body),
+                ReplyInput::text(form.field("body")),
                 now_millis(),
             )
             .await?;
@@ -590,7 +593,7 @@ async fn close(
     go.await.unwrap_or_else(|e: PortalError| e.page(&state))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 struct NewForm {
     csrf: String,
     subject: String,
@@ -641,6 +644,10 @@ fn new_page(
     c.insert("priorities".into(), json!(priorities));
     c.insert("related_kinds".into(), json!(tickets.related_kinds));
     c.insert(
+        "max_file".into(),
+        json!(human_size(tickets.max_attachment_bytes as i64)),
+    );
+    c.insert(
         "form".into(),
         json!({ "subject": form.subject, "body": form.body }),
     );
@@ -663,10 +670,21 @@ async fn new_form(State(state): State<AppState>, headers: HeaderMap) -> Response
 async fn new_ticket(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(form): Form<NewForm>,
+    multipart: Multipart,
 ) -> Response {
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
+        let upload = read_upload(&state, &headers, multipart).await?;
+        let text = |name: &str| upload.fields.get(name).cloned();
+        let form = NewForm {
+            csrf: upload.field("csrf").to_string(),
+            subject: upload.field("subject").to_string(),
+            body: upload.field("body").to_string(),
+            category: text("category"),
+            priority: text("priority"),
+            related_kind: text("related_kind"),
+            related_id: text("related_id"),
+        };
         if !csrf_ok(&session, &form.csrf) {
             return Err(PortalError::BadForm(
                 "The form expired; please go back and try again.".into(),
@@ -706,8 +724,18 @@ async fn new_ticket(
                 Some("Please fill in a subject and a message."),
             ));
         }
-        match state.actions.open_ticket(None, input, now_millis()).await {
+        let mut tx = state.store.begin().await?;
+        match state
+            .actions
+            .open_in(&mut tx, None, input, now_millis())
+            .await
+        {
             Ok(opened) => {
+                let first = tx.first_message_id(opened.ticket_id).await?;
+                for file in &upload.files {
+                    tx.insert_attachment(first, file).await?;
+                }
+                tx.commit().await?;
                 Ok(Redirect::to(&format!("/portal/tickets/{}", opened.reference)).into_response())
             }
             Err(ActionError::Invalid(m)) => Ok(new_page(&state, &session, &form, Some(&m))),

@@ -70,10 +70,12 @@ try {
   await page.getByLabel('Category').selectOption('Technical');
   await page.getByLabel('Priority').selectOption('high');
   await page.getByLabel('Message').fill('Ours broke.');
+  await page.getByLabel(/Attach files/).setInputFiles({ name: 'broken.txt', mimeType: 'text/plain', buffer: Buffer.from('cracked screen') });
   await page.getByRole('button', { name: 'Send request' }).click();
   await page.waitForURL(/\/portal\/tickets\/TKT-\d+$/);
   expect(page.url().split('/').pop() !== reference, 'a new ticket');
   expect((await page.locator('h1').innerText()).includes('Need a second monitor'), 'the new ticket page');
+  expect((await page.locator('.files').innerText()).includes('broken.txt'), 'the new ticket carries its file');
   await page.goto(new URL('/portal/help', LINK).href);
   await shot('help');
   await page.goto(new URL('/portal/profile', LINK).href);

@@ -3,7 +3,7 @@
 //! session and a missing CSRF token; a portal reply and close go through
 //! the same rules as mail.
 
-use crate::helpers::{TestApp, TestDb, spawn_app};
+use crate::helpers::{TestApp, TestDb, spawn_app_with};
 use postdesk::actions::{Actions, OpenTicket};
 use postdesk::domain::{Channel, Status};
 use postdesk::mail::token::SigningKey;
@@ -90,8 +90,9 @@ async fn post(
     cookie: Option<&str>,
     form: &[(&str, &str)],
 ) -> StatusCode {
-    // Replies are multipart (they carry files); other forms are urlencoded.
-    let mut b = if path.ends_with("/reply") {
+    // Replies and new requests are multipart (they carry files); other
+    // forms are urlencoded.
+    let mut b = if path.ends_with("/reply") || path.ends_with("/new") {
         let mut parts = reqwest::multipart::Form::new();
         for (k, v) in form {
             parts = parts.text(k.to_string(), v.to_string());
@@ -112,7 +113,10 @@ fn csrf(page: &str) -> String {
 }
 
 async fn links_sessions_and_authorisation(db: TestDb) {
-    let app = spawn_app(db).await;
+    let app = spawn_app_with(db, |s| {
+        s.http.support_url = Some("https://help.example.org/".into())
+    })
+    .await;
     let key = key(&app).await;
     let far = postdesk::store::now_millis() / 1000 + 3600;
     let (mine, me) = open(&app, "ann@example.org", "Printer on fire").await;
@@ -412,6 +416,11 @@ async fn links_sessions_and_authorisation(db: TestDb) {
 
     // The profile: the address shown read-only; names saved; switching
     // "the team replies" off suppresses the next agent reply to Ann.
+    let (_, help) = get(&app, "/portal/help", Some(&cookie)).await;
+    assert!(
+        help.contains("href=\"https://help.example.org/\""),
+        "{help}"
+    );
     let (status, page) = get(&app, "/portal/profile", Some(&cookie)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("value=\"ann@example.org\" readonly"));

@@ -26,6 +26,9 @@ pub struct OpenTicket {
     pub category: Option<String>,
     /// Staff only: who should work on it.
     pub assignee: Option<EmailAddress>,
+    /// The mailbox's default assignee, applied when no one is chosen; an
+    /// address that is no active agent leaves the ticket unassigned.
+    pub default_assignee: Option<EmailAddress>,
     pub related: Option<(String, String)>,
     /// CC participants.
     pub cc: Vec<EmailAddress>,
@@ -52,6 +55,7 @@ impl OpenTicket {
             priority: None,
             category: None,
             assignee: None,
+            default_assignee: None,
             related: None,
             cc: Vec::new(),
             mailbox_id: None,
@@ -143,7 +147,16 @@ impl Actions {
                     ActionError::Invalid(format!("no active agent has the address {email}"))
                 })?)
             }
-            None => None,
+            None => match &input.default_assignee {
+                Some(email) => {
+                    let user = tx.user_by_email(email).await?.filter(|u| u.active);
+                    if user.is_none() {
+                        tracing::warn!(%email, "the default assignee is no active agent; left unassigned");
+                    }
+                    user
+                }
+                None => None,
+            },
         };
         if let Some((kind, _)) = &input.related
             && !tickets.related_kinds.iter().any(|k| k == kind)
@@ -249,15 +262,16 @@ impl Actions {
                 )
                 .await?;
             }
-            if let (Some(assignee), Some((_, actor_id))) = (&assignee, staff)
-                && assignee.id != actor_id
+            // The assignee hears of it, unless they assigned it themselves.
+            if let Some(assignee) = &assignee
+                && staff.is_none_or(|(_, actor_id)| assignee.id != actor_id)
             {
                 self.notify(
                     tx,
                     ticket_id,
                     Notice::Assigned,
                     assignee.email.as_str(),
-                    None,
+                    Some(message_id),
                     now,
                 )
                 .await?;

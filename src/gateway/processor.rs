@@ -378,6 +378,7 @@ impl Processor {
                 if let Some(m) = mailbox {
                     open.priority = m.settings.default_priority;
                     open.category = m.settings.default_category.clone();
+                    open.default_assignee = m.settings.default_assignee.clone();
                 }
                 let opened = self.actions.open_in(tx, None, open, now).await?;
                 (

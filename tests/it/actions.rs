@@ -657,7 +657,35 @@ async fn staff_open_tickets_on_behalf_with_assignee_and_cc(db: TestDb) {
     ));
 }
 
+async fn a_mailbox_default_assignee_is_applied_and_told(db: TestDb) {
+    let (store, actions) = actions_for(settings(&db)).await;
+    let (agent, _) = staff(&store, "triage@example.test", Role::Agent).await;
+    let mut input = mail("jane@example.org", "Routed", "Hello");
+    input.default_assignee = Some("triage@example.test".parse().unwrap());
+    let opened = actions.open_ticket(None, input, T0).await.unwrap();
+    let t = store.ticket(opened.ticket_id).await.unwrap().unwrap();
+    assert_eq!(t.assignee.map(|a| a.id), Some(agent.id));
+    let notices: Vec<(String, String)> = store
+        .outbox_for_ticket(t.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.notice, r.recipient))
+        .collect();
+    assert!(
+        notices.contains(&("assigned".into(), "triage@example.test".into())),
+        "{notices:?}"
+    );
+    // An address that is no agent leaves the ticket unassigned, and opens it all the same.
+    let mut input = mail("jane@example.org", "Routed nowhere", "Hello");
+    input.default_assignee = Some("nobody@example.test".parse().unwrap());
+    let opened = actions.open_ticket(None, input, T0).await.unwrap();
+    let t = store.ticket(opened.ticket_id).await.unwrap().unwrap();
+    assert!(t.assignee.is_none());
+}
+
 crate::on_both_backends!(
+    a_mailbox_default_assignee_is_applied_and_told,
     statuses_follow_the_rules_through_a_conversation,
     requesters_may_only_reply_and_close,
     closed_tickets_reopen_within_the_window_and_fork_after_it,

@@ -33,6 +33,7 @@ pub struct AppState {
     pub key: crate::mail::token::SigningKey,
     pub pages: Arc<pages::Pages>,
     pub link_limiter: Arc<portal::LinkLimiter>,
+    pub threads: Arc<portal::ThreadCache>,
 }
 
 /// Counts and times every request by its route pattern (never the raw path,

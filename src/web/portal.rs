@@ -41,6 +41,49 @@ pub fn router() -> Router<AppState> {
         .route("/portal/link", post(request_link))
 }
 
+/// A ticket's public thread as the portal shows it.
+pub struct Thread {
+    messages: Vec<crate::store::StoredMessage>,
+    files: HashMap<i64, Vec<crate::store::sessions::AttachmentInfo>>,
+}
+
+/// Threads read recently, each valid while its ticket's `updated_at` and
+/// message count stay the same (every change of a thread moves them), so a
+/// page viewed again costs no thread query. Per process; bounded.
+#[derive(Default)]
+pub struct ThreadCache(Mutex<HashMap<i64, Cached>>);
+
+/// A cached thread with the ticket's (updated_at, message_count) it was read at.
+type Cached = (i64, i64, std::sync::Arc<Thread>);
+
+/// Threads kept at most; the cache starts over when full.
+const THREADS_CACHED: usize = 2_000;
+
+impl ThreadCache {
+    async fn get(
+        &self,
+        store: &crate::store::Store,
+        t: &Ticket,
+    ) -> Result<std::sync::Arc<Thread>, StoreError> {
+        if let Some((updated, count, thread)) = self.0.lock().expect("cache").get(&t.id)
+            && *updated == t.updated_at
+            && *count == t.message_count
+        {
+            return Ok(thread.clone());
+        }
+        let thread = std::sync::Arc::new(Thread {
+            messages: store.messages(t.id, false).await?,
+            files: store.ticket_attachments(t.id).await?,
+        });
+        let mut map = self.0.lock().expect("cache");
+        if map.len() >= THREADS_CACHED {
+            map.clear();
+        }
+        map.insert(t.id, (t.updated_at, t.message_count, thread.clone()));
+        Ok(thread)
+    }
+}
+
 /// Link requests allowed per address and per 15 minutes.
 const LINKS_PER_WINDOW: usize = 3;
 const LINK_WINDOW_MS: i64 = 15 * 60_000;
@@ -330,10 +373,10 @@ async fn ticket_page(
             .requester(me)
             .await?
             .map(|r| r.email.to_string());
-        let mut files = state.store.ticket_attachments(t.id).await?;
+        let thread = state.threads.get(&state.store, &t).await?;
         let mut messages = Vec::new();
         let mut last = None;
-        for m in state.store.messages(t.id, false).await? {
+        for m in &thread.messages {
             if m.kind != MessageKind::Reply {
                 continue;
             }
@@ -367,7 +410,7 @@ async fn ticket_page(
                 "when": when(m.created_at),
                 "text": m.body_text,
                 "full": full,
-                "attachments": files.remove(&m.id).unwrap_or_default().into_iter().map(|a| json!({
+                "attachments": thread.files.get(&m.id).into_iter().flatten().map(|a| json!({
                     "id": a.id,
                     "name": a.filename,
                     "size": human_size(a.size),

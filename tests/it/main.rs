@@ -14,3 +14,4 @@ mod imap;
 mod outbound;
 mod portal;
 mod scheduler;
+mod shutdown;

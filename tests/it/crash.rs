@@ -3,9 +3,10 @@
 //! end every mail is on exactly one ticket message (or recorded, or in
 //! quarantine) and every receipt was queued exactly once.
 
+use crate::helpers::start_daemon as start;
 use crate::helpers::{TestDb, mailstack};
 use postdesk::store::Store;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const MAILS: usize = 1200;
@@ -39,30 +40,6 @@ fn mail(i: usize, support: &str) -> Vec<u8> {
     }
     m.push_str(&format!("\r\nBody of mail {i}.\r\n"));
     m.into_bytes()
-}
-
-/// A daemon that is killed if the test ends early (a failed assertion
-/// must not leave it running).
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(config: &std::path::Path) -> Daemon {
-    Daemon(
-        Command::new(env!("CARGO_BIN_EXE_postdesk"))
-            .arg("serve")
-            .env("POSTDESK_CONFIG", config)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
 }
 
 async fn settled(store: &Store) -> i64 {

@@ -484,3 +484,28 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The real `postdesk serve`, killed if the test ends early (a failed
+/// assertion must not leave it running).
+pub struct Daemon(pub std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `postdesk serve` with a configuration file, quiet.
+pub fn start_daemon(config: &std::path::Path) -> Daemon {
+    Daemon(
+        std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+            .arg("serve")
+            .env("POSTDESK_CONFIG", config)
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}

@@ -4,36 +4,15 @@
 //! exactly one ticket and every receipt arrived exactly once, counted in the
 //! requesters' own Dovecot mailboxes.
 
+use crate::helpers::{Daemon, start_daemon as start};
 use crate::helpers::{TestDb, mailstack};
 use postdesk::store::Store;
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const MAILS: usize = 240;
 const PEOPLE: usize = 12;
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(config: &std::path::Path) -> Daemon {
-    Daemon(
-        Command::new(env!("CARGO_BIN_EXE_postdesk"))
-            .arg("serve")
-            .env("POSTDESK_CONFIG", config)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
 
 /// Waits until the daemon answers /healthz (its signal handlers are set).
 async fn ready(port: u16) {

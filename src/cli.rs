@@ -285,38 +285,56 @@ async fn migrate(settings: &Settings) -> Result<()> {
 }
 
 async fn serve(settings: Settings) -> Result<()> {
+    // Listen for SIGTERM before anything else: one that arrives while the
+    // database migrates still means a clean stop (exit 0), not death by signal.
+    let stop = StopSignal::listen();
     init_logging(&settings);
     let app = App::build(settings).await.context("starting postdesk")?;
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        stop.wait().await;
         trigger.cancel();
     });
     app.run(shutdown).await.context("running postdesk")
 }
 
-/// Waits for SIGTERM or SIGINT (Ctrl-C).
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
+/// SIGTERM or SIGINT (Ctrl-C), registered when created.
+struct StopSignal {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignal {
+    fn listen() -> Self {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+        StopSignal {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    async fn wait(mut self) {
+        let term = async {
+            match &mut self.term {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let int = async {
+            match &mut self.int {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = term => {}
+            _ = int => {}
+        }
     }
 }
 

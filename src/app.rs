@@ -104,6 +104,7 @@ impl App {
             pages: Arc::new(crate::web::pages::Pages::new().map_err(AppError::Pages)?),
             link_limiter: Arc::new(Default::default()),
             threads: Arc::new(Default::default()),
+            memory: Arc::new(Default::default()),
         };
         let tasks = TaskTracker::new();
         tasks.spawn(Scheduler::new(actions.clone()).run(shutdown.child_token()));

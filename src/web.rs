@@ -34,6 +34,7 @@ pub struct AppState {
     pub pages: Arc<pages::Pages>,
     pub link_limiter: Arc<portal::LinkLimiter>,
     pub threads: Arc<portal::ThreadCache>,
+    pub memory: Arc<portal::PortalMemory>,
 }
 
 /// Counts and times every request by its route pattern (never the raw path,

@@ -535,6 +535,21 @@ impl Store {
         load_ticket(&mut conn, &self.prefix, "number", reference.number()).await
     }
 
+    /// As [`Store::ticket_by_ref`] without reading the tags (one query, for
+    /// pages that do not show them); `tags` is empty.
+    pub async fn ticket_by_ref_untagged(&self, reference: &TicketRef) -> Result<Option<Ticket>> {
+        if reference.prefix() != &*self.prefix {
+            return Ok(None);
+        }
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{TICKET_SELECT} WHERE t.number = $1"
+        )))
+        .bind(reference.number())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| ticket_from(&r, &self.prefix)).transpose()
+    }
+
     /// The ticket with this row id.
     pub async fn ticket(&self, id: i64) -> Result<Option<Ticket>> {
         let mut conn = self.pool.acquire().await?;

@@ -31,19 +31,23 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// The digest under which a request's session cookie is stored, if it
+/// carries a well-formed one.
+pub fn cookie_digest(headers: &HeaderMap) -> Option<String> {
+    let value = cookie(headers, COOKIE)?;
+    (value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| bytes_digest(value.as_bytes()))
+}
+
 /// The signed-in session of a request, with its cookie's digest.
 pub async fn current(
     store: &Store,
     headers: &HeaderMap,
     now: i64,
 ) -> Result<Option<(String, WebSession)>, StoreError> {
-    let Some(value) = cookie(headers, COOKIE) else {
+    let Some(digest) = cookie_digest(headers) else {
         return Ok(None);
     };
-    if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok(None);
-    }
-    let digest = bytes_digest(value.as_bytes());
     Ok(store.session(&digest, now).await?.map(|s| (digest, s)))
 }
 

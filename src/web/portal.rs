@@ -56,6 +56,55 @@ pub struct ThreadCache(Mutex<HashMap<i64, Cached>>);
 /// A cached thread with the ticket's (updated_at, message_count) it was read at.
 type Cached = (i64, i64, std::sync::Arc<Thread>);
 
+/// Sessions and read marks the portal has seen recently, so that viewing a
+/// page again costs no session query and no read-mark query. A session is
+/// trusted from memory for [`SESSION_MEMORY_MS`] (it can only expire or be
+/// deleted by a later sign-out, which evicts it here).
+#[derive(Default)]
+pub struct PortalMemory {
+    sessions: Mutex<HashMap<String, (WebSession, i64)>>,
+    read: Mutex<HashMap<(i64, i64), i64>>,
+}
+
+/// How long a session read from the database is trusted from memory.
+const SESSION_MEMORY_MS: i64 = 10_000;
+/// Entries kept at most in each map; it starts over when full.
+const MEMORY_ENTRIES: usize = 20_000;
+
+impl PortalMemory {
+    fn session(&self, digest: &str, now: i64) -> Option<WebSession> {
+        let map = self.sessions.lock().expect("memory");
+        map.get(digest)
+            .filter(|(s, at)| now - at < SESSION_MEMORY_MS && s.expires_at > now)
+            .map(|(s, _)| s.clone())
+    }
+
+    fn remember_session(&self, digest: String, s: WebSession, now: i64) {
+        let mut map = self.sessions.lock().expect("memory");
+        if map.len() >= MEMORY_ENTRIES {
+            map.clear();
+        }
+        map.insert(digest, (s, now));
+    }
+
+    /// Whether `viewer` is known to have read `ticket` up to `message`.
+    fn has_read(&self, ticket: i64, viewer: i64, message: i64) -> bool {
+        self.read
+            .lock()
+            .expect("memory")
+            .get(&(ticket, viewer))
+            .is_some_and(|m| *m >= message)
+    }
+
+    fn remember_read(&self, ticket: i64, viewer: i64, message: i64) {
+        let mut map = self.read.lock().expect("memory");
+        if map.len() >= MEMORY_ENTRIES {
+            map.clear();
+        }
+        map.insert((ticket, viewer), message);
+    }
+}
+
 /// Threads kept at most; the cache starts over when full.
 const THREADS_CACHED: usize = 2_000;
 
@@ -213,12 +262,19 @@ async fn requester(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<(i64, WebSession), PortalError> {
-    match auth::current(&state.store, headers, now_millis()).await? {
-        Some((_, s)) => match s.requester_id {
-            Some(id) => Ok((id, s)),
-            None => Err(PortalError::SignIn),
-        },
-        None => Err(PortalError::SignIn),
+    let now = now_millis();
+    if let Some(digest) = auth::cookie_digest(headers)
+        && let Some(s) = state.memory.session(&digest, now)
+        && let Some(id) = s.requester_id
+    {
+        return Ok((id, s));
+    }
+    match auth::current(&state.store, headers, now).await? {
+        Some((digest, s)) if s.requester_id.is_some() => {
+            state.memory.remember_session(digest, s.clone(), now);
+            Ok((s.requester_id.expect("checked"), s))
+        }
+        _ => Err(PortalError::SignIn),
     }
 }
 
@@ -235,7 +291,7 @@ async fn my_ticket(
     }
     let ticket = state
         .store
-        .ticket_by_ref(&r)
+        .ticket_by_ref_untagged(&r)
         .await?
         .ok_or(PortalError::NotFound)?;
     if !state
@@ -418,11 +474,14 @@ async fn ticket_page(
                 })).collect::<Vec<_>>(),
             }));
         }
-        if let Some(id) = last {
+        if let Some(id) = last
+            && !state.memory.has_read(t.id, me, id)
+        {
             state
                 .store
                 .mark_read(t.id, &format!("requester:{me}"), id)
                 .await?;
+            state.memory.remember_read(t.id, me, id);
         }
         let now = now_millis();
         let notice = match t.status {

@@ -23,6 +23,8 @@ pub struct AttachmentInfo {
     pub filename: String,
     pub content_type: String,
     pub size: i64,
+    /// The `Content-ID` an HTML part refers to it by (`cid:`), if any.
+    pub content_id: Option<String>,
 }
 
 /// What a requester keeps on their profile (the address is not theirs to change).
@@ -188,20 +190,21 @@ impl Store {
         &self,
         ticket_id: i64,
     ) -> Result<std::collections::HashMap<i64, Vec<AttachmentInfo>>> {
-        let rows: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(
-            "SELECT a.message_id, a.id, a.filename, a.content_type, a.size FROM attachments a \
+        let rows: Vec<(i64, i64, String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT a.message_id, a.id, a.filename, a.content_type, a.size, a.content_id FROM attachments a \
              JOIN messages m ON m.id = a.message_id WHERE m.ticket_id = $1 ORDER BY a.id",
         )
         .bind(ticket_id)
         .fetch_all(&self.pool)
         .await?;
         let mut out: std::collections::HashMap<i64, Vec<AttachmentInfo>> = Default::default();
-        for (message_id, id, filename, content_type, size) in rows {
+        for (message_id, id, filename, content_type, size, content_id) in rows {
             out.entry(message_id).or_default().push(AttachmentInfo {
                 id,
                 filename,
                 content_type,
                 size,
+                content_id,
             });
         }
         Ok(out)
@@ -230,6 +233,7 @@ impl Store {
                     filename: r.try_get("filename")?,
                     content_type: r.try_get("content_type")?,
                     size: r.try_get("size")?,
+                    content_id: None,
                 },
                 r.try_get("data")?,
             ))

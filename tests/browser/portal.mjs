@@ -100,14 +100,18 @@ try {
   // 6. Hostile mail renders inert: the crafted one and every other ticket
   //    (HTML mails of the shared corpus) in the list.
   await page.goto(new URL(`/portal/tickets/${HOSTILE}`, LINK).href);
+  await page.evaluate(() => document.querySelectorAll('details').forEach((d) => { d.open = true; }));
   await page.waitForTimeout(500);
   expect(await page.locator('.bubble').count() > 0, 'the hostile ticket shows');
+  expect(await page.locator('.bubble .html').count() > 0, 'its formatted (sanitised) HTML shows');
   await shot('hostile');
   await page.goto(new URL('/portal', LINK).href);
   const pages = await page.locator('.tickets a').evaluateAll((as) => as.map((a) => a.href));
   expect(pages.length >= 3, `only ${pages.length} tickets listed`);
   for (const href of pages) {
     await page.goto(href);
+    // Open every folded part (full text, formatted HTML) so it renders.
+    await page.evaluate(() => document.querySelectorAll('details').forEach((d) => { d.open = true; }));
     const active = await page.evaluate(() => document.querySelectorAll('script, iframe, object, embed, img[onerror], svg, [onload], [onclick]').length);
     expect(active === 0, `${active} active elements on ${href}`);
   }

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal/help", get(help))
         .route("/portal/profile", get(profile).post(save_profile))
         .route("/portal/link", post(request_link))
+        .route("/portal/logout", post(logout))
 }
 
 /// A ticket's public thread as the portal shows it.
@@ -61,8 +62,8 @@ type Cached = (i64, i64, std::sync::Arc<Thread>);
 
 /// Sessions and read marks the portal has seen recently, so that viewing a
 /// page again costs no session query and no read-mark query. A session is
-/// trusted from memory for [`SESSION_MEMORY_MS`] (it can only expire or be
-/// deleted by a later sign-out, which evicts it here).
+/// trusted from memory for [`SESSION_MEMORY_MS`]; signing out evicts it
+/// here (another daemon may still trust it for those seconds).
 #[derive(Default)]
 pub struct PortalMemory {
     sessions: Mutex<HashMap<String, (WebSession, i64)>>,
@@ -80,6 +81,10 @@ impl PortalMemory {
         map.get(digest)
             .filter(|(s, at)| now - at < SESSION_MEMORY_MS && s.expires_at > now)
             .map(|(s, _)| s.clone())
+    }
+
+    fn forget_session(&self, digest: &str) {
+        self.sessions.lock().expect("memory").remove(digest);
     }
 
     fn remember_session(&self, digest: String, s: WebSession, now: i64) {
@@ -205,6 +210,8 @@ fn base(state: &AppState, title: &str, signed_in: bool) -> serde_json::Map<Strin
     m.insert("team".into(), json!(state.settings.outbound.team_name));
     m.insert("signed_in".into(), json!(signed_in));
     m.insert("support_url".into(), json!(state.settings.http.support_url));
+    // Pages of a signed-in person set it: the sign-out form needs it.
+    m.insert("csrf".into(), Value::Null);
     m
 }
 
@@ -447,7 +454,7 @@ async fn magic_link(State(state): State<AppState>, Path(token): Path<String>) ->
 
 async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let go = async {
-        let (me, _) = requester(&state, &headers).await?;
+        let (me, session) = requester(&state, &headers).await?;
         let tickets: Vec<Value> = state
             .store
             .requester_tickets(me, 500)
@@ -466,6 +473,7 @@ async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Respon
             .collect();
         let mut c = base(&state, "My requests", true);
         c.insert("tickets".into(), json!(tickets));
+        c.insert("csrf".into(), json!(session.csrf));
         Ok(state
             .pages
             .render(StatusCode::OK, "portal_tickets", &Value::Object(c)))
@@ -911,8 +919,11 @@ async fn new_ticket(
 }
 
 async fn help(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let signed_in = requester(&state, &headers).await.is_ok();
-    let mut c = base(&state, "Help", signed_in);
+    let session = requester(&state, &headers).await.ok().map(|(_, s)| s);
+    let mut c = base(&state, "Help", session.is_some());
+    if let Some(s) = session {
+        c.insert("csrf".into(), json!(s.csrf));
+    }
     c.insert("prefix".into(), json!(state.settings.tickets.prefix));
     c.insert(
         "reopen_window".into(),
@@ -1095,6 +1106,41 @@ async fn save_profile(
         }
         state.store.save_requester_profile(me, &p).await?;
         Ok(profile_page(&state, &session, &p, true))
+    };
+    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let go = async {
+        let (_, session) = requester(&state, &headers).await?;
+        if !csrf_ok(&session, &form.csrf) {
+            return Err(PortalError::BadForm(
+                "The form expired; please go back and try again.".into(),
+            ));
+        }
+        if let Some(digest) = auth::cookie_digest(&headers) {
+            state.store.delete_session(&digest).await?;
+            state.memory.forget_session(&digest);
+        }
+        let mut r = message_page(
+            &state,
+            StatusCode::OK,
+            "Signed out",
+            "The link in any of our mails signs you in again.",
+            false,
+            false,
+        );
+        r.headers_mut().insert(
+            header::SET_COOKIE,
+            header::HeaderValue::from_static(
+                "pd_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
+            ),
+        );
+        Ok(r)
     };
     go.await.unwrap_or_else(|e: PortalError| e.page(&state))
 }

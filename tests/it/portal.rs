@@ -487,6 +487,28 @@ async fn links_sessions_and_authorisation(db: TestDb) {
             .any(|r| r.notice == "agent_reply" && r.state == "suppressed")
     })
     .await;
+
+    // Signing out ends the session at once, memory included.
+    let (_, list) = get(&app, "/portal", Some(&cookie)).await;
+    assert!(list.contains("Sign out"));
+    let r = client()
+        .post(app.url("/portal/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        get(&app, "/portal", Some(&cookie)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     app.stop().await;
 }
 

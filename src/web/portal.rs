@@ -279,6 +279,17 @@ impl PortalError {
     }
 }
 
+/// Refuses a form whose CSRF token is not this session's.
+fn form_from_this_session(session: &WebSession, sent: &str) -> Result<(), PortalError> {
+    if csrf_ok(session, sent) {
+        Ok(())
+    } else {
+        Err(PortalError::BadForm(
+            "The form expired; please go back and try again.".into(),
+        ))
+    }
+}
+
 /// The signed-in requester of a request.
 async fn requester(
     state: &AppState,
@@ -700,11 +711,7 @@ async fn reply(
         let (me, session) = requester(&state, &headers).await?;
         let t = my_ticket(&state, me, &reference).await?;
         let form = read_upload(&state, &headers, multipart).await?;
-        if !csrf_ok(&session, form.field("csrf")) {
-            return Err(PortalError::BadForm(
-                "The form expired; please go back and try again.".into(),
-            ));
-        }
+        form_from_this_session(&session, form.field("csrf"))?;
         let mut tx = state.store.begin().await?;
         let outcome = state
             .actions
@@ -746,11 +753,7 @@ async fn close(
 ) -> Response {
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
-        if !csrf_ok(&session, &form.csrf) {
-            return Err(PortalError::BadForm(
-                "The form expired; please go back and try again.".into(),
-            ));
-        }
+        form_from_this_session(&session, &form.csrf)?;
         let t = my_ticket(&state, me, &reference).await?;
         state
             .actions
@@ -858,11 +861,7 @@ async fn new_ticket(
             related_kind: text("related_kind"),
             related_id: text("related_id"),
         };
-        if !csrf_ok(&session, &form.csrf) {
-            return Err(PortalError::BadForm(
-                "The form expired; please go back and try again.".into(),
-            ));
-        }
+        form_from_this_session(&session, &form.csrf)?;
         let who = state
             .store
             .requester(me)
@@ -1067,11 +1066,7 @@ async fn save_profile(
 ) -> Response {
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
-        if !csrf_ok(&session, form.get("csrf").map_or("", String::as_str)) {
-            return Err(PortalError::BadForm(
-                "The form expired; please go back and try again.".into(),
-            ));
-        }
+        form_from_this_session(&session, form.get("csrf").map_or("", String::as_str))?;
         let mut p = state
             .store
             .requester_profile(me)
@@ -1117,11 +1112,7 @@ async fn logout(
 ) -> Response {
     let go = async {
         let (_, session) = requester(&state, &headers).await?;
-        if !csrf_ok(&session, &form.csrf) {
-            return Err(PortalError::BadForm(
-                "The form expired; please go back and try again.".into(),
-            ));
-        }
+        form_from_this_session(&session, &form.csrf)?;
         if let Some(digest) = auth::cookie_digest(&headers) {
             state.store.delete_session(&digest).await?;
             state.memory.forget_session(&digest);

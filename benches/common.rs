@@ -40,3 +40,14 @@ pub fn drop_pg(name: &str) {
         ])
         .status();
 }
+
+/// Peak resident memory of a process (`self` or a pid), MB.
+pub fn peak_rss_mb(pid: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common.rs"]
+mod common;
+
 const IMAP_PORT: u16 = 32143;
 
 fn arg(name: &str, default: &str) -> String {
@@ -209,16 +212,6 @@ imap = {{ host = \"127.0.0.1\", port = {IMAP_PORT}, tls = \"none\", username = \
         .expect("target/release/postdesk (cargo build --release) starts")
 }
 
-fn peak_rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 async fn done(store: &postdesk::store::Store) -> i64 {
     store
         .inbound_counts()
@@ -268,7 +261,7 @@ async fn main() {
         "ingest {kind}: {n} mails ({:.1} MB) in {elapsed:.2} s (daemon start to last commit) = {:.0} mails/s; peak RSS {:.1} MB; states {counts:?}",
         bytes as f64 / 1e6,
         n as f64 / elapsed,
-        peak_rss_mb(daemon.id())
+        common::peak_rss_mb(&(daemon.id().to_string()))
     );
 
     // Latency with IDLE: APPEND one mail, wait until it is processed.

@@ -41,16 +41,6 @@ fn stack(command: &str, dir: &Path, extra: &[&str]) {
     assert!(status.success(), "mailstack {command} failed");
 }
 
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 fn delivered(dir: &Path) -> usize {
     (0..RECIPIENTS)
         .map(|r| {
@@ -152,7 +142,7 @@ async fn main() {
     println!(
         "{kind}: {sent} sent ({other} not) in {secs:.2} s = {:.0} mails/s with {connections} connections; peak RSS {:.0} MB",
         sent as f64 / secs,
-        peak_rss_mb()
+        common::peak_rss_mb("self")
     );
     let deadline = Instant::now() + Duration::from_secs(120);
     while delivered(&dir) < sent && Instant::now() < deadline {

@@ -324,16 +324,7 @@ impl Worker {
             }
             match self.sender(view) {
                 // Configuration, not the mail: wait for an admin to add SMTP.
-                Err(error) => finished.push(Finished::Retry {
-                    id: c.id,
-                    at: notify::next_attempt_at(
-                        u32::try_from(c.attempts + 1).unwrap_or(u32::MAX),
-                        o.retry_base.as_millis(),
-                        jitter(),
-                        now,
-                    ),
-                    error: error.to_string(),
-                }),
+                Err(error) => finished.push(self.retry(&c, error.to_string(), now)),
                 Ok(sender) => match self.prepare(&c, notice, view, facts, sender, now) {
                     Ok(job) => jobs.push(job),
                     Err(error) => finished.push(Finished::Failed { id: c.id, error }),
@@ -369,16 +360,7 @@ impl Worker {
                         error: format!("gave up after {} attempts: {error}", c.attempts + 1),
                     }
                 }
-                Err(SendError::Transient(error)) => Finished::Retry {
-                    id: c.id,
-                    at: notify::next_attempt_at(
-                        u32::try_from(c.attempts + 1).unwrap_or(u32::MAX),
-                        o.retry_base.as_millis(),
-                        jitter(),
-                        after,
-                    ),
-                    error,
-                },
+                Err(SendError::Transient(error)) => self.retry(c, error, after),
             });
         }
         for f in &finished {
@@ -420,6 +402,20 @@ impl Worker {
             }
         }
         Ok(outcome)
+    }
+
+    /// Another try later, after this claim's failed attempt.
+    fn retry(&self, c: &Claimed, error: String, now: Millis) -> Finished {
+        Finished::Retry {
+            id: c.id,
+            at: notify::next_attempt_at(
+                u32::try_from(c.attempts + 1).unwrap_or(u32::MAX),
+                self.settings.outbound.retry_base.as_millis(),
+                jitter(),
+                now,
+            ),
+            error,
+        }
     }
 
     async fn view(

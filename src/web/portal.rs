@@ -167,6 +167,11 @@ impl LinkLimiter {
         let mut map = self.0.lock().expect("limiter");
         if map.len() > 10_000 {
             map.retain(|_, times| times.iter().any(|t| now - t < LINK_WINDOW_MS));
+            // A flood of distinct addresses within one window: bound the
+            // memory rather than the flood (the limit restarts for all).
+            if map.len() > 10_000 {
+                map.clear();
+            }
         }
         let times = map.entry(key.to_string()).or_default();
         times.retain(|t| now - t < LINK_WINDOW_MS);

@@ -4,17 +4,9 @@
 //! opens a new request, and a ticket made of hostile mail renders inert.
 //! Screenshots at desktop and phone widths go to target/browser-shots.
 
-use crate::helpers::{TestDb, eventually, mailbox, mailstack, spawn_app_with};
+use crate::helpers::{TestDb, eventually, free_port, mailbox, mailstack, spawn_app_with};
 use postdesk::config::AfterAction;
 use std::path::Path;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Fails loudly when the browser tooling is missing (scripts/ensure-browser
 /// installs it; scripts/test runs that first).

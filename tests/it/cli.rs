@@ -144,14 +144,6 @@ fn user_accounts_and_tokens_from_the_command_line() {
     assert!(!missing.status.success());
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn serve_answers_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,7 +154,7 @@ fn serve_answers_and_exits_zero_on_sigterm() {
             .unwrap()
             .success()
     );
-    let port = free_port();
+    let port = crate::helpers::free_port();
     let mut child = postdesk(dir.path())
         .arg("serve")
         .env("POSTDESK__HTTP__LISTEN", format!("127.0.0.1:{port}"))

@@ -60,11 +60,7 @@ async fn killed_and_restarted_daemons_lose_and_double_nothing(db: TestDb) {
     stack.fill_maildir(&support, &mails);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("postdesk.toml");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     std::fs::write(
         &config,
         format!(
@@ -80,16 +76,7 @@ imap = {{ host = \"127.0.0.1\", port = {}, tls = \"none\", username = \"{support
         imap.create("Done").await.unwrap();
     }
     // Migrate first, so that every kill lands in ingestion rather than start-up.
-    let migrated = Command::new(env!("CARGO_BIN_EXE_postdesk"))
-        .arg("migrate")
-        .env("POSTDESK_CONFIG", &config)
-        .output()
-        .unwrap();
-    assert!(
-        migrated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
+    crate::helpers::migrate_with(&config);
     // Kill it at seeded random moments while it fetches, stores, processes and moves.
     let mut seed: u64 = 0x2545F4914F6CDD1D;
     for round in 0..5 {

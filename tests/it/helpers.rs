@@ -509,3 +509,26 @@ pub fn start_daemon(config: &std::path::Path) -> Daemon {
             .unwrap(),
     )
 }
+
+/// A TCP port free a moment ago, on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `postdesk migrate` with a configuration file; fails loudly.
+pub fn migrate_with(config: &std::path::Path) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+        .arg("migrate")
+        .env("POSTDESK_CONFIG", config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

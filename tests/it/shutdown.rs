@@ -58,11 +58,7 @@ async fn sigterm_under_load_loses_and_doubles_nothing(db: TestDb) {
     let _ = stack.session(&support, &pw).await.logout().await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("postdesk.toml");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     std::fs::write(
         &config,
         format!(
@@ -76,12 +72,7 @@ smtp = {{ host = \"127.0.0.1\", port = {}, tls = \"none\" }}\n",
         ),
     )
     .unwrap();
-    let migrated = Command::new(env!("CARGO_BIN_EXE_postdesk"))
-        .arg("migrate")
-        .env("POSTDESK_CONFIG", &config)
-        .output()
-        .unwrap();
-    assert!(migrated.status.success());
+    crate::helpers::migrate_with(&config);
     let store = Store::connect(&db.url, 2, "TKT").await.unwrap();
 
     // Stop it with SIGTERM at seeded moments while the work is under way.

@@ -126,6 +126,7 @@ fn start_stack(dir: &Path) {
         .env("MAILSTACK_IMAPS_PORT", "32993")
         .env("MAILSTACK_LMTP_PORT", "32024")
         .env("MAILSTACK_SMTPS_PORT", "32465")
+        .env("MAILSTACK_AUTH_PORT", "32026")
         .env("MAILSTACK_SMTP_PORT", "32025"));
 }
 
@@ -169,6 +170,7 @@ fn account(user: &str) -> Account {
         username: user.into(),
         password: Some(Secret::Inline("benchpw".into())),
         ca_file: None,
+        oauth2: None,
     }
 }
 

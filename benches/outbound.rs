@@ -35,6 +35,7 @@ fn stack(command: &str, dir: &Path, extra: &[&str]) {
         .env("MAILSTACK_IMAPS_PORT", "33993")
         .env("MAILSTACK_LMTP_PORT", "33024")
         .env("MAILSTACK_SMTPS_PORT", "33465")
+        .env("MAILSTACK_AUTH_PORT", "33026")
         .env("MAILSTACK_SMTP_PORT", SMTP_PORT.to_string())
         .status()
         .expect("deploy/mailstack runs");
@@ -88,6 +89,7 @@ async fn main() {
         username: String::new(),
         password: None,
         ca_file: None,
+        oauth2: None,
     });
     s.outbound.connections = connections;
     s.outbound.per_address_per_hour = u32::MAX;

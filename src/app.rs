@@ -9,14 +9,13 @@ use tokio_util::task::TaskTracker;
 
 use crate::actions::Actions;
 use crate::config::Settings;
-use crate::gateway::poller::Poller;
 use crate::gateway::processor::Processor;
+use crate::gateway::supervisor::Supervisor;
 use crate::metrics::Metrics;
 use crate::outbox::{Templates, Worker};
 use crate::scheduler::Scheduler;
 use crate::store::{Store, StoreError};
 use crate::web::{self, AppState};
-use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -108,7 +107,9 @@ impl App {
         };
         let tasks = TaskTracker::new();
         tasks.spawn(Scheduler::new(actions.clone()).run(shutdown.child_token()));
-        let holder = format!("{}-{}", hostname(), std::process::id());
+        let holder = (self.settings.cluster.name.clone())
+            .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
+        let tokens = crate::oauth::Tokens::new(self.store.clone());
         let released = self.store.release_stale_claims().await?;
         if released > 0 {
             tracing::info!(released, "released claims left by a previous run");
@@ -122,22 +123,28 @@ impl App {
                 key.clone(),
                 holder.clone(),
             )
-            .with_metrics(self.metrics.clone());
+            .with_metrics(self.metrics.clone())
+            .with_tokens(tokens.clone());
             tasks.spawn(worker.run(shutdown.child_token()));
         }
-        let processor = Processor::new(actions, key, holder);
+        let processor =
+            Processor::new(actions, key, holder.clone()).with_metrics(self.metrics.clone());
         let wake = Arc::new(Notify::new());
         tasks.spawn(run_processor(
             processor,
             wake.clone(),
             shutdown.child_token(),
         ));
-        tasks.spawn(supervise_pollers(
+        let supervisor = Supervisor::new(
             self.store.clone(),
+            holder.clone(),
+            self.settings.cluster.lease_ttl.0,
             wake,
-            shutdown.child_token(),
+            self.metrics.clone(),
             tasks.clone(),
-        ));
+        )
+        .with_tokens(tokens);
+        tasks.spawn(supervisor.run(shutdown.child_token()));
         let (web_shutdown, stop_all) = (shutdown.child_token(), shutdown.clone());
         let web = tasks.spawn(async move {
             // If the server stops on its own (an accept error), stop everything.
@@ -188,49 +195,6 @@ async fn run_processor(processor: Processor, wake: Arc<Notify>, shutdown: Cancel
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             }
-        }
-    }
-}
-
-/// Keeps one poller running per active mailbox: starts pollers for
-/// mailboxes added or resumed at run time, stops those paused or removed.
-async fn supervise_pollers(
-    store: Store,
-    wake: Arc<Notify>,
-    shutdown: CancellationToken,
-    tasks: TaskTracker,
-) {
-    let mut running: HashMap<i64, CancellationToken> = HashMap::new();
-    loop {
-        match store.mailboxes().await {
-            Ok(list) => {
-                let active: Vec<i64> = list.iter().filter(|m| !m.paused).map(|m| m.id).collect();
-                running.retain(|id, token| {
-                    let keep = active.contains(id) && !token.is_cancelled();
-                    if !keep {
-                        token.cancel();
-                    }
-                    keep
-                });
-                for id in active {
-                    running.entry(id).or_insert_with(|| {
-                        let token = shutdown.child_token();
-                        let poller = Poller::new(store.clone(), id, wake.clone());
-                        let stop = token.clone();
-                        tasks.spawn(async move {
-                            poller.run(stop.clone()).await;
-                            // Let the supervisor restart it if it ended on its own.
-                            stop.cancel();
-                        });
-                        token
-                    });
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "could not read mailboxes"),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
         }
     }
 }

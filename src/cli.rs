@@ -67,6 +67,13 @@ pub enum Command {
     /// Support mailboxes (also declared in the config file as [[mailboxes]]).
     #[command(subcommand)]
     Mailbox(MailboxCommand),
+    /// Which daemons are alive, who polls each mailbox, queue depths and
+    /// the oldest unprocessed and unsent mail.
+    Status {
+        /// Print JSON (the same document as `/readyz` minus the database check).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show how the gateway reads one mail, without storing anything.
     Inspect {
         /// Print the stable JSON form.
@@ -260,6 +267,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             path,
         } => import(&settings, mailbox, *notify, path).await,
         Command::Mailbox(m) => mailbox(&settings, m).await,
+        Command::Status { json } => status(&settings, *json).await,
         Command::Inspect {
             json,
             mailbox,
@@ -636,6 +644,55 @@ async fn outbox(settings: &Settings, command: &OutboxCommand) -> Result<()> {
     Ok(())
 }
 
+async fn status(settings: &Settings, json: bool) -> Result<()> {
+    let store = open_store(settings).await.context("opening the database")?;
+    let view = store.status(now_millis()).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(());
+    }
+    println!("daemons:");
+    if view.daemons.is_empty() {
+        println!("  none running");
+    }
+    for d in &view.daemons {
+        println!("  {:<32} polls {}", d.name, d.mailboxes.join(", "));
+    }
+    println!("mailboxes:");
+    for m in &view.mailboxes {
+        let state = match (&m.last_error, m.paused) {
+            (_, true) => "paused".to_string(),
+            (Some(e), _) => format!("failing: {e}"),
+            (None, _) => "ok".to_string(),
+        };
+        println!(
+            "  {:<24} {:<32} {state}",
+            m.name,
+            m.holder.as_deref().unwrap_or("(no daemon)")
+        );
+    }
+    let q = &view.queues;
+    let since = |t: &Option<String>| {
+        t.as_ref()
+            .map(|t| format!(", oldest {t}"))
+            .unwrap_or_default()
+    };
+    println!("queues:");
+    println!(
+        "  unprocessed mail {}{}",
+        q.unprocessed,
+        since(&q.oldest_unprocessed_at)
+    );
+    println!("  quarantined      {}", q.quarantined);
+    println!(
+        "  unsent mail      {}{}",
+        q.unsent,
+        since(&q.oldest_unsent_at)
+    );
+    println!("  failed mail      {}", q.failed);
+    Ok(())
+}
+
 fn mailbox_settings(a: &MailboxArgs) -> Result<crate::config::MailboxSettings> {
     use crate::config::{Account, MailboxSettings, Secret};
     let password = if let Some(var) = &a.password_env {
@@ -675,6 +732,7 @@ fn mailbox_settings(a: &MailboxArgs) -> Result<crate::config::MailboxSettings> {
             username: a.username.clone(),
             password,
             ca_file: None,
+            oauth2: None,
         },
         smtp: None,
         default_category: None,
@@ -755,9 +813,13 @@ async fn mailbox(settings: &Settings, command: &MailboxCommand) -> Result<()> {
                 .mailbox_by_name(name)
                 .await?
                 .with_context(|| format!("no mailbox is named `{name}`"))?;
-            let p = crate::gateway::imap::probe(&m.settings.imap, &m.settings.folder)
-                .await
-                .with_context(|| format!("testing mailbox {name}"))?;
+            let p = crate::gateway::imap::probe(
+                &m.settings.imap,
+                Some(&crate::oauth::Tokens::new(store.clone())),
+                &m.settings.folder,
+            )
+            .await
+            .with_context(|| format!("testing mailbox {name}"))?;
             println!(
                 "ok: logged in as {}, folder {} holds {} messages (UIDVALIDITY {:?}); IDLE {}, MOVE {}",
                 m.settings.imap.username,

@@ -109,6 +109,7 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub scheduler: SchedulerSettings,
     pub outbound: OutboundSettings,
+    pub cluster: ClusterSettings,
     /// Mailboxes declared in the file; admins add more at run time.
     pub mailboxes: Vec<MailboxSettings>,
 }
@@ -313,6 +314,26 @@ impl Default for SchedulerSettings {
     }
 }
 
+/// `[cluster]`: several daemons on one PostgreSQL (SPEC §8).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// This daemon's name in leases and claims; `HOSTNAME-PID` when unset.
+    pub name: Option<String>,
+    /// How long a mailbox lease lasts unless renewed (renewed every third of
+    /// it): the longest a dead daemon's mailboxes wait for another daemon.
+    pub lease_ttl: Span,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            name: None,
+            lease_ttl: Span::secs(15),
+        }
+    }
+}
+
 /// `[outbound]`: notification mail (SPEC §6).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -405,6 +426,27 @@ pub struct Account {
     /// Extra CA certificate (PEM) to trust, for servers with a private CA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// Log in with XOAUTH2 and an access token from this OAuth2 client
+    /// instead of the password (hosted mail providers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuth2Settings>,
+}
+
+/// `oauth2 = { … }` of an account: a refresh-token grant at `token_url`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Settings {
+    /// The provider's token endpoint.
+    pub token_url: String,
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// The refresh token from authorising the mailbox once; a rotated one
+    /// replaces it in the database.
+    pub refresh_token: Secret,
+    /// Scopes to ask for, space-separated (the provider's default when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// What happens to a mail on the IMAP server once it is safely stored.

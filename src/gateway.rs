@@ -1,12 +1,13 @@
-//! Mail in: the processor (raw mail → ticket or reply, one transaction each),
-//! the matching rules, and the pipe/import entry points. The IMAP poller
-//! joins here next.
+//! Mail in: the IMAP pollers and the leases that spread them over daemons,
+//! the processor (raw mail → ticket or reply, one transaction per batch),
+//! the matching rules, and the pipe/import entry points.
 
 pub mod imap;
 pub mod import;
 pub mod matching;
 pub mod poller;
 pub mod processor;
+pub mod supervisor;
 
 use crate::config::Settings;
 use crate::mail::token::SigningKey;

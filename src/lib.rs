@@ -4,11 +4,14 @@
 //!
 //! - [`config`]: typed settings from defaults, `postdesk.toml` and the environment.
 //! - [`domain`]: the ticket model and every pure decision (status rules, permissions, SLA).
+//! - [`gateway`]: IMAP pollers under mailbox leases, the processor, matching, pipe and import.
+//! - [`mail`]: parsing, classification, reply extraction, composing outgoing mail.
+//! - [`oauth`]: OAuth2 access tokens for XOAUTH2 mail accounts.
 //! - [`store`]: all the SQL, on SQLite or PostgreSQL; nothing else knows which.
 //! - [`actions`]: each change of a ticket as one transaction with its system message.
 //! - [`outbox`]: delivers queued notifications over SMTP, threaded and loop-safe.
 //! - [`scheduler`]: auto-close and SLA refresh, sleeping until the next due time.
-//! - [`web`]: health, metrics and the JSON API.
+//! - [`web`]: health, metrics, the JSON API and the requester portal.
 //! - [`app`]: builds the whole daemon from settings and runs it until shutdown.
 //! - [`cli`]: one short function per subcommand.
 
@@ -21,6 +24,7 @@ pub mod gateway;
 pub mod mail;
 pub mod metrics;
 pub mod net;
+pub mod oauth;
 pub mod outbox;
 pub mod scheduler;
 pub mod secrets;

@@ -22,6 +22,7 @@ struct Histogram {
 struct Registry {
     help: BTreeMap<&'static str, (&'static str, &'static str)>,
     counters: BTreeMap<(&'static str, String), f64>,
+    gauges: BTreeMap<(&'static str, String), f64>,
     histograms: BTreeMap<(&'static str, String), Histogram>,
 }
 
@@ -45,6 +46,15 @@ fn label_text(labels: &[(&str, &str)]) -> String {
         .join(",")
 }
 
+/// `{labels}`, or nothing for a series without labels.
+fn braces(labels: &str) -> String {
+    if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    }
+}
+
 impl Metrics {
     /// Declares a series' help text and type (`counter` or `histogram`).
     pub fn describe(&self, name: &'static str, kind: &'static str, help: &'static str) {
@@ -57,6 +67,13 @@ impl Metrics {
     pub fn inc(&self, name: &'static str, labels: &[(&str, &str)], by: f64) {
         if let Ok(mut r) = self.inner.lock() {
             *r.counters.entry((name, label_text(labels))).or_default() += by;
+        }
+    }
+
+    /// Sets a gauge (a value that goes up and down, like lease ownership).
+    pub fn set(&self, name: &'static str, labels: &[(&str, &str)], value: f64) {
+        if let Ok(mut r) = self.inner.lock() {
+            r.gauges.insert((name, label_text(labels)), value);
         }
     }
 
@@ -85,17 +102,14 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
         let mut last = "";
-        for ((name, labels), v) in &r.counters {
-            if *name != last {
-                header(&mut out, name, "counter");
-                last = name;
+        for (series, fallback) in [(&r.counters, "counter"), (&r.gauges, "gauge")] {
+            for ((name, labels), v) in series {
+                if *name != last {
+                    header(&mut out, name, fallback);
+                    last = name;
+                }
+                let _ = writeln!(out, "{name}{} {v}", braces(labels));
             }
-            let braces = if labels.is_empty() {
-                String::new()
-            } else {
-                format!("{{{labels}}}")
-            };
-            let _ = writeln!(out, "{name}{braces} {v}");
         }
         last = "";
         for ((name, labels), h) in &r.histograms {
@@ -108,11 +122,7 @@ impl Metrics {
                 let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {count}");
             }
             let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", h.count);
-            let braces = if labels.is_empty() {
-                String::new()
-            } else {
-                format!("{{{labels}}}")
-            };
+            let braces = braces(labels);
             let _ = writeln!(
                 out,
                 "{name}_sum{braces} {}\n{name}_count{braces} {}",

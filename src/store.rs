@@ -13,6 +13,7 @@ pub mod leases;
 pub mod mailboxes;
 pub mod outbox;
 pub mod sessions;
+pub mod status;
 pub mod tickets;
 pub mod users;
 

@@ -21,6 +21,7 @@ fn demo(args: &[&str], state: &PathBuf) -> std::process::Output {
         .env("MAILSTACK_LMTP_PORT", "38024")
         .env("MAILSTACK_SMTP_PORT", "38025")
         .env("MAILSTACK_SMTPS_PORT", "38465")
+        .env("MAILSTACK_AUTH_PORT", "38026")
         .output()
         .expect("scripts/demo runs")
 }

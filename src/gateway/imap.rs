@@ -1,5 +1,6 @@
 //! The IMAP connection: TCP, then implicit TLS, STARTTLS or plain (loopback
-//! only), through rustls with the ring provider; then LOGIN. Everything has
+//! only), through rustls with the ring provider; then LOGIN, or XOAUTH2 with
+//! an OAuth2 access token. Everything has
 //! a timeout so a silent server cannot hang a poller.
 
 use std::fmt::Debug;
@@ -10,6 +11,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 
 use crate::config::{Account, TlsMode};
+use crate::oauth::{Tokens, xoauth2_response};
 
 /// Any stream a session can run over.
 pub trait ImapStream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
@@ -38,6 +40,10 @@ pub enum ImapError {
     Timeout(Duration),
     #[error("the server closed the connection")]
     Closed,
+    #[error(transparent)]
+    OAuth(#[from] crate::oauth::OAuthError),
+    #[error("{0} signs in with OAuth2, but no token source was given")]
+    NoTokens(String),
 }
 
 async fn tls_wrap(account: &Account, tcp: TcpStream) -> Result<Box<dyn ImapStream>, ImapError> {
@@ -52,7 +58,7 @@ async fn tls_wrap(account: &Account, tcp: TcpStream) -> Result<Box<dyn ImapStrea
     Ok(Box::new(tls))
 }
 
-async fn open(account: &Account) -> Result<Session, ImapError> {
+async fn open(account: &Account, tokens: Option<&Tokens>) -> Result<Session, ImapError> {
     let addr = format!("{}:{}", account.host, account.port);
     let tcp = TcpStream::connect(&addr)
         .await
@@ -71,6 +77,7 @@ async fn open(account: &Account) -> Result<Session, ImapError> {
             client.run_command_and_check_ok("STARTTLS", None).await?;
             return login(
                 account,
+                tokens,
                 async_imap::Client::new(tls_wrap(account, client.into_inner()).await?),
             )
             .await;
@@ -82,13 +89,41 @@ async fn open(account: &Account) -> Result<Session, ImapError> {
         .await
         .map_err(|e| ImapError::Connect(addr, e))?
         .ok_or(ImapError::Closed)?;
-    login(account, client).await
+    login(account, tokens, client).await
+}
+
+/// Answers the server's XOAUTH2 challenges: the token first, then an empty
+/// line to the error document a refusing server sends.
+struct XOAuth2(Option<String>);
+
+impl async_imap::Authenticator for XOAuth2 {
+    type Response = String;
+    fn process(&mut self, _challenge: &[u8]) -> String {
+        self.0.take().unwrap_or_default()
+    }
 }
 
 async fn login(
     account: &Account,
+    tokens: Option<&Tokens>,
     client: async_imap::Client<Box<dyn ImapStream>>,
 ) -> Result<Session, ImapError> {
+    if let Some(oauth) = &account.oauth2 {
+        let tokens = tokens.ok_or_else(|| ImapError::NoTokens(account.username.clone()))?;
+        let token = tokens.access_token(account, oauth).await?;
+        let answer = xoauth2_response(&account.username, &token);
+        return match client.authenticate("XOAUTH2", XOAuth2(Some(answer))).await {
+            Ok(session) => Ok(session),
+            Err((e, _)) => {
+                // A token the server refuses is not used again.
+                tokens.forget(account, oauth).await;
+                Err(ImapError::Login(
+                    account.username.clone(),
+                    format!("XOAUTH2: {e}"),
+                ))
+            }
+        };
+    }
     let password = match &account.password {
         Some(secret) => secret.reveal("imap.password")?,
         None => String::new(),
@@ -99,9 +134,18 @@ async fn login(
         .map_err(|(e, _)| ImapError::Login(account.username.clone(), e.to_string()))
 }
 
-/// Connects and logs in, within [`CONNECT_TIMEOUT`].
+/// Connects and logs in with a password, within [`CONNECT_TIMEOUT`].
 pub async fn connect(account: &Account) -> Result<Session, ImapError> {
-    tokio::time::timeout(CONNECT_TIMEOUT, open(account))
+    connect_with(account, None).await
+}
+
+/// Connects and logs in, with XOAUTH2 and an access token from `tokens`
+/// when the account is an OAuth2 one, within [`CONNECT_TIMEOUT`].
+pub async fn connect_with(
+    account: &Account,
+    tokens: Option<&Tokens>,
+) -> Result<Session, ImapError> {
+    tokio::time::timeout(CONNECT_TIMEOUT, open(account, tokens))
         .await
         .map_err(|_| ImapError::Timeout(CONNECT_TIMEOUT))?
 }
@@ -116,8 +160,12 @@ pub struct Probe {
 }
 
 /// Connects, logs in and EXAMINEs the folder (read-only: nothing changes).
-pub async fn probe(account: &Account, folder: &str) -> Result<Probe, ImapError> {
-    let mut session = connect(account).await?;
+pub async fn probe(
+    account: &Account,
+    tokens: Option<&Tokens>,
+    folder: &str,
+) -> Result<Probe, ImapError> {
+    let mut session = connect_with(account, tokens).await?;
     let caps = session.capabilities().await?;
     let mailbox = session.examine(folder).await?;
     let _ = session.logout().await;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::imap::{ImapError, Session, connect};
+use super::imap::{ImapError, Session, connect_with};
 use crate::config::{AfterAction, StartMode};
 use crate::mail::MAX_MAIL_BYTES;
 use crate::store::inbound::{ImapOrigin, Stored};
@@ -57,6 +57,10 @@ pub struct Poller {
     mailbox_id: i64,
     /// Wakes the processor when new mail is stored.
     wake: Arc<Notify>,
+    /// Where fetches and failures are counted, under the mailbox's name.
+    metrics: Option<(Arc<crate::metrics::Metrics>, String)>,
+    /// Access tokens, for a mailbox that signs in with OAuth2.
+    tokens: crate::oauth::Tokens,
 }
 
 /// A UID and the size the server reports for it.
@@ -96,9 +100,30 @@ impl Poller {
     /// A poller for the stored mailbox `mailbox_id`.
     pub fn new(store: Store, mailbox_id: i64, wake: Arc<Notify>) -> Self {
         Poller {
+            tokens: crate::oauth::Tokens::new(store.clone()),
             store,
             mailbox_id,
             wake,
+            metrics: None,
+        }
+    }
+
+    /// Shares the daemon's OAuth2 access tokens.
+    pub fn with_tokens(mut self, tokens: crate::oauth::Tokens) -> Self {
+        self.tokens = tokens;
+        self
+    }
+
+    /// Counts `postdesk_mail_fetched_total` and `postdesk_mailbox_errors_total`
+    /// under the label `mailbox="name"`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>, name: &str) -> Self {
+        self.metrics = Some((metrics, name.to_string()));
+        self
+    }
+
+    fn count(&self, series: &'static str, by: usize) {
+        if let Some((m, name)) = &self.metrics {
+            m.inc(series, &[("mailbox", name)], by as f64);
         }
     }
 
@@ -226,6 +251,7 @@ impl Poller {
                 .set_mailbox_position(&mut tx, row.id, uidvalidity, top, now)
                 .await?;
             tx.commit().await?;
+            self.count("postdesk_mail_fetched_total", fetched.len());
             last_uid = top;
             // Wake every idle processor worker, and leave a permit for one busy now.
             self.wake.notify_waiters();
@@ -314,7 +340,7 @@ impl Poller {
         healthy: &mut bool,
     ) -> Result<(), PollError> {
         let row = self.row().await?;
-        let mut session = connect(&row.settings.imap).await?;
+        let mut session = connect_with(&row.settings.imap, Some(&self.tokens)).await?;
         let idle = row.settings.idle && session.capabilities().await?.has_str("IDLE");
         loop {
             let row = self.row().await?;
@@ -358,6 +384,7 @@ impl Poller {
                 Ok(()) => break,
                 Err(PollError::Removed) => break,
                 Err(e) => {
+                    self.count("postdesk_mailbox_errors_total", 1);
                     tracing::warn!(mailbox = self.mailbox_id, error = %e, retry_in = ?backoff, "mailbox poll failed");
                     let _ = self
                         .store

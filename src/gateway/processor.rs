@@ -11,9 +11,12 @@ use crate::mail::extract::extract_reply;
 use crate::mail::subject::{clean_subject, reply_token, ticket_tag};
 use crate::mail::token::SigningKey;
 use crate::mail::{ParsedMail, parse};
+use crate::metrics::Metrics;
 use crate::store::inbound::RawMail;
 use crate::store::mailboxes::MailboxRow;
 use crate::store::{NewMessage, StoreError, Tx};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// How long a claim on a raw mail lasts before another worker may take it
 /// (a batch takes well under a second; a dead daemon's claims lapse after this).
@@ -52,6 +55,7 @@ pub struct Processor {
     actions: Actions,
     key: SigningKey,
     holder: String,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// Why a mail went to quarantine rather than a ticket.
@@ -109,6 +113,7 @@ impl Processor {
             actions: self.actions.clone(),
             key: self.key.clone(),
             holder: format!("{}/{n}", self.holder),
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -118,6 +123,54 @@ impl Processor {
             actions,
             key,
             holder: holder.into(),
+            metrics: None,
+        }
+    }
+
+    /// Counts outcomes by mailbox (`postdesk_mail_processed_total{mailbox,
+    /// outcome}`) and times each mail from storage to its end state
+    /// (`postdesk_mail_processing_seconds{mailbox}`).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        metrics.describe(
+            "postdesk_mail_processed_total",
+            "counter",
+            "Stored mails processed, by mailbox and outcome (opened, replied, automated, duplicate, quarantined).",
+        );
+        metrics.describe(
+            "postdesk_mail_processing_seconds",
+            "histogram",
+            "Time from a mail being stored to its end state, by mailbox.",
+        );
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count(&self, raws: &[RawMail], out: &[Disposition], names: &HashMap<i64, String>) {
+        let Some(m) = &self.metrics else { return };
+        let now = crate::store::now_millis();
+        for (raw, d) in raws.iter().zip(out) {
+            let mailbox = raw
+                .mailbox_id
+                .and_then(|id| names.get(&id))
+                .map_or("(none)", String::as_str);
+            let outcome = match d {
+                Disposition::Opened { .. } => "opened",
+                Disposition::Replied { .. } => "replied",
+                Disposition::Automated { .. } => "automated",
+                Disposition::Duplicate => "duplicate",
+                Disposition::Quarantined(_) => "quarantined",
+            };
+            m.inc(
+                "postdesk_mail_processed_total",
+                &[("mailbox", mailbox), ("outcome", outcome)],
+                1.0,
+            );
+            let waited = now.saturating_sub(raw.received_at).max(0) as f64 / 1000.0;
+            m.observe(
+                "postdesk_mail_processing_seconds",
+                &[("mailbox", mailbox)],
+                waited,
+            );
         }
     }
 
@@ -165,7 +218,7 @@ impl Processor {
             return Ok(Vec::new());
         }
         let store = self.actions.store();
-        let mut mailboxes = std::collections::HashMap::new();
+        let mut mailboxes = HashMap::new();
         for id in raws.iter().filter_map(|r| r.mailbox_id) {
             if let std::collections::hash_map::Entry::Vacant(e) = mailboxes.entry(id) {
                 e.insert(store.mailbox(id).await?);
@@ -223,6 +276,11 @@ impl Processor {
             }
         }
         tx.commit().await?;
+        let names = mailboxes
+            .iter()
+            .filter_map(|(id, row)| Some((*id, row.as_ref()?.name.clone())))
+            .collect();
+        self.count(raws, &out, &names);
         Ok(out)
     }
 

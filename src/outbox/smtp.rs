@@ -84,6 +84,8 @@ impl AsyncTokioStream for TlsStream {
 /// Open connections to one SMTP account, at most `size` at a time.
 pub struct SmtpPool {
     account: Account,
+    /// Access tokens, for an account that signs in with OAuth2.
+    tokens: Option<crate::oauth::Tokens>,
     timeout: Duration,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
     permits: Semaphore,
@@ -104,10 +106,18 @@ impl SmtpPool {
     pub fn new(account: Account, size: usize, timeout: Duration) -> Self {
         SmtpPool {
             account,
+            tokens: None,
             timeout,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(size.max(1)),
         }
+    }
+
+    /// Signs in with XOAUTH2 and access tokens from `tokens` when the
+    /// account has `oauth2` settings.
+    pub fn with_tokens(mut self, tokens: crate::oauth::Tokens) -> Self {
+        self.tokens = Some(tokens);
+        self
     }
 
     fn transient(&self, what: impl std::fmt::Display) -> SendError {
@@ -143,7 +153,26 @@ impl SmtpPool {
         if a.tls == TlsMode::Starttls {
             conn.starttls(self.starttls_parameters()?, &hello).await?;
         }
-        if !a.username.is_empty() {
+        if let Some(oauth) = &a.oauth2 {
+            let tokens = self.tokens.as_ref().ok_or_else(|| {
+                self.transient("the account signs in with OAuth2, but no token source was given")
+            })?;
+            let token = tokens
+                .access_token(a, oauth)
+                .await
+                .map_err(|e| self.transient(e))?;
+            let signed_in = conn
+                .auth(
+                    &[Mechanism::Xoauth2],
+                    &Credentials::new(a.username.clone(), token),
+                )
+                .await;
+            if let Err(e) = signed_in {
+                // A refused token is not used again; the sign-in is retried later.
+                tokens.forget(a, oauth).await;
+                return Err(self.transient(format!("XOAUTH2: {e}")));
+            }
+        } else if !a.username.is_empty() {
             let password = match &a.password {
                 Some(secret) => secret
                     .reveal("smtp.password")

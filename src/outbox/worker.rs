@@ -65,6 +65,8 @@ pub struct Worker {
     holder: String,
     pools: Mutex<HashMap<String, Arc<SmtpPool>>>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Access tokens for accounts that sign in with OAuth2.
+    tokens: crate::oauth::Tokens,
 }
 
 fn quoted(text: &str) -> String {
@@ -146,6 +148,7 @@ impl Worker {
         holder: String,
     ) -> Self {
         Worker {
+            tokens: crate::oauth::Tokens::new(store.clone()),
             store,
             settings,
             templates,
@@ -154,6 +157,12 @@ impl Worker {
             pools: Mutex::new(HashMap::new()),
             metrics: None,
         }
+    }
+
+    /// Shares the daemon's OAuth2 access tokens (one refresh per account).
+    pub fn with_tokens(mut self, tokens: crate::oauth::Tokens) -> Self {
+        self.tokens = tokens;
+        self
     }
 
     /// Counts outcomes in `metrics` (`postdesk_outbox_total{outcome}`) and
@@ -451,7 +460,12 @@ impl Worker {
             .lock()
             .expect("pools")
             .entry(key)
-            .or_insert_with(|| Arc::new(SmtpPool::new(account.clone(), o.connections, o.timeout.0)))
+            .or_insert_with(|| {
+                Arc::new(
+                    SmtpPool::new(account.clone(), o.connections, o.timeout.0)
+                        .with_tokens(self.tokens.clone()),
+                )
+            })
             .clone()
     }
 

@@ -14,6 +14,8 @@ pub struct RawMail {
     /// Imported without notifications.
     pub silent: bool,
     pub attempts: i64,
+    /// When it was stored (ms), for the processing-latency histogram.
+    pub received_at: i64,
 }
 
 /// What storing a raw mail did.
@@ -42,7 +44,7 @@ pub struct Quarantined {
     pub received_at: i64,
 }
 
-const RAW_COLS: &str = "id, mailbox_id, raw, silent, attempts";
+const RAW_COLS: &str = "id, mailbox_id, raw, silent, attempts, received_at";
 
 fn raw_from(row: &sqlx::any::AnyRow) -> Result<RawMail> {
     Ok(RawMail {
@@ -51,6 +53,7 @@ fn raw_from(row: &sqlx::any::AnyRow) -> Result<RawMail> {
         raw: row.try_get("raw")?,
         silent: row.try_get::<i64, _>("silent")? != 0,
         attempts: row.try_get("attempts")?,
+        received_at: row.try_get("received_at")?,
     })
 }
 

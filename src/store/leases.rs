@@ -3,6 +3,21 @@
 
 use super::{Result, Store};
 
+/// Prefix of the lease every live daemon renews.
+pub const DAEMON_PREFIX: &str = "daemon:";
+/// Prefix of a mailbox's polling lease; the mailbox id follows.
+pub const MAILBOX_PREFIX: &str = "mailbox:";
+
+/// The name of mailbox `id`'s lease.
+pub fn mailbox_lease(id: i64) -> String {
+    format!("{MAILBOX_PREFIX}{id}")
+}
+
+/// The mailbox id of a lease name, if it is a mailbox lease.
+pub fn lease_mailbox(name: &str) -> Option<i64> {
+    name.strip_prefix(MAILBOX_PREFIX)?.parse().ok()
+}
+
 impl Store {
     /// Takes or renews the lease `name` for `holder` until `now + ttl_ms`.
     /// Succeeds when the lease is free, expired or already ours.
@@ -50,5 +65,36 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?,
         )
+    }
+}
+
+/// One lease as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    pub expires_at: i64,
+}
+
+impl Store {
+    /// Every lease not yet expired whose name starts with `prefix` (one of
+    /// our own prefixes: it must hold no `%` or `_`).
+    pub async fn live_leases(&self, prefix: &str, now: i64) -> Result<Vec<Lease>> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT name, holder, expires_at FROM leases \
+             WHERE expires_at > $1 AND name LIKE $2 ORDER BY name",
+        )
+        .bind(now)
+        .bind(format!("{prefix}%"))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, holder, expires_at)| Lease {
+                name,
+                holder,
+                expires_at,
+            })
+            .collect())
     }
 }

@@ -27,9 +27,23 @@ pub struct MailboxRow {
 /// (the database is where run-time mailboxes keep their credentials).
 fn stored_json(m: &MailboxSettings) -> String {
     let mut v = serde_json::to_value(m).unwrap_or_default();
+    let keep = |slot: &mut serde_json::Value, secret: Option<&Secret>| {
+        if let Some(Secret::Inline(s)) = secret {
+            *slot = serde_json::Value::String(s.clone());
+        }
+    };
     for (field, account) in [("imap", Some(&m.imap)), ("smtp", m.smtp.as_ref())] {
-        if let Some(Secret::Inline(s)) = account.and_then(|a| a.password.as_ref()) {
-            v[field]["password"] = serde_json::Value::String(s.clone());
+        let Some(a) = account else { continue };
+        keep(&mut v[field]["password"], a.password.as_ref());
+        if let Some(o) = &a.oauth2 {
+            keep(
+                &mut v[field]["oauth2"]["client_secret"],
+                o.client_secret.as_ref(),
+            );
+            keep(
+                &mut v[field]["oauth2"]["refresh_token"],
+                Some(&o.refresh_token),
+            );
         }
     }
     v.to_string()

@@ -1,5 +1,6 @@
-//! `/healthz` (the process answers), `/readyz` (the database answers; later
-//! also the mailbox pollers) and `/metrics` (Prometheus text).
+//! `/healthz` (the process answers), `/readyz` (the database answers and no
+//! active mailbox is failing; with who polls what and the queue depths) and
+//! `/metrics` (Prometheus text).
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -8,7 +9,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::AppState;
-use crate::domain::rfc3339;
 
 /// The health routes.
 pub fn router() -> Router<AppState> {
@@ -28,23 +28,12 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Err(e) => serde_json::json!({ "ok": false, "error": e.to_string() }),
     };
     let mut ready = database["ok"] == true;
-    let mailboxes: Vec<serde_json::Value> = match state.store.mailboxes().await {
-        Ok(list) => list
-            .iter()
-            .map(|m| {
-                let ok = m.paused || m.last_error.is_none();
-                ready &= ok;
-                serde_json::json!({
-                    "name": m.name,
-                    "ok": ok,
-                    "paused": m.paused,
-                    "last_ok_at": m.last_ok_at.map(rfc3339),
-                    "last_error": m.last_error,
-                    "last_error_at": m.last_error_at.map(rfc3339),
-                })
-            })
-            .collect(),
-        Err(_) => Vec::new(),
+    let view = match state.store.status(crate::store::now_millis()).await {
+        Ok(view) => {
+            ready &= view.mailboxes.iter().all(|m| m.ok);
+            serde_json::to_value(view).unwrap_or_default()
+        }
+        Err(_) => serde_json::json!({}),
     };
     let status = if ready {
         StatusCode::OK
@@ -53,7 +42,13 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     (
         status,
-        Json(serde_json::json!({ "ready": ready, "database": database, "mailboxes": mailboxes })),
+        Json(serde_json::json!({
+            "ready": ready,
+            "database": database,
+            "mailboxes": view["mailboxes"],
+            "daemons": view["daemons"],
+            "queues": view["queues"],
+        })),
     )
 }
 

@@ -71,22 +71,14 @@ fn check_config_masks_secrets_and_names_bad_keys() {
 #[test]
 fn user_accounts_and_tokens_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let out = postdesk(dir.path())
-        .args([
-            "user",
-            "add",
-            "--email",
-            "Admin@Example.test",
-            "--role",
-            "admin",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = crate::helpers::succeed(postdesk(dir.path()).args([
+        "user",
+        "add",
+        "--email",
+        "Admin@Example.test",
+        "--role",
+        "admin",
+    ]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("created admin admin@example.test"), "{text}");
     let password = text
@@ -201,15 +193,7 @@ fn inspect_prints_stable_json_and_refuses_non_mail_with_65() {
     let mail = "From: Jane <jane@example.org>\r\nTo: support+tok123@example.test\r\nSubject: Re: [TKT-5] Printer\r\n\
 Message-ID: <m1@example.org>\r\nIn-Reply-To: <n1@postdesk>\r\n\r\nThanks!\r\n\r\nOn Mon, Jan 5, 2026 Support wrote:\r\n> old\r\n";
     std::fs::write(dir.path().join("m.eml"), mail).unwrap();
-    let out = postdesk(dir.path())
-        .args(["inspect", "--json", "m.eml"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = crate::helpers::succeed(postdesk(dir.path()).args(["inspect", "--json", "m.eml"]));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["from"]["email"], "jane@example.org");
     assert_eq!(v["clean_subject"], "Printer");
@@ -284,6 +268,21 @@ fn ingest_takes_a_pipe_with_mta_exit_codes() {
         .unwrap();
     let text = String::from_utf8_lossy(&list.stdout);
     assert!(text.contains("unreadable mail"), "{text}");
+
+    // `postdesk status`: no daemon runs, nothing waits, the junk is quarantined.
+    let status = crate::helpers::succeed(postdesk(dir.path()).args(["status", "--json"]));
+    let view: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(view["daemons"], serde_json::json!([]), "{view}");
+    assert_eq!(view["mailboxes"][0]["name"], "support", "{view}");
+    assert_eq!(view["mailboxes"][0]["holder"], serde_json::Value::Null);
+    assert_eq!(view["queues"]["unprocessed"], 0, "{view}");
+    assert_eq!(view["queues"]["quarantined"], 1, "{view}");
+    let text = crate::helpers::succeed(postdesk(dir.path()).arg("status")).stdout;
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains("none running") && text.contains("quarantined      1"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -337,4 +336,22 @@ fn import_reads_mbox_and_maildir_silently_and_only_once() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "30 0 2");
+}
+
+#[test]
+fn the_example_configurations_parse() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in ["postdesk.example.toml", "postdesk.cluster.example.toml"] {
+        let out = postdesk(root)
+            .arg("check-config")
+            .env("POSTDESK_CONFIG", root.join("deploy").join(file))
+            .output()
+            .unwrap();
+        // Everything parses; only the key file, which lives on the server, is missing.
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("security.secret_key") && err.contains("/etc/postdesk/secret_key"),
+            "{file}: {err}"
+        );
+    }
 }

@@ -29,6 +29,7 @@ fn mailbox() -> MailboxSettings {
             username: "support".into(),
             password: None,
             ca_file: None,
+            oauth2: None,
         },
         smtp: None,
         default_category: None,

@@ -240,6 +240,11 @@ pub struct MailStack {
 
 static MAILSTACK: std::sync::OnceLock<MailStack> = std::sync::OnceLock::new();
 
+/// Dovecot's SASL service on the test stack (Postfix's SMTP AUTH asks it).
+pub const AUTH_PORT: u16 = 31026;
+/// The OAuth2 token service of the OAuth2 test (Dovecot's introspection URL).
+pub const OAUTH_PORT: u16 = 31180;
+
 fn script() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/mailstack")
 }
@@ -257,6 +262,11 @@ pub fn mailstack() -> &'static MailStack {
             .env("MAILSTACK_LMTP_PORT", lmtp_port.to_string())
             .env("MAILSTACK_SMTP_PORT", smtp_port.to_string())
             .env("MAILSTACK_SMTPS_PORT", "31465")
+            .env("MAILSTACK_AUTH_PORT", AUTH_PORT.to_string())
+            .env(
+                "MAILSTACK_OAUTH_URL",
+                format!("http://127.0.0.1:{OAUTH_PORT}/introspect"),
+            )
             .output()
             .expect("deploy/mailstack runs");
         assert!(
@@ -378,6 +388,7 @@ impl MailStack {
             username: String::new(),
             password: None,
             ca_file: None,
+            oauth2: None,
         }
     }
 
@@ -419,6 +430,7 @@ impl MailStack {
             .args([command, dir.to_str().unwrap()])
             .env("MAILSTACK_SMTP_PORT", port.to_string())
             .env("MAILSTACK_SMTPS_PORT", (port + 300).to_string())
+            .env("MAILSTACK_AUTH_PORT", AUTH_PORT.to_string())
             .env("MAILSTACK_LMTP_PORT", self.lmtp_port.to_string())
             .output()
             .expect("deploy/mailstack runs");
@@ -438,6 +450,7 @@ impl MailStack {
             username: user.into(),
             password: Some(postdesk::config::Secret::Inline(password.into())),
             ca_file: None,
+            oauth2: None,
         }
     }
 }
@@ -521,14 +534,21 @@ pub fn free_port() -> u16 {
 
 /// Runs `postdesk migrate` with a configuration file; fails loudly.
 pub fn migrate_with(config: &std::path::Path) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
-        .arg("migrate")
-        .env("POSTDESK_CONFIG", config)
-        .output()
-        .unwrap();
+    succeed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
+            .arg("migrate")
+            .env("POSTDESK_CONFIG", config),
+    );
+}
+
+/// Runs a command to its end; fails the test with its stderr unless it exits 0.
+pub fn succeed(command: &mut std::process::Command) -> std::process::Output {
+    let out = command.output().unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{:?}: {}",
+        command,
         String::from_utf8_lossy(&out.stderr)
     );
+    out
 }

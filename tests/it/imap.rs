@@ -132,6 +132,66 @@ async fn mailboxes_become_tickets_and_replies(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(ready["mailboxes"][0]["ok"], true, "{ready}");
+    // This daemon holds the mailbox's lease and says so.
+    assert!(ready["mailboxes"][0]["holder"].is_string(), "{ready}");
+    assert_eq!(
+        ready["daemons"].as_array().map(Vec::len),
+        Some(1),
+        "{ready}"
+    );
+    assert_eq!(ready["daemons"][0]["mailboxes"][0], "support", "{ready}");
+    assert_eq!(ready["queues"]["unprocessed"], 0, "{ready}");
+
+    // /metrics parses as Prometheus text, and its counters match what happened.
+    let text = app.metrics().await;
+    let metrics = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .unwrap_or_else(|e| panic!("/metrics does not parse: {e}\n{text}"));
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        metrics
+            .samples
+            .iter()
+            .filter(|s| s.metric == name)
+            .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    let support_box = [("mailbox", "support")];
+    assert_eq!(
+        value("postdesk_mail_fetched_total", &support_box),
+        3.0,
+        "{text}"
+    );
+    for outcome in ["opened", "replied", "automated"] {
+        assert_eq!(
+            value(
+                "postdesk_mail_processed_total",
+                &[("mailbox", "support"), ("outcome", outcome)]
+            ),
+            1.0,
+            "{outcome}: {text}"
+        );
+    }
+    assert_eq!(value("postdesk_mailbox_lease", &support_box), 1.0, "{text}");
+    let latency = metrics
+        .samples
+        .iter()
+        .find(|s| s.metric == "postdesk_mail_processing_seconds")
+        .expect("a processing latency histogram");
+    match &latency.value {
+        prometheus_parse::Value::Histogram(buckets) => {
+            assert_eq!(buckets.last().map(|b| b.count), Some(3.0), "{text}")
+        }
+        other => panic!("not a histogram: {other:?}"),
+    }
+    assert!(
+        value("postdesk_http_requests_total", &[("route", "/readyz")]) >= 1.0,
+        "{text}"
+    );
     app.stop().await;
 }
 

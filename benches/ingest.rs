@@ -6,6 +6,10 @@
 //! of a bare IDLE client on the same server.
 //!
 //!     cargo bench --bench ingest -- [--mails 3000] [--db sqlite|postgres] [--latency 200]
+//!         [--daemons 1] [--mailboxes 1]
+//!
+//! With `--daemons N` (PostgreSQL), N daemons share the `--mailboxes M`
+//! mailboxes (the mails split evenly over them) under their leases.
 
 use postdesk::config::{Account, Secret, TlsMode};
 use std::io::Write;
@@ -140,14 +144,14 @@ fn add_user(dir: &Path, user: &str) {
 }
 
 /// Writes mails straight into the user's Maildir (faster than APPEND for set-up).
-fn fill_maildir(dir: &Path, user: &str, n: usize) -> u64 {
+fn fill_maildir(dir: &Path, user: &str, from: usize, n: usize) -> u64 {
     let (local, domain) = user.split_once('@').unwrap();
     let maildir = dir.join("mail").join(domain).join(local).join("Maildir");
     for sub in ["new", "cur", "tmp"] {
         std::fs::create_dir_all(maildir.join(sub)).unwrap();
     }
     let mut bytes = 0;
-    for i in 0..n {
+    for i in from..from + n {
         let m = mail(i, user);
         bytes += m.len() as u64;
         std::fs::write(
@@ -194,16 +198,23 @@ fn database(kind: &str, work: &Path) -> (String, Option<String>) {
     }
 }
 
-fn start_daemon(work: &Path, db_url: &str, user: &str, port: u16) -> Child {
-    let config = work.join("postdesk.toml");
+fn start_daemon(work: &Path, db_url: &str, users: &[String], port: u16, name: &str) -> Child {
+    let config = work.join(format!("postdesk-{name}.toml"));
     let mut f = std::fs::File::create(&config).unwrap();
     write!(
         f,
         "[database]\nurl = \"{db_url}\"\nmax_connections = 8\n[http]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n\
-[[mailboxes]]\nname = \"bench\"\naddress = \"{user}\"\nstart = \"backlog\"\nafter = \"seen\"\n\
-imap = {{ host = \"127.0.0.1\", port = {IMAP_PORT}, tls = \"none\", username = \"{user}\", password = \"benchpw\" }}\n"
+[cluster]\nname = \"{name}\"\n[outbound]\nenabled = false\n"
     )
     .unwrap();
+    for (b, user) in users.iter().enumerate() {
+        write!(
+            f,
+            "[[mailboxes]]\nname = \"bench{b}\"\naddress = \"{user}\"\nstart = \"backlog\"\nafter = \"seen\"\n\
+imap = {{ host = \"127.0.0.1\", port = {IMAP_PORT}, tls = \"none\", username = \"{user}\", password = \"benchpw\" }}\n"
+        )
+        .unwrap();
+    }
     Command::new(root().join("target/release/postdesk"))
         .arg("serve")
         .env("POSTDESK_CONFIG", &config)
@@ -231,6 +242,12 @@ async fn main() {
     let n: usize = arg("--mails", "3000").parse().unwrap();
     let kind = arg("--db", "sqlite");
     let singles: usize = arg("--latency", "200").parse().unwrap();
+    let daemons: usize = arg("--daemons", "1").parse().unwrap();
+    let boxes: usize = arg("--mailboxes", "1").parse::<usize>().unwrap().max(1);
+    assert!(
+        daemons == 1 || kind == "postgres",
+        "several daemons need PostgreSQL"
+    );
     sh(Command::new("cargo")
         .args(["build", "--release", "--quiet", "--bin", "postdesk"])
         .current_dir(root()));
@@ -239,13 +256,31 @@ async fn main() {
     std::fs::create_dir_all(&work).unwrap();
     let stack = work.join("mailstack");
     start_stack(&stack);
-    let user = format!("bench-{}@example.test", std::process::id());
-    add_user(&stack, &user);
-    let bytes = fill_maildir(&stack, &user, n);
+    let users: Vec<String> = (0..boxes)
+        .map(|b| format!("bench{b}-{}@example.test", std::process::id()))
+        .collect();
+    let mut bytes = 0;
+    for (b, u) in users.iter().enumerate() {
+        add_user(&stack, u);
+        let (from, to) = (n * b / boxes, n * (b + 1) / boxes);
+        bytes += fill_maildir(&stack, u, from, to - from);
+    }
+    let user = users[0].clone();
     let (db_url, pg_name) = database(&kind, &work);
 
     let started = Instant::now();
-    let mut daemon = start_daemon(&work, &db_url, &user, 18099);
+    let mut others: Vec<Child> = (1..daemons)
+        .map(|k| {
+            start_daemon(
+                &work,
+                &db_url,
+                &users,
+                18099 + k as u16,
+                &format!("bench-{k}"),
+            )
+        })
+        .collect();
+    let mut daemon = start_daemon(&work, &db_url, &users, 18099, "bench-0");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let store = postdesk::store::Store::connect(&db_url, 2, "TKT")
         .await
@@ -260,7 +295,7 @@ async fn main() {
     let elapsed = started.elapsed().as_secs_f64();
     let counts = store.inbound_counts().await.unwrap();
     println!(
-        "ingest {kind}: {n} mails ({:.1} MB) in {elapsed:.2} s (daemon start to last commit) = {:.0} mails/s; peak RSS {:.1} MB; states {counts:?}",
+        "ingest {kind}, {daemons} daemon(s), {boxes} mailbox(es): {n} mails ({:.1} MB) in {elapsed:.2} s (daemon start to last commit) = {:.0} mails/s; peak RSS {:.1} MB (first daemon); states {counts:?}",
         bytes as f64 / 1e6,
         n as f64 / elapsed,
         common::peak_rss_mb(&(daemon.id().to_string()))
@@ -281,10 +316,12 @@ async fn main() {
         }
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status();
-    let _ = daemon.wait();
+    for d in others.iter_mut().chain(std::iter::once(&mut daemon)) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &d.id().to_string()])
+            .status();
+        let _ = d.wait();
+    }
 
     // The floor: a bare IDLE client's APPEND → EXISTS delay on the same server.
     let mut floor = Vec::new();

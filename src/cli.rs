@@ -525,19 +525,13 @@ async fn ingest(settings: &Settings, mailbox: &str, silent: bool) -> Result<()> 
     let processor = processor_for(settings, &store)
         .await
         .map_err(|e| temp("preparing", &e))?;
-    let claimed = store
-        .claim_raw_id(id, "cli-ingest", now, 60_000)
-        .await
-        .map_err(|e| temp("claiming", &e))?;
-    let Some(raw) = claimed else {
+    match processor.process_id(id, now).await {
         // A running daemon took it: it is stored, which is all the MTA needs.
-        return Ok(());
-    };
-    match processor.process(&raw, now).await {
-        Ok(Disposition::Quarantined(reason)) => {
+        Ok(None) => Ok(()),
+        Ok(Some(Disposition::Quarantined(reason))) => {
             Err(DataError(format!("quarantined as {id}: {reason}")).into())
         }
-        Ok(d) => {
+        Ok(Some(d)) => {
             eprintln!("inbound mail {id}: {d:?}");
             Ok(())
         }
@@ -586,8 +580,8 @@ async fn quarantine(settings: &Settings, command: &QuarantineCommand) -> Result<
             }
             let processor = processor_for(settings, &store).await?;
             let now = now_millis();
-            match store.claim_raw_id(*id, "cli-retry", now, 60_000).await? {
-                Some(raw) => println!("{:?}", processor.process(&raw, now).await?),
+            match processor.process_id(*id, now).await? {
+                Some(d) => println!("{d:?}"),
                 None => println!("queued again; the running daemon will process it"),
             }
         }

@@ -21,6 +21,8 @@ use std::sync::Arc;
 /// How long a claim on a raw mail lasts before another worker may take it
 /// (a batch takes well under a second; a dead daemon's claims lapse after this).
 const CLAIM_MS: i64 = 30_000;
+/// How long a processor waits for its turn while another daemon processes.
+const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What happened to one raw mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,7 +179,13 @@ impl Processor {
     /// Claims and processes up to `limit` stored mails.
     pub async fn run_once(&self, limit: i64, now: Millis) -> Result<Pass, Transient> {
         let store = self.actions.store();
-        let mails = store.claim_raw(&self.holder, now, CLAIM_MS, limit).await?;
+        // Across daemons, one batch at a time in arrival order (see ProcessingTurn).
+        let Some(turn) = store.processing_turn(TURN_WAIT).await? else {
+            return Ok(Pass::default());
+        };
+        let mails = store
+            .claim_raw(&self.holder, now, CLAIM_MS, limit, turn.exclusive())
+            .await?;
         let mut pass = Pass::default();
         let outcome = match self.process_batch(&mails, now).await {
             Ok(outcome) => outcome,
@@ -189,6 +197,7 @@ impl Processor {
                 return Err(e);
             }
         };
+        turn.release().await;
         for d in outcome {
             match d {
                 Disposition::Quarantined(_) => pass.quarantined += 1,
@@ -196,6 +205,27 @@ impl Processor {
             }
         }
         Ok(pass)
+    }
+
+    /// Processes the stored mail `id` in a turn of its own (the `ingest` and
+    /// `quarantine retry` commands, beside running daemons). `Ok(None)` when
+    /// it is not waiting (a daemon took it) or no turn came within 30 s: it
+    /// stays stored for the daemons either way.
+    pub async fn process_id(&self, id: i64, now: Millis) -> Result<Option<Disposition>, Transient> {
+        let store = self.actions.store();
+        let Some(turn) = store
+            .processing_turn(std::time::Duration::from_secs(30))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(raw) = store.claim_raw_id(id, &self.holder, now, CLAIM_MS).await? else {
+            turn.release().await;
+            return Ok(None);
+        };
+        let done = self.process(&raw, now).await?;
+        turn.release().await;
+        Ok(Some(done))
     }
 
     /// Processes one stored mail to its end state.

@@ -56,6 +56,29 @@ struct Job {
     message_id: String,
 }
 
+/// How many completed sends are recorded together (at most; fewer when
+/// fewer are done): the most a crash right after them can send twice.
+const RECORD_EVERY: usize = 16;
+
+/// Counts outcomes (and logs the unhappy ones).
+fn tally(finished: &[Finished], outcome: &mut Outcome) {
+    for f in finished {
+        match f {
+            Finished::Sent { .. } => outcome.sent += 1,
+            Finished::Retry { id, error, .. } => {
+                tracing::warn!(outbox = id, %error, "notification not sent; will retry");
+                outcome.retried += 1
+            }
+            Finished::Failed { id, error } => {
+                tracing::warn!(outbox = id, %error, "notification failed");
+                outcome.failed += 1
+            }
+            Finished::Held { .. } => outcome.held += 1,
+            Finished::Suppressed { .. } => outcome.suppressed += 1,
+        }
+    }
+}
+
 /// Delivers the outbox.
 pub struct Worker {
     store: Store,
@@ -341,55 +364,50 @@ impl Worker {
             }
         }
         let max_attempts = i64::from(o.max_attempts.max(1));
-        let results: Vec<(Job, Result<String, SendError>)> = futures::stream::iter(jobs)
+        // Record outcomes as sends complete, a few at a time, so a crash
+        // between a server's 250 and our commit resends as little as possible.
+        let mut results = futures::stream::iter(jobs)
             .map(|job| async move {
                 let r = job.pool.send(&job.envelope, &job.bytes).await;
                 (job, r)
             })
             .buffer_unordered(o.connections.max(1) * 2)
-            .collect()
-            .await;
-        let after = now_millis().max(now);
+            .ready_chunks(RECORD_EVERY);
+        let mut after = now;
         let mut sent_claims = Vec::new();
-        for (job, result) in results {
-            let c = &job.claimed;
-            finished.push(match result {
-                Ok(_) => {
-                    sent_claims.push(c.created_at);
-                    Finished::Sent {
-                        id: c.id,
-                        ticket_id: c.ticket_id,
-                        mail_message_id: job.message_id.clone(),
+        while let Some(chunk) = results.next().await {
+            after = now_millis().max(now);
+            let mut done = Vec::with_capacity(chunk.len());
+            for (job, result) in chunk {
+                let c = &job.claimed;
+                done.push(match result {
+                    Ok(_) => {
+                        sent_claims.push(c.created_at);
+                        Finished::Sent {
+                            id: c.id,
+                            ticket_id: c.ticket_id,
+                            mail_message_id: job.message_id.clone(),
+                        }
                     }
-                }
-                Err(SendError::Permanent(error)) => Finished::Failed { id: c.id, error },
-                Err(SendError::Transient(error)) if c.attempts + 1 >= max_attempts => {
-                    Finished::Failed {
-                        id: c.id,
-                        error: format!("gave up after {} attempts: {error}", c.attempts + 1),
+                    Err(SendError::Permanent(error)) => Finished::Failed { id: c.id, error },
+                    Err(SendError::Transient(error)) if c.attempts + 1 >= max_attempts => {
+                        Finished::Failed {
+                            id: c.id,
+                            error: format!("gave up after {} attempts: {error}", c.attempts + 1),
+                        }
                     }
-                }
-                Err(SendError::Transient(error)) => self.retry(c, error, after),
-            });
-        }
-        for f in &finished {
-            match f {
-                Finished::Sent { .. } => outcome.sent += 1,
-                Finished::Retry { id, error, .. } => {
-                    tracing::warn!(outbox = id, %error, "notification not sent; will retry");
-                    outcome.retried += 1
-                }
-                Finished::Failed { id, error } => {
-                    tracing::warn!(outbox = id, %error, "notification failed");
-                    outcome.failed += 1
-                }
-                Finished::Held { .. } => outcome.held += 1,
-                Finished::Suppressed { .. } => outcome.suppressed += 1,
+                    Err(SendError::Transient(error)) => self.retry(c, error, after),
+                });
             }
+            tally(&done, &mut outcome);
+            self.store.finish_outbox(&self.holder, &done, after).await?;
         }
-        self.store
-            .finish_outbox(&self.holder, &finished, after)
-            .await?;
+        if !finished.is_empty() {
+            tally(&finished, &mut outcome);
+            self.store
+                .finish_outbox(&self.holder, &finished, after)
+                .await?;
+        }
         if let Some(m) = &self.metrics {
             for (outcome, n) in [
                 ("sent", outcome.sent),

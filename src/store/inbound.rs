@@ -174,11 +174,18 @@ impl Store {
         now: i64,
         ttl_ms: i64,
         limit: i64,
+        take_over: bool,
     ) -> Result<Vec<RawMail>> {
         let lock = self.skip_locked();
+        // `take_over`: inside an exclusive processing turn every claim is stale.
+        let unclaimed = if take_over {
+            "$3 = $3"
+        } else {
+            "(claim_until IS NULL OR claim_until < $3)"
+        };
         let sql = format!(
             "UPDATE inbound SET claimed_by = $1, claim_until = $2, attempts = attempts + 1 WHERE id IN \
-             (SELECT id FROM inbound WHERE state = 'new' AND (claim_until IS NULL OR claim_until < $3) \
+             (SELECT id FROM inbound WHERE state = 'new' AND {unclaimed} \
              ORDER BY id LIMIT $4{lock}) RETURNING {RAW_COLS}"
         );
         let mut tx = self.begin().await?;

@@ -98,3 +98,83 @@ impl Store {
             .collect())
     }
 }
+
+/// The advisory lock that orders mail processing across daemons.
+const PROCESSING_LOCK: i64 = 0x706f_7374_6465_736b; // "postdesk"
+
+/// One daemon's turn to process stored mail (PostgreSQL): an advisory lock
+/// held on a connection of its own from the claim to the commit, so that
+/// batches are processed one at a time across daemons, in arrival order — a
+/// reply never overtakes the mail that opened its ticket. A daemon that dies
+/// holding it loses its connection, and with it the lock.
+pub struct ProcessingTurn {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+}
+
+impl ProcessingTurn {
+    /// Whether the turn excludes every other processor (PostgreSQL): then
+    /// any claim found on a waiting mail was left by a turn that died, and
+    /// may be taken over at once rather than after it lapses.
+    pub fn exclusive(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// Ends the turn; the connection goes back to the pool unlocked.
+    pub async fn release(mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(PROCESSING_LOCK)
+                .execute(&mut *conn)
+                .await;
+            if unlocked.is_err() {
+                // Never hand a possibly locked connection to someone else.
+                drop(conn.detach());
+            }
+        }
+    }
+}
+
+impl Drop for ProcessingTurn {
+    fn drop(&mut self) {
+        // Dropped without release (an error, a cancelled task): close the
+        // connection, which frees the lock on the server.
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
+impl Store {
+    /// Waits up to `wait` for this daemon's turn to process stored mail.
+    /// `Ok(None)` when another daemon kept it all that time; on SQLite (one
+    /// daemon) the turn is always free and holds nothing.
+    pub async fn processing_turn(
+        &self,
+        wait: std::time::Duration,
+    ) -> Result<Option<ProcessingTurn>> {
+        if self.backend != super::Backend::Postgres {
+            return Ok(Some(ProcessingTurn { conn: None }));
+        }
+        let mut conn = self.pool.acquire().await?;
+        // `pg_advisory_lock` returns void, which no driver type carries: count it.
+        let locked = tokio::time::timeout(
+            wait,
+            sqlx::query("SELECT COUNT(*) FROM (SELECT pg_advisory_lock($1)) AS turn")
+                .bind(PROCESSING_LOCK)
+                .execute(&mut *conn),
+        )
+        .await;
+        match locked {
+            Ok(Ok(_)) => Ok(Some(ProcessingTurn { conn: Some(conn) })),
+            Ok(Err(e)) => {
+                drop(conn.detach());
+                Err(e.into())
+            }
+            // Still waiting: closing the connection withdraws the request.
+            Err(_) => {
+                drop(conn.detach());
+                Ok(None)
+            }
+        }
+    }
+}

@@ -29,6 +29,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/web/portal_profile.hbs"),
     ),
     (
+        "portal_conversation",
+        include_str!("../../templates/web/portal_conversation.hbs"),
+    ),
+    (
         "portal_message",
         include_str!("../../templates/web/portal_message.hbs"),
     ),
@@ -55,6 +59,12 @@ impl Pages {
             }
         }
         Ok(Pages(h))
+    }
+
+    /// A piece of a page (HTML-escaped like a page), to be cached and put
+    /// into one with a triple-stash.
+    pub fn fragment(&self, name: &str, context: &Value) -> Result<String, handlebars::RenderError> {
+        self.0.render(name, context)
     }
 
     /// A page with a status; a rendering failure is logged and answered 500.

@@ -49,6 +49,9 @@ pub struct Thread {
     /// Each HTML message as shown, with the number of images held back
     /// (sanitising is the costly part of a page: done once per thread).
     html: HashMap<i64, (String, usize)>,
+    /// The conversation as rendered HTML, per viewer (whose own messages
+    /// sit on the right): a repeated page view renders only its frame.
+    rendered: Mutex<HashMap<Option<String>, std::sync::Arc<str>>>,
 }
 
 /// Threads read recently, each valid while its ticket's `updated_at` and
@@ -143,6 +146,7 @@ impl ThreadCache {
             messages,
             files,
             html,
+            rendered: Mutex::default(),
         });
         let mut map = self.0.lock().expect("cache");
         if map.len() >= THREADS_CACHED {
@@ -497,6 +501,80 @@ async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Respon
     go.await.unwrap_or_else(|e: PortalError| e.page(&state))
 }
 
+/// The conversation of a ticket page for the viewer `my_email`: rendered
+/// once per cached thread and viewer, then reused until the thread changes.
+fn conversation(
+    state: &AppState,
+    thread: &Thread,
+    my_email: Option<String>,
+) -> Result<std::sync::Arc<str>, PortalError> {
+    if let Some(html) = thread.rendered.lock().expect("thread").get(&my_email) {
+        return Ok(html.clone());
+    }
+    let mut messages = Vec::new();
+    for m in &thread.messages {
+        if m.kind != MessageKind::Reply {
+            continue;
+        }
+        let mine = m.author_kind == AuthorKind::Requester
+            && m.author_email.as_deref() == my_email.as_deref();
+        let staff = m.author_kind == AuthorKind::Agent;
+        let author = if staff {
+            m.author_name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| state.settings.outbound.team_name.clone())
+        } else {
+            m.author_name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .or(m.author_email.clone())
+                .unwrap_or_default()
+        };
+        let full = m
+            .full_text
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| *f != m.body_text.trim())
+            .map(str::to_string);
+        let (html, held_images) = match thread.html.get(&m.id) {
+            Some((html, held)) => (Some(html.as_str()), *held),
+            None => (None, 0),
+        };
+        messages.push(json!({
+            "html": html,
+            "held_images": held_images,
+            "system": false,
+            "mine": mine,
+            "staff": staff,
+            "author": author,
+            "when": when(m.created_at),
+            "text": m.body_text,
+            "full": full,
+            "attachments": thread.files.get(&m.id).into_iter().flatten().map(|a| json!({
+                "id": a.id,
+                "name": a.filename,
+                "size": human_size(a.size),
+                "image": previewable(&a.content_type),
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    let html: std::sync::Arc<str> = state
+        .pages
+        .fragment("portal_conversation", &json!({ "messages": messages }))
+        .map_err(|e| {
+            tracing::error!(error = %e, "the conversation did not render");
+            PortalError::Internal
+        })?
+        .into();
+    let mut rendered = thread.rendered.lock().expect("thread");
+    if rendered.len() >= 16 {
+        rendered.clear();
+    }
+    rendered.insert(my_email, html.clone());
+    Ok(html)
+}
+
 async fn ticket_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -511,56 +589,13 @@ async fn ticket_page(
             .await?
             .map(|r| r.email.to_string());
         let thread = state.threads.get(&state.store, &t).await?;
-        let mut messages = Vec::new();
-        let mut last = None;
-        for m in &thread.messages {
-            if m.kind != MessageKind::Reply {
-                continue;
-            }
-            last = Some(m.id);
-            let mine = m.author_kind == AuthorKind::Requester
-                && m.author_email.as_deref() == my_email.as_deref();
-            let staff = m.author_kind == AuthorKind::Agent;
-            let author = if staff {
-                m.author_name
-                    .clone()
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| state.settings.outbound.team_name.clone())
-            } else {
-                m.author_name
-                    .clone()
-                    .filter(|n| !n.is_empty())
-                    .or(m.author_email.clone())
-                    .unwrap_or_default()
-            };
-            let full = m
-                .full_text
-                .as_deref()
-                .map(str::trim)
-                .filter(|f| *f != m.body_text.trim())
-                .map(str::to_string);
-            let (html, held_images) = match thread.html.get(&m.id) {
-                Some((html, held)) => (Some(html.as_str()), *held),
-                None => (None, 0),
-            };
-            messages.push(json!({
-                "html": html,
-                "held_images": held_images,
-                "system": false,
-                "mine": mine,
-                "staff": staff,
-                "author": author,
-                "when": when(m.created_at),
-                "text": m.body_text,
-                "full": full,
-                "attachments": thread.files.get(&m.id).into_iter().flatten().map(|a| json!({
-                    "id": a.id,
-                    "name": a.filename,
-                    "size": human_size(a.size),
-                    "image": previewable(&a.content_type),
-                })).collect::<Vec<_>>(),
-            }));
-        }
+        let last = thread
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.kind == MessageKind::Reply)
+            .map(|m| m.id);
+        let conversation = conversation(&state, &thread, my_email)?;
         if let Some(id) = last
             && !state.memory.has_read(t.id, me, id)
         {
@@ -589,7 +624,7 @@ async fn ticket_page(
                 "created": when(t.created_at),
             }),
         );
-        c.insert("messages".into(), json!(messages));
+        c.insert("conversation".into(), json!(&*conversation));
         c.insert("csrf".into(), json!(session.csrf));
         c.insert(
             "max_file".into(),

@@ -1,14 +1,17 @@
 //! Several daemons on one PostgreSQL (issue 7): mailbox leases spread the
 //! mailboxes over the live daemons, and when a holder is killed with
-//! SIGKILL another daemon takes its mailboxes over. The takeover time is
-//! printed (a measurement for the notes, never an assertion).
+//! SIGKILL another daemon takes its mailboxes over (the takeover time is
+//! printed, a measurement for the notes, never an assertion); three daemons
+//! killed and replaced at random moments lose nothing, open every ticket
+//! once, thread every reply onto its ticket, and deliver every receipt.
 
 use crate::helpers::{
     Daemon, TestDb, eventually, free_port, mailstack, migrate_with, start_daemon,
 };
 use postdesk::store::Store;
 use postdesk::store::tickets::{SortKey, TicketFilter};
-use std::time::Instant;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 /// The lease time of the test daemons: takeover should follow within about
 /// this plus a third of it.
@@ -134,4 +137,202 @@ async fn leases_spread_mailboxes_and_a_killed_holder_is_taken_over() {
         "the dead daemon's lease expired: {view:?}"
     );
     drop(first);
+}
+
+const PER_BOX: usize = 150;
+const BOXES: usize = 3;
+const PEOPLE: usize = 12;
+
+/// Mail `i` of mailbox `b`: every third one after the twentieth replies to
+/// the mail seven before it, from that mail's sender.
+fn parent(i: usize) -> Option<usize> {
+    (i > 20 && i.is_multiple_of(3)).then(|| i - 7)
+}
+
+fn root(mut i: usize) -> usize {
+    while let Some(p) = parent(i) {
+        i = p;
+    }
+    i
+}
+
+fn chaos_mail(b: usize, i: usize, to: &str, people: &[(String, String)]) -> Vec<u8> {
+    let from = &people[(root(i) + b) % PEOPLE].0;
+    let mut m = format!(
+        "From: <{from}>\r\nTo: {to}\r\nMessage-ID: <cl-{b}-{i}@example.org>\r\nSubject: {}Request {b}-{}\r\n",
+        if parent(i).is_some() { "Re: " } else { "" },
+        root(i)
+    );
+    if let Some(p) = parent(i) {
+        m.push_str(&format!("In-Reply-To: <cl-{b}-{p}@example.org>\r\n"));
+    }
+    m.push_str(&format!("\r\nBody {b}-{i}.\r\n"));
+    m.into_bytes()
+}
+
+fn with_outbound(path: &std::path::Path, smtp_port: u16) {
+    let mut text = std::fs::read_to_string(path).unwrap();
+    text = text.replace(
+        "[outbound]\nenabled = false\n",
+        "[outbound]\nper_address_per_hour = 100000\nper_ticket_per_hour = 100000\nretry_base = \"1s\"\nbatch = 40\n",
+    );
+    // Every mailbox answers through the stack's Postfix.
+    text = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("imap = ") {
+                format!(
+                    "{l}\nsmtp = {{ host = \"127.0.0.1\", port = {smtp_port}, tls = \"none\" }}"
+                )
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(path, text + "\n").unwrap();
+}
+
+/// Receipts (auto-replied mail) in `user`'s mailbox, by Message-ID.
+async fn receipts_of(user: &str, pw: &str) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for raw in mailstack().inbox(user, pw).await {
+        let text = String::from_utf8_lossy(&raw);
+        let head = text.split("\r\n\r\n").next().unwrap_or("");
+        if !head
+            .lines()
+            .any(|l| l.eq_ignore_ascii_case("Auto-Submitted: auto-replied"))
+        {
+            continue;
+        }
+        if let Some(id) = head.lines().find_map(|l| {
+            l.strip_prefix("Message-ID: ")
+                .or_else(|| l.strip_prefix("Message-Id: "))
+        }) {
+            *seen.entry(id.trim().to_string()).or_default() += 1;
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn three_daemons_killed_at_random_lose_and_double_nothing() {
+    let stack = mailstack();
+    let db = TestDb::postgres().await;
+    let people: Vec<(String, String)> = (0..PEOPLE).map(|_| stack.user("chaos")).collect();
+    let boxes: Vec<(String, String)> = (0..BOXES).map(|_| stack.user("cbox")).collect();
+    for (b, (user, _)) in boxes.iter().enumerate() {
+        let mails: Vec<Vec<u8>> = (0..PER_BOX)
+            .map(|i| chaos_mail(b, i, user, &people))
+            .collect();
+        stack.fill_maildir(user, &mails);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let start = |name: &str| -> Daemon {
+        let path = config(dir.path(), &db.url, name, &boxes);
+        with_outbound(&path, stack.smtp_port);
+        start_daemon(&path)
+    };
+    migrate_with(&config(dir.path(), &db.url, "migrate", &boxes));
+    let store = Store::connect(&db.url, 2, "TKT").await.unwrap();
+
+    let mut daemons: Vec<Daemon> = (0..3).map(|k| start(&format!("d{k}-0"))).collect();
+    // Kill one of the three at seeded random moments and start a new one in its place.
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut kills = 0;
+    for round in 1..=6 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        tokio::time::sleep(Duration::from_millis(200 + seed % 1000)).await;
+        let k = (seed % 3) as usize;
+        daemons[k].0.kill().unwrap(); // SIGKILL
+        daemons[k].0.wait().unwrap();
+        kills += 1;
+        daemons[k] = start(&format!("d{k}-{round}"));
+    }
+    let total = (BOXES * PER_BOX) as i64;
+    eventually(
+        180,
+        "every stored mail settled and every receipt sent",
+        || async {
+            let view = store.status(postdesk::store::now_millis()).await.unwrap();
+            let stored: i64 = store
+                .inbound_counts()
+                .await
+                .unwrap()
+                .iter()
+                .map(|(_, n)| n)
+                .sum();
+            stored == total && view.queues.unprocessed == 0 && view.queues.unsent == 0
+        },
+    )
+    .await;
+
+    // Every mail is exactly one message, on the right ticket.
+    let expected_tickets = BOXES * (0..PER_BOX).filter(|i| parent(*i).is_none()).count();
+    let (tickets, list) = store
+        .list_tickets(&TicketFilter::default(), (SortKey::Created, false), 1, 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        tickets as usize, expected_tickets,
+        "one ticket per new request"
+    );
+    let mut messages = 0;
+    for t in &list {
+        let thread = store.messages(t.id, true).await.unwrap();
+        let ids: Vec<String> = thread
+            .iter()
+            .filter_map(|m| m.mail_message_id.clone())
+            .filter(|id| id.starts_with("<cl-"))
+            .collect();
+        messages += ids.len();
+        // Every mail of a thread shares the thread's root.
+        let roots: HashSet<(String, usize)> = ids
+            .iter()
+            .map(|id| {
+                let parts: Vec<&str> = id.trim_matches(['<', '>']).split(['-', '@']).collect();
+                (parts[1].to_string(), root(parts[2].parse().unwrap()))
+            })
+            .collect();
+        assert_eq!(roots.len(), 1, "one thread per ticket: {ids:?}");
+    }
+    assert_eq!(
+        messages,
+        BOXES * PER_BOX,
+        "every mail is exactly one message"
+    );
+
+    // Every receipt arrived; a copy sent twice (a kill between the server's
+    // 250 and the commit) carries the same Message-ID.
+    let everyone = || async {
+        let mut delivered: HashMap<String, usize> = HashMap::new();
+        for (user, pw) in &people {
+            delivered.extend(receipts_of(user, pw).await);
+        }
+        delivered
+    };
+    eventually(60, "every receipt reached its requester", || async {
+        everyone().await.len() == expected_tickets
+    })
+    .await;
+    let delivered = everyone().await;
+    let doubled: usize = delivered.values().map(|n| n - 1).sum();
+    println!(
+        "chaos: {} mails, {expected_tickets} tickets, {kills} kills, receipts delivered {} (doubled {doubled})",
+        BOXES * PER_BOX,
+        delivered.len()
+    );
+    // Delivery is at least once (README, Decisions): a kill between a
+    // server's 250 and the commit of that outcome resends, with the same
+    // Message-ID. At most what was accepted but not yet recorded: one record
+    // group (16) and the sends in flight (2 per connection, 4 connections).
+    assert!(
+        doubled <= kills * (16 + 8),
+        "{doubled} receipts doubled over {kills} kills"
+    );
+    for d in &mut daemons {
+        let _ = d.0.kill();
+    }
 }

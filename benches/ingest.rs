@@ -39,45 +39,81 @@ fn sh(cmd: &mut Command) {
     assert!(status.success(), "{cmd:?} failed");
 }
 
-/// A deterministic, realistic mix: 40% new requests, replies threaded by
-/// In-Reply-To/References, 25% HTML, 10% attachments of 20–200 KB,
-/// non-ASCII text, 4% auto-replies.
-fn mail(i: usize, support: &str) -> Vec<u8> {
-    let mut rng = (i as u64)
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut next = |n: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % n
+/// A deterministic xorshift generator seeded by the mail's number.
+struct Rng(u64);
+
+impl Rng {
+    fn new(i: usize) -> Self {
+        Rng((i as u64)
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407))
+    }
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// What mail `i` is: 4% auto-replies (to an earlier mail), 40% new
+/// requests, the rest replies to an earlier mail; and the generator, to go on.
+enum Kind {
+    AutoReply(Option<usize>),
+    Request,
+    Reply(usize),
+}
+
+fn kind(i: usize) -> (Kind, Rng) {
+    let mut rng = Rng::new(i);
+    let roll = rng.next(100);
+    let kind = if roll < 4 {
+        Kind::AutoReply((i > 0).then(|| rng.next(i as u64) as usize))
+    } else if roll < 44 || i < 10 {
+        Kind::Request
+    } else {
+        Kind::Reply(rng.next(i as u64) as usize)
     };
-    let requester = format!("user{}@example.org", i % 400);
-    let kind = next(100);
+    (kind, rng)
+}
+
+/// The requester writing mail `i`: a reply comes from whoever wrote the
+/// conversation's first mail, as requesters do.
+fn requester(i: usize) -> usize {
+    match kind(i).0 {
+        Kind::Reply(parent) => requester(parent),
+        _ => i % 400,
+    }
+}
+
+/// A deterministic, realistic mix: 40% new requests, replies by their
+/// requesters threaded by In-Reply-To/References, 25% HTML, 10% attachments
+/// of 20–200 KB, non-ASCII text, 4% auto-replies.
+fn mail(i: usize, support: &str) -> Vec<u8> {
+    let (kind, mut rng) = kind(i);
+    let mut next = |n: u64| rng.next(n);
+    let who = requester(i);
+    let requester = format!("user{who}@example.org");
     let mut headers = format!(
-        "From: Requester {} <{requester}>\r\nTo: {support}\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <bench-{i}@example.org>\r\nMIME-Version: 1.0\r\n",
-        i % 400
+        "From: Requester {who} <{requester}>\r\nTo: {support}\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <bench-{i}@example.org>\r\nMIME-Version: 1.0\r\n"
     );
     let body_text = format!(
         "Hello team,\r\n\r\nI have a problem with order {i}: the screen shows an error. Grüße aus Köln — ünïcödé ✓.\r\nSteps: open, click, fail.\r\n\r\nThanks,\r\nRequester\r\n"
     );
-    let subject;
-    if kind < 4 {
-        subject = "Automatic reply: out of office".to_string();
-        headers.push_str("Auto-Submitted: auto-replied\r\n");
-        if i > 0 {
-            headers.push_str(&format!(
-                "In-Reply-To: <bench-{}@example.org>\r\n",
-                next(i as u64)
-            ));
+    let subject = match kind {
+        Kind::AutoReply(parent) => {
+            headers.push_str("Auto-Submitted: auto-replied\r\n");
+            if let Some(parent) = parent {
+                headers.push_str(&format!("In-Reply-To: <bench-{parent}@example.org>\r\n"));
+            }
+            "Automatic reply: out of office".to_string()
         }
-    } else if kind < 44 || i < 10 {
-        subject = format!("Problem {i} with the portal");
-    } else {
-        let parent = next(i as u64);
-        subject = format!("Re: Problem {parent} with the portal");
-        headers.push_str(&format!("In-Reply-To: <bench-{parent}@example.org>\r\nReferences: <bench-{parent}@example.org>\r\n"));
-    }
+        Kind::Request => format!("Problem {i} with the portal"),
+        Kind::Reply(parent) => {
+            headers.push_str(&format!("In-Reply-To: <bench-{parent}@example.org>\r\nReferences: <bench-{parent}@example.org>\r\n"));
+            format!("Re: Problem {parent} with the portal")
+        }
+    };
     headers.push_str(&format!("Subject: {subject}\r\n"));
     let quoted =
         "\r\nOn Mon, 23 Nov 2026 Support wrote:\r\n> We are looking into it.\r\n> Regards\r\n";
@@ -215,14 +251,14 @@ imap = {{ host = \"127.0.0.1\", port = {IMAP_PORT}, tls = \"none\", username = \
         )
         .unwrap();
     }
-    Command::new(root().join("target/release/postdesk"))
+    Command::new(env!("CARGO_BIN_EXE_postdesk"))
         .arg("serve")
         .env("POSTDESK_CONFIG", &config)
         .current_dir(work)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("target/release/postdesk (cargo build --release) starts")
+        .expect("the postdesk binary cargo built for this bench starts")
 }
 
 async fn done(store: &postdesk::store::Store) -> i64 {
@@ -248,9 +284,6 @@ async fn main() {
         daemons == 1 || kind == "postgres",
         "several daemons need PostgreSQL"
     );
-    sh(Command::new("cargo")
-        .args(["build", "--release", "--quiet", "--bin", "postdesk"])
-        .current_dir(root()));
     let work = root().join("target/bench-ingest");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();

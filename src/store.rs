@@ -11,6 +11,7 @@
 pub mod inbound;
 pub mod leases;
 pub mod mailboxes;
+mod nodelay;
 pub mod outbox;
 pub mod sessions;
 pub mod status;
@@ -138,10 +139,10 @@ fn migrator(backend: Backend) -> Migrator {
     // Same versions on both backends; a new migration is added to both lists.
     let list = match backend {
         Backend::Sqlite => {
-            migrations!("sqlite": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence")
+            migrations!("sqlite": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed")
         }
         Backend::Postgres => {
-            migrations!("postgres": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence")
+            migrations!("postgres": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed")
         }
     };
     Migrator::with_migrations(list)
@@ -177,6 +178,17 @@ impl Store {
                     )
                     .execute(&mut *conn)
                     .await?;
+                    Ok(())
+                })
+            });
+        }
+        if let Some(port) = (backend == Backend::Postgres)
+            .then(|| nodelay::tcp_port(&url))
+            .flatten()
+        {
+            options = options.after_connect(move |_, _| {
+                Box::pin(async move {
+                    nodelay::set_on_sockets_to(port);
                     Ok(())
                 })
             });
@@ -350,4 +362,38 @@ impl Sql {
 pub fn now_millis() -> i64 {
     let now = time::OffsetDateTime::now_utc();
     i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Backend, migrator};
+
+    /// Every migration file of each backend is registered, under the same
+    /// versions on both (a file left out of the list is silently never run).
+    #[test]
+    fn every_migration_file_is_registered() {
+        for (backend, dir) in [(Backend::Sqlite, "sqlite"), (Backend::Postgres, "postgres")] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(dir);
+            let mut files: Vec<String> = std::fs::read_dir(&path)
+                .unwrap()
+                .flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()?
+                        .strip_suffix(".sql")
+                        .map(String::from)
+                })
+                .collect();
+            files.sort();
+            let listed: Vec<String> = migrator(backend)
+                .iter()
+                .map(|m| m.description.to_string())
+                .collect();
+            assert_eq!(listed, files, "migrations/{dir}");
+            let versions: Vec<i64> = migrator(backend).iter().map(|m| m.version).collect();
+            assert_eq!(versions, (1..=files.len() as i64).collect::<Vec<_>>());
+        }
+    }
 }

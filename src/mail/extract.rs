@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 /// Lines that introduce quoted history: "On Tue, Jane wrote:" and its translations.
 static WROTE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)^\s*(?:>\s*)?(?:on|at|am|le|el|il|op|den|em|no dia|w dniu|dne|på|в|у|lúc|el día|den \d|op \d|am \d|le \d|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{4}年).{0,400}?(?:wrote|schrieb|a écrit|escribió|ha scritto|schreef|skrev|escreveu|napisał\(a\)|napisał|pisze|написал\(а\)|написал|написала|написав|kirjoitti|yazdı|napsal|írta|viết|geschreven|a scris|kirjutas|rašė|rakstīja|je napisal|napisao)(?:\s*:?\s*$|\s.{0,160}:\s*$)",
+        r"(?i)^\s*(?:>\s*)?(?:-+\s*)?(?:on|at|am|le|el|il|op|den|em|no dia|w dniu|dne|på|в|у|lúc|el día|den \d|op \d|am \d|le \d|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{4}年).{0,400}?(?:wrote|schrieb|a écrit|escribió|ha scritto|schreef|skrev|escreveu|napisał\(a\)|napisał|pisze|написал\(а\)|написал|написала|написав|kirjoitti|yazdı|napsal|írta|viết|geschreven|a scris|kirjutas|rašė|rakstīja|je napisal|napisao)(?:\s*:?\s*(?:-{2,}\s*)?$|\s.{0,160}:\s*$)",
     )
     .expect("valid regex")
 });
@@ -43,6 +43,45 @@ static WROTE_ANY: LazyLock<Regex> = LazyLock::new(|| {
 static STAMP_FIRST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*\d.{0,250}@[^\s>]{1,200}>\s*:\s*$").expect("valid regex"));
 
+/// A header that names a date or time and ends with the author's address in
+/// angle brackets: `Wednesday, 17 November 2021, 3:32 PM +0300 from j@x.org <j@x.org>:`,
+/// `ср, 30 апр. 2025 г. в 15:19, John Doe <doe@example.com>:`.
+static STAMP_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:\b(?:19|20)\d{2}\b|\b\d{1,2}[:.]\d{2}\b).{0,250}<[^<>@\s]{1,100}@[^<>\s]{1,200}\s*>\s*:\s*$")
+        .expect("valid regex")
+});
+
+/// A date, a name and an address, nothing more: `2013/7/20 sam via Meta <info@x.org>`.
+static DATE_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^\s*\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\s.{0,200}<[^<>@\s]{1,100}@[^<>\s]{1,200}>\s*:?\s*$",
+    )
+    .expect("valid regex")
+});
+
+/// Gmail's ISO form without a verb: `2016-03-03 17:21 GMT+01:00 Some One`.
+static ISO_STAMP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*\d{4}-\d{2}-\d{2} \d{1,2}:\d{2} GMT[+-]\d{2}:\d{2} [\w\s.'-]{1,100}$")
+        .expect("valid regex")
+});
+
+/// The opening word of an "On … wrote:" header, for headers wrapped over lines.
+static WROTE_START: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(?:on|am|le|el|il|op|em|den|dnia|w dniu|в)\s").expect("valid regex")
+});
+
+/// A line opening with a date: "2016-03-03", "tir. 18. apr.", "ср, 30 апр.", "Wednesday, 17".
+static DATE_START: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?:\d|[^\s\d]{1,12}\.?,?\s+\d)").expect("valid regex"));
+
+/// "20 окт. 2016 г. 19:37 пользователь … написал:", "30 серп. 2016 р. 20:45 … пише:".
+static DATE_WROTE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"\d{4}.{1,200}(?:написал\(а\)|написала|написал|написав|пише|napisał\(a\)|napisał)\s*:\s*$",
+    )
+    .expect("valid regex")
+});
+
 /// Separator lines: "-----Original Message-----" and friends.
 static ORIGINAL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -58,48 +97,104 @@ static FORWARDED: LazyLock<Regex> = LazyLock::new(|| {
 
 /// The "From:" line of an Outlook-style header block, in several languages, with optional bold markers.
 static HEADER_FROM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*[*>]?\s*\*?(?:from|von|de|van|fra|från|od|от|від|da|lähettäjä|kimden|feladó)\s*:\*?\s*\S").expect("valid regex")
+    Regex::new(r"(?i)^\s*[*>]?\s*\*?(?:from|von|de|van|fra|från|od|от|від|da|lähettäjä|kimden|feladó|expéditeur|发件人)\s*[:：]\*?\s*\S").expect("valid regex")
 });
 
 /// Other lines of such a block ("Sent:", "Date:", "To:", "Subject:", …).
 static HEADER_OTHER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*[*>]?\s*\*?(?:sent|date|to|subject|cc|gesendet|datum|an|betreff|envoyé|date d'envoi|à|objet|enviado|fecha|para|asunto|verzonden|aan|onderwerp|sendt|til|emne|skickat|till|ämne|wysłano|data|do|temat|отправлено|дата|кому|тема|надіслано|inviato|oggetto|a|enviada|assunto|envoyé le|date d'envoi)\s*:").expect("valid regex")
+    Regex::new(r"(?i)^\s*[*>]?\s*\*?(?:sent|date|to|subject|cc|gesendet|datum|an|betreff|envoyé|date d'envoi|à|objet|enviado|fecha|para|asunto|verzonden|aan|onderwerp|sendt|til|emne|skickat|till|ämne|wysłano|data|do|temat|отправлено|дата|кому|тема|надіслано|inviato|oggetto|a|enviada|assunto|envoyé le|date d'envoi|sujet|copie à|destinataire|répondre à|message du|emne|ämne|risposta|beantwoorden - aan|enviada em|reply-to|收件人|主题|发送时间)\s*[:：]").expect("valid regex")
 });
 
 /// "Sent from my iPhone" and the like: a signature line of mobile clients.
 static SENT_FROM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*(?:sent from my\b|sent from (?:mail|outlook|yahoo|samsung)|get outlook for|envoyé de mon|von meinem .{0,40} gesendet|enviado desde mi|inviato da|verzonden met|skickat från min|sendt fra min|wysłane z mojego|отправлено с моего|sent via |gesendet von |envoyé depuis |enviado desde |отправлено из )").expect("valid regex")
+    Regex::new(r"(?i)^\s*[(<]*(?:sent from my\b|sent (?:from|via|with|by) \S|get outlook for|envoyé de mon|envoyé depuis (?:mon|yahoo)|envoyé à partir de|von meinem .{0,40} gesendet|diese nachricht wurde von .{0,60} gesendet|enviado desde mi|enviado do meu|inviato da|verzonden met|verstuurd vanaf mijn|skickat från min|från min|sendt fra min|wysłane z mojego|отправлено с моего|sent via |gesendet von |envoyé depuis |enviado desde |отправлено из |從我的 iphone 傳送|\w+ from mobile)").expect("valid regex")
 });
+
+/// Whether a line is a mobile client's signature: one of the phrases above,
+/// on a short line that is not a sentence going on ("Sent from my desk, is
+/// much easier…" is text).
+fn is_sent_from(line: &str) -> bool {
+    let t = line.trim();
+    t.chars().count() <= 80 && !t.contains(", ") && SENT_FROM.is_match(t)
+}
+
+/// Whether a text (one line, or a header joined from several) is a quote header.
+fn is_header_text(text: &str) -> bool {
+    WROTE.is_match(text)
+        || WROTE_CJK.is_match(text)
+        || ORIGINAL.is_match(text)
+        || DATE_FIRST.is_match(text)
+        || WROTE_ANY.is_match(text)
+        || STAMP_FIRST.is_match(text)
+        || STAMP_ADDRESS.is_match(text)
+        || ISO_STAMP.is_match(text)
+        || FORWARDED.is_match(text)
+        || DATE_WROTE.is_match(text)
+        || DATE_ADDRESS.is_match(text)
+}
+
+/// A line of an Outlook-style header block ("From:", "Sent:", "Sujet :", …).
+fn is_header_field(line: &str) -> bool {
+    HEADER_FROM.is_match(line) || HEADER_OTHER.is_match(line)
+}
+
+/// How many lines a header starting at `i` takes: through the first line
+/// ending with a colon, within a few lines (a header wrapped by the client).
+fn header_len(lines: &[&str], i: usize) -> usize {
+    (i..lines.len().min(i + 6))
+        .find(|&k| {
+            let t = lines[k].trim_end();
+            t.ends_with(':') || t.ends_with('：')
+        })
+        .map_or(1, |k| k + 1 - i)
+}
 
 fn is_quote_header(lines: &[&str], i: usize) -> bool {
     let line = lines[i];
     if line.trim().is_empty() {
         return false;
     }
-    if WROTE.is_match(line)
-        || WROTE_CJK.is_match(line)
-        || ORIGINAL.is_match(line)
-        || DATE_FIRST.is_match(line)
-        || WROTE_ANY.is_match(line)
-        || STAMP_FIRST.is_match(line)
-        || FORWARDED.is_match(line)
-    {
+    if is_header_text(line) {
         return true;
     }
-    // "On Tue, 3 Jan 2026, Jane Doe <jane@example.org>\nwrote:" split over two or three lines.
-    for span in 2..=3 {
-        if i + span <= lines.len() {
-            let joined = lines[i..i + span]
-                .iter()
-                .map(|l| l.trim())
-                .collect::<Vec<_>>()
-                .join(" ");
-            if joined.len() < 500
-                && (WROTE.is_match(&joined)
-                    || WROTE_CJK.is_match(&joined)
-                    || DATE_FIRST.is_match(&joined))
-                && !lines[i].trim_start().starts_with('>')
-            {
+    // A header wrapped over several lines by the client: "On Tue, 3 Jan 2026,
+    // Jane Doe <jane@example.org>\nwrote:", "… schrieb am Di., 16. Aug. 2016\num
+    // 12:52 Uhr:", "Le 4 janv. 2016 19:03, \"Neil\"\n<n@x.org> a écrit :". The
+    // lines are contiguous and the first names a date or an address. When the
+    // later lines are a header on their own, the first belongs to it only if it
+    // opens like a header ("On …", "Le …", a date): "I ordered 3.\nOn Tue, Jane
+    // <j@x.org> wrote:" starts at its second line.
+    let first = line.trim();
+    if !quoted(line)
+        && (first.contains('@')
+            || first.chars().any(|c| c.is_ascii_digit())
+            || WROTE_START.is_match(first))
+    {
+        let opens = WROTE_START.is_match(first) || DATE_START.is_match(first);
+        let mut joined = first.to_string();
+        let mut rest = String::new();
+        // Only a dated "On …" header is wrapped around blank lines ("On Thu, 31 Mar
+        // 2016 at 11:16 Some One\n\n<\nmailto:…>\n> wrote:"); "On this day\n\nI
+        // wrote something" is text.
+        let gaps = WROTE_START.is_match(first) && first.chars().any(|c| c.is_ascii_digit());
+        for next in lines[i + 1..]
+            .iter()
+            .take(6)
+            .take_while(|l| gaps || !l.trim().is_empty())
+            .filter(|l| !l.trim().is_empty())
+            .take(4)
+        {
+            // "> wrote:" continues the header; ">:" closes an address.
+            let part = next.trim_start();
+            let part = part.strip_prefix("> ").unwrap_or(part).trim();
+            joined.push(' ');
+            joined.push_str(part);
+            rest.push(' ');
+            rest.push_str(part);
+            if joined.len() > 600 {
+                break;
+            }
+            if is_header_text(&joined) && (opens || !is_header_text(rest.trim())) {
                 return true;
             }
         }
@@ -111,7 +206,21 @@ fn is_quote_header(lines: &[&str], i: usize) -> bool {
             .take(6)
             .filter(|l| !l.trim().is_empty())
             .take(4);
-        return next.filter(|l| HEADER_OTHER.is_match(l)).count() >= 2;
+        if next.filter(|l| HEADER_OTHER.is_match(l)).count() >= 2 {
+            return true;
+        }
+    }
+    // Or three header fields in a row, one of them the sender ("Message du :",
+    // "De :", "A :", "Sujet :").
+    if is_header_field(line) {
+        let block: Vec<&&str> = lines[i..]
+            .iter()
+            .take(8)
+            .take_while(|l| is_header_field(l))
+            .collect();
+        if block.len() >= 3 && block.iter().any(|l| HEADER_FROM.is_match(l)) {
+            return true;
+        }
     }
     // A rule of underscores or dashes directly followed by such a block.
     let rule = line.trim();
@@ -126,12 +235,45 @@ fn is_quote_header(lines: &[&str], i: usize) -> bool {
 
 fn is_signature_start(line: &str) -> bool {
     let t = line.trim_end();
-    t == "--" || t == "-- " || t == "__" || t.trim() == "--" || SENT_FROM.is_match(line)
+    t == "--" || t == "-- " || t == "__" || t.trim() == "--" || is_sent_from(line)
 }
 
-/// Whether a line is `>` quoted.
+/// A line drawn only with rule characters ("====", "____", "ᐧ", "***").
+fn is_rule(line: &str) -> bool {
+    let t = line.trim();
+    !t.is_empty() && t.chars().all(|c| "-_,=+~#*ᐧ—".contains(c))
+}
+
+/// A rule that ends the new text: what follows it is a footer or signature
+/// ("____" above a mailing list's footer, "====" above a forwarded block).
+fn is_closing_rule(line: &str) -> bool {
+    let t = line.trim();
+    t == "ᐧ" || (t.chars().count() >= 4 && t.chars().all(|c| c == '_' || c == '='))
+}
+
+/// Whether a line is quoted: `>` or a Supercite-style `Jo>` prefix.
 fn quoted(line: &str) -> bool {
-    line.trim_start().starts_with('>')
+    let t = line.trim_start();
+    if t.starts_with('>') {
+        return true;
+    }
+    let prefix: String = t.chars().take(4).collect();
+    prefix
+        .find('>')
+        .is_some_and(|k| k > 0 && prefix[..k].chars().all(|c| c.is_ascii_uppercase()))
+}
+
+/// Whether `line` continues the quoted `previous` line, wrapped by a client
+/// that did not repeat the `>`: the quote was cut at its full width, or the
+/// line goes on in lower case from a sentence left open.
+fn wraps_quote(previous: &str, line: &str) -> bool {
+    if !quoted(previous) || quoted(line) || line.trim().is_empty() {
+        return false;
+    }
+    let prev = previous.trim_end();
+    prev.chars().count() >= 60
+        || (line.trim_start().starts_with(char::is_lowercase)
+            && !prev.ends_with(['.', '?', '!', ':']))
 }
 
 /// The new text of a reply; the whole text when stripping would leave nothing.
@@ -147,43 +289,37 @@ pub fn extract_reply(text: &str) -> String {
     let lines: Vec<&str> = match cut {
         // Bottom posting: the header comes first, the answer after the quotes.
         Some(cut) if !text_before(cut) => {
-            let body_from = (cut..(cut + 3).min(all.len()))
-                .find(|&i| all[i].trim_end().ends_with(':'))
-                .map_or(cut + 1, |i| i + 1);
-            all[body_from..]
-                .iter()
-                .filter(|l| !quoted(l))
-                .copied()
-                .collect()
+            // A forwarded block's own fields ("From:", "Subject:" wrapped, "To:") go too.
+            let mut from = cut + header_len(&all, cut);
+            if all.get(from).is_some_and(|l| is_header_field(l)) {
+                while from < all.len() && !all[from].trim().is_empty() {
+                    from += 1;
+                }
+            }
+            all[from..].iter().filter(|l| !quoted(l)).copied().collect()
         }
         Some(cut) => all[..cut].to_vec(),
         None => all.clone(),
     };
     let mut end = lines.len();
-    // Trailing quoted block (top posting without a header, or its remains).
-    while end > 0 && (quoted(lines[end - 1]) || lines[end - 1].trim().is_empty()) {
-        end -= 1;
-    }
-    // Interleaved answers keep their text but lose the quotes at the top.
-    let mut start = 0;
-    while start < end && (quoted(lines[start]) || lines[start].trim().is_empty()) {
-        start += 1;
-    }
+    let start = lines
+        .iter()
+        .position(|l| !l.trim().is_empty())
+        .unwrap_or(end);
     if let Some(sig) = (start..end).find(|&i| is_signature_start(lines[i])) {
         end = sig;
     }
-    // "-Jane" (a dash glued to a name) closing the text is a signature too.
-    let tail: Vec<usize> = (start..end)
-        .rev()
-        .filter(|&i| !lines[i].trim().is_empty())
-        .take(2)
-        .collect();
-    if let Some(&i) = tail.iter().find(|&&i| {
-        let t = lines[i].trim();
-        t.len() < 40 && t.starts_with('-') && t.chars().nth(1).is_some_and(char::is_alphabetic)
-    }) && i > start
+    if let Some(rule) = (start + 1..end).find(|&i| is_closing_rule(lines[i])) {
+        end = rule;
+    }
+    // Trailing quotes (top posting without a header, or its remains) and rules.
+    while end > start
+        && (quoted(lines[end - 1])
+            || lines[end - 1].trim().is_empty()
+            || is_rule(lines[end - 1])
+            || (end >= 2 && wraps_quote(lines[end - 2], lines[end - 1])))
     {
-        end = i;
+        end -= 1;
     }
     let reply = lines[start..end.max(start)].join("\n");
     let reply = reply.trim();
@@ -230,9 +366,31 @@ mod tests {
                 "answer below",
             ),
             (
-                "> question?\nanswer\n> q2\nanswer2\n",
-                "answer\n> q2\nanswer2",
+                "> question?\nAnswer.\n> q2?\nAnswer 2.\n",
+                "> question?\nAnswer.\n> q2?\nAnswer 2.",
             ),
+            (
+                "Thanks\n\nSent from TypeApp<http://www.typeapp.com/r>",
+                "Thanks",
+            ),
+            (
+                "Saved?\n\n2013/7/20 sam via Meta <info@x.org>\n\n| old\n",
+                "Saved?",
+            ),
+            (
+                "Fine\n\n> a quoted line that a client wrapped at its full width, with\nthe rest here\n",
+                "Fine",
+            ),
+            ("Text\n\nIK> quoted the old way\n", "Text"),
+            (
+                "Here\n\nSent from my desk, is much easier then my mobile phone.",
+                "Here\n\nSent from my desk, is much easier then my mobile phone.",
+            ),
+            (
+                "Fine\n\n====\n\nMessage du : 12/12/2016\nDe : a\nA : b\nSujet : c\n\nold",
+                "Fine",
+            ),
+            ("Yes\n\nEnvoyé à partir de Outlook pour iOS", "Yes"),
         ];
         for (input, want) in cases {
             assert_eq!(extract_reply(input), want, "{input:?}");

@@ -55,7 +55,7 @@ impl Score {
         self.total += 1;
         if ok {
             self.pass += 1;
-        } else if self.failures.len() < 10 {
+        } else if self.failures.len() < 40 {
             self.failures.push(what());
         }
     }
@@ -124,6 +124,15 @@ fn body_of(path: &Path) -> String {
     String::from_utf8_lossy(&raw).into_owned()
 }
 
+/// With `CORPUS_VERBOSE` set, a miss shows the whole text got and wanted.
+fn verbose(got: &str, want: &str) -> String {
+    if std::env::var_os("CORPUS_VERBOSE").is_some() {
+        format!("\n      got:  {got:?}\n      want: {want:?}")
+    } else {
+        String::new()
+    }
+}
+
 fn squash(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
 }
@@ -166,8 +175,9 @@ fn score_source(source: &str, fixtures_dir: &str) -> Score {
                 if exact {
                     score.check(reply.trim() == value.trim(), || {
                         format!(
-                            "{file} [{kind}] got {:?}",
-                            reply.chars().take(80).collect::<String>()
+                            "{file} [{kind}] got {:?}{}",
+                            reply.chars().take(80).collect::<String>(),
+                            verbose(&reply, value)
                         )
                     });
                 } else if kind == "html_reply_as_text_equals_ignoring_all_whitespace" {
@@ -196,9 +206,10 @@ fn reply_extraction_meets_each_sources_expectations() {
             let want = text_of(&expected);
             trimmer.check(got.trim() == want.trim(), || {
                 format!(
-                    "{} got {:?}",
+                    "{} got {:?}{}",
                     input.display(),
-                    got.chars().take(80).collect::<String>()
+                    got.chars().take(80).collect::<String>(),
+                    verbose(&got, &want)
                 )
             });
         }
@@ -215,6 +226,23 @@ fn reply_extraction_meets_each_sources_expectations() {
     let pass: usize = scores.iter().map(|s| s.pass).sum();
     let total: usize = scores.iter().map(|s| s.total).sum();
     println!("reply extraction overall: {pass}/{total}");
+    // The aim: 95% over the five sources it names (github's email_1_1
+    // and crisp's email_1 want opposite things of "-Name" closings, talon keeps
+    // the signatures the others strip).
+    let named = [
+        "discourse-email_reply_trimmer",
+        "github-email_reply_parser",
+        "zapier-email-reply-parser",
+        "crisp-email-reply-parser",
+        "mailgun-talon",
+    ];
+    let (np, nt) = scores
+        .iter()
+        .filter(|s| named.contains(&s.name.as_str()))
+        .fold((0, 0), |(p, t), s| (p + s.pass, t + s.total));
+    let rate = 100.0 * np as f64 / nt as f64;
+    println!("reply extraction over the five named sources: {np}/{nt} = {rate:.1}%");
+    assert!(rate >= 95.0, "the five named sources fell to {rate:.1}%");
     assert!(
         total > 100,
         "too few checks found ({total}): is the corpus layout as expected?"
@@ -222,12 +250,12 @@ fn reply_extraction_meets_each_sources_expectations() {
     // Floors: the rates reached so far; raise them as extraction improves.
     for s in &scores {
         let floor = match s.name.as_str() {
-            "discourse-email_reply_trimmer" => 75.0,
-            "github-email_reply_parser" => 80.0,
+            "discourse-email_reply_trimmer" => 95.0,
+            "github-email_reply_parser" => 90.0,
             "zapier-email-reply-parser" => 100.0,
-            "crisp-email-reply-parser" => 75.0,
-            "willdurand-EmailReplyParser" => 80.0,
-            "mailgun-talon" => 80.0,
+            "crisp-email-reply-parser" => 98.0,
+            "willdurand-EmailReplyParser" => 90.0,
+            "mailgun-talon" => 90.0,
             _ => 0.0,
         };
         assert!(s.rate() >= floor, "{} fell to {:.1}%", s.name, s.rate());

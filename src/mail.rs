@@ -62,6 +62,13 @@ pub struct Signals {
     pub list_id: bool,
     /// Raw From header text (for mailer-daemon detection when it does not parse).
     pub from_raw: String,
+    /// `Return-Path: <MAILER-DAEMON@…>` (or postmaster): a bounce's envelope.
+    pub daemon_return_path: bool,
+    /// A mail or its headers attached (`message/rfc822`, `text/rfc822-headers`):
+    /// a returned message, with the other signs of a bounce.
+    pub returned_message: bool,
+    /// A list manager's error notice: `X-MLServer` from the list's `-admin` address.
+    pub list_admin_notice: bool,
 }
 
 /// A delivery status report inside a mail.
@@ -210,6 +217,26 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, MailError> {
             .unwrap_or_default(),
         list_id: m.header_raw("List-Id").is_some(),
         from_raw: header_text(&m, "From").unwrap_or_default(),
+        daemon_return_path: header_text(&m, "Return-Path").is_some_and(|v| {
+            let local = v.trim().trim_start_matches('<').to_ascii_lowercase();
+            let local = local.split('@').next().unwrap_or_default();
+            local.contains("mailer-daemon") || local == "postmaster"
+        }),
+        returned_message: m.parts.iter().skip(1).take(50).any(|p| {
+            p.content_type().is_some_and(|ct| {
+                let sub = ct.subtype().unwrap_or_default();
+                (ct.ctype().eq_ignore_ascii_case("message") && sub.eq_ignore_ascii_case("rfc822"))
+                    || (ct.ctype().eq_ignore_ascii_case("text")
+                        && sub.eq_ignore_ascii_case("rfc822-headers"))
+            })
+        }),
+        list_admin_notice: m.header_raw("X-MLServer").is_some()
+            && header_text(&m, "From").is_some_and(|f| {
+                f.to_ascii_lowercase()
+                    .split('@')
+                    .next()
+                    .is_some_and(|l| l.trim_end().ends_with("-admin"))
+            }),
     };
     let mut text = String::new();
     for (i, part) in m.text_bodies().enumerate().take(20) {

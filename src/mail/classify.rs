@@ -26,7 +26,7 @@ pub struct BounceInfo {
 }
 
 /// Subjects of bounces from the common servers, lower case.
-const BOUNCE_SUBJECTS: [&str; 24] = [
+const BOUNCE_SUBJECTS: [&str; 26] = [
     "permanent delivery failure",
     "non-delivery",
     "undelivered mail returned to sender",
@@ -51,6 +51,8 @@ const BOUNCE_SUBJECTS: [&str; 24] = [
     "delivery has failed",
     "mail could not be delivered",
     "message not delivered",
+    "undeliverable",
+    "メールエラー",
 ];
 
 /// Subject starts of out-of-office and other auto-replies, lower case.
@@ -82,6 +84,7 @@ fn is_mailer_daemon(mail: &ParsedMail) -> bool {
     let local = from.split('@').next().unwrap_or_default();
     local.contains("mailer-daemon")
         || local == "postmaster"
+        || local == "post_master"
         || local.contains("mail-daemon")
         || local == "mdaemon"
         || from.contains("mailer-daemon")
@@ -103,19 +106,15 @@ pub fn classify(mail: &ParsedMail) -> (Classification, Option<BounceInfo>) {
     let daemon = is_mailer_daemon(mail);
     // Amazon SES reports bounces as SNS notifications with a JSON body.
     let ses = subject == "aws notification message" && mail.text.contains("notificationType");
-    let ses_bounce = ses && mail.text.contains("bounceType");
     let is_bounce = dsn
-        || ses_bounce
+        // SES bounce, complaint and delivery notices are all delivery reports.
+        || ses
+        || s.list_admin_notice
+        // A mailer daemon writes only about delivery (failures, delays, loops).
+        || daemon
+        || (s.daemon_return_path && (bounce_subject || s.report_type.is_some()))
+        || (s.returned_message && (bounce_subject || s.null_return_path))
         || !s.x_failed_recipients.is_empty()
-        || (daemon
-            && (bounce_subject
-                || s.null_return_path
-                || mail.report.is_some()
-                || subject.is_empty()
-                || subject.contains("fail")
-                || subject.contains("deliver")
-                || subject.contains("return")
-                || subject.contains("error")))
         || (bounce_subject
             && (s.null_return_path
                 || s.auto_submitted.is_some()
@@ -142,7 +141,6 @@ pub fn classify(mail: &ParsedMail) -> (Classification, Option<BounceInfo>) {
         || s.null_return_path
         || auto_subject
         || report
-        || daemon
     {
         return (Classification::AutoReply, None);
     }
@@ -259,6 +257,31 @@ mod tests {
         ] {
             assert_eq!(kind(raw), Classification::AutoReply, "{raw}");
         }
+    }
+
+    #[test]
+    fn bounces_known_by_their_envelope_sender_or_returned_message() {
+        for raw in [
+            // A mailer daemon writes only about delivery, whatever the subject.
+            "From: MAILER-DAEMON@mx.example.org\nSubject: Delayed Mail (still being retried)\n\nLater\n",
+            "From: post_master@vtext.example.com\nSubject: Re:Test message\n\nError\n",
+            // The envelope sender names the daemon; the From does not.
+            "Return-Path: <MAILER-DAEMON@mx.example.com>\nFrom: Mail Delivery System <m@mx.example.com>\nSubject: Delivery status notification\n\nx\n",
+            // An empty envelope sender and the returned mail attached.
+            "Return-Path: <>\nFrom: no-reply@isp.example.jp\nSubject: Mail\nContent-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\nerror\n--B\nContent-Type: message/rfc822\n\nFrom: me@example.jp\nSubject: hi\n\nhi\n--B--\n",
+            // A list manager's notice.
+            "From: neko-admin@example.org\nX-MLServer: fml [fml 4.0.3]\nSubject: You are not member\n\nx\n",
+            "From: MMSC <sysadmin@m01.example.com>\nReturn-Path: <>\nSubject: Undeliverable Message\n\nx\n",
+        ] {
+            assert_eq!(kind(raw), Classification::Bounce, "{raw}");
+        }
+        // A person forwarding a bounce is a person.
+        assert_eq!(
+            kind(
+                "From: Jane <jane@example.jp>\nSubject: Fwd: Returned mail: see transcript\n\nLook\n"
+            ),
+            Classification::Human
+        );
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub struct Poller {
 type UidSize = (u32, u32);
 
 /// Most bytes fetched in one round trip.
-const FETCH_BYTES: usize = 64 * 1024 * 1024;
+const FETCH_BYTES: usize = 2 * 1024 * 1024;
 
 /// Splits (uid, size) pairs into groups of at most [`FETCH_BYTES`] (a lone
 /// mail larger than that still gets a group of its own).
@@ -195,67 +195,72 @@ impl Poller {
                 .iter()
                 .copied()
                 .partition(|(_, size)| *size as usize > MAX_MAIL_BYTES);
-            let mut fetched: Vec<(u32, Vec<u8>, bool)> = Vec::new();
-            for (uid, _) in &large {
-                let stream = session
-                    .uid_fetch(uid.to_string(), "(UID BODY.PEEK[HEADER])")
-                    .await?;
-                let fetches: Vec<_> = stream.try_collect().await?;
-                let header = fetches
-                    .iter()
-                    .find_map(|f| f.header().map(<[u8]>::to_vec))
-                    .unwrap_or_default();
-                fetched.push((*uid, header, true));
-            }
-            for group in size_groups(&normal) {
-                let stream = session
-                    .uid_fetch(uid_set(&group), "(UID BODY.PEEK[])")
-                    .await?;
-                let fetches: Vec<_> = stream.try_collect().await?;
-                fetched.extend(
-                    fetches
-                        .iter()
-                        .filter_map(|f| Some((f.uid?, f.body()?.to_vec(), false))),
-                );
-            }
-            let mut tx = self.store.begin().await?;
+            // Each group is stored (and committed) as soon as it is fetched, so a
+            // poller holds at most one group of bodies: FETCH_BYTES, or one mail.
             let mut top = last_uid;
-            for (uid, body, too_large) in &fetched {
-                let origin = ImapOrigin {
-                    uidvalidity,
-                    uid: i64::from(*uid),
+            let mut count = 0;
+            let units = large
+                .iter()
+                .map(|(uid, _)| (vec![*uid], true))
+                .chain(size_groups(&normal).into_iter().map(|g| (g, false)));
+            for (group, too_large) in units {
+                let what = if too_large {
+                    "(UID BODY.PEEK[HEADER])"
+                } else {
+                    "(UID BODY.PEEK[])"
                 };
-                let key = format!("imap:{}:{uidvalidity}:{uid}", row.id);
-                if let Stored::New(id) = tx
-                    .store_raw(Some(row.id), Some(origin), &key, body, silent, now)
-                    .await?
-                {
-                    stored += 1;
-                    if *too_large {
-                        let size = sizes
-                            .iter()
-                            .find(|(u, _)| u == uid)
-                            .map(|(_, s)| *s)
-                            .unwrap_or(0);
-                        let reason = format!(
-                            "the mail is {size} bytes, more than the {MAX_MAIL_BYTES} accepted; only its header was kept"
-                        );
-                        tx.quarantine_raw(id, &reason, now).await?;
+                let stream = session.uid_fetch(uid_set(&group), what).await?;
+                let fetches: Vec<_> = stream.try_collect().await?;
+                let mut tx = self.store.begin().await?;
+                for f in &fetches {
+                    let Some(uid) = f.uid else { continue };
+                    let body = if too_large {
+                        f.header().unwrap_or_default()
+                    } else {
+                        match f.body() {
+                            Some(b) => b,
+                            None => continue,
+                        }
+                    };
+                    let origin = ImapOrigin {
+                        uidvalidity,
+                        uid: i64::from(uid),
+                    };
+                    let key = format!("imap:{}:{uidvalidity}:{uid}", row.id);
+                    if let Stored::New(id) = tx
+                        .store_raw(Some(row.id), Some(origin), &key, body, silent, now)
+                        .await?
+                    {
+                        stored += 1;
+                        if too_large {
+                            let size = sizes
+                                .iter()
+                                .find(|(u, _)| *u == uid)
+                                .map(|(_, s)| *s)
+                                .unwrap_or(0);
+                            let reason = format!(
+                                "the mail is {size} bytes, more than the {MAX_MAIL_BYTES} accepted; only its header was kept"
+                            );
+                            tx.quarantine_raw(id, &reason, now).await?;
+                        }
                     }
+                    count += 1;
+                    top = top.max(i64::from(uid));
                 }
-                top = top.max(i64::from(*uid));
+                tx.commit().await?;
+                // Wake every idle processor worker, and leave a permit for one busy now.
+                self.wake.notify_waiters();
+                self.wake.notify_one();
             }
             // Mails the server listed but did not return (expunged meanwhile) are passed over.
             top = top.max(chunk.last().map(|u| i64::from(*u)).unwrap_or(top));
+            let mut tx = self.store.begin().await?;
             self.store
                 .set_mailbox_position(&mut tx, row.id, uidvalidity, top, now)
                 .await?;
             tx.commit().await?;
-            self.count("postdesk_mail_fetched_total", fetched.len());
+            self.count("postdesk_mail_fetched_total", count);
             last_uid = top;
-            // Wake every idle processor worker, and leave a permit for one busy now.
-            self.wake.notify_waiters();
-            self.wake.notify_one();
         }
         while session.unsolicited_responses.try_recv().is_ok() {}
         self.post_process(session, &row, done, last_uid).await?;
@@ -405,13 +410,13 @@ impl Poller {
 mod tests {
     #[test]
     fn fetch_groups_stay_under_the_byte_budget() {
-        let mb = 1024 * 1024;
+        let budget = super::FETCH_BYTES as u32;
         let sizes = [
-            (1, 30 * mb),
-            (2, 30 * mb),
-            (3, 30 * mb),
+            (1, budget / 2 - 10),
+            (2, budget / 2 - 10),
+            (3, budget / 2 - 10),
             (4, 10),
-            (5, 70 * mb),
+            (5, budget + 1),
         ];
         assert_eq!(
             super::size_groups(&sizes),

@@ -12,7 +12,7 @@ use crate::mail::subject::{clean_subject, reply_token, ticket_tag};
 use crate::mail::token::SigningKey;
 use crate::mail::{ParsedMail, parse};
 use crate::metrics::Metrics;
-use crate::store::inbound::RawMail;
+use crate::store::inbound::{Finished, RawMail};
 use crate::store::mailboxes::MailboxRow;
 use crate::store::{NewMessage, StoreError, Tx};
 use std::collections::HashMap;
@@ -58,6 +58,15 @@ pub struct Processor {
     key: SigningKey,
     holder: String,
     metrics: Option<Arc<Metrics>>,
+}
+
+/// What one batch gathers as it goes: the mails finished (marked in one
+/// statement before the commit) and the staff accounts looked up by address
+/// (agents do not change while a batch runs).
+#[derive(Default)]
+struct Batch {
+    done: Vec<Finished>,
+    staff: HashMap<EmailAddress, Option<crate::store::users::User>>,
 }
 
 /// Why a mail went to quarantine rather than a ticket.
@@ -234,11 +243,13 @@ impl Processor {
         Ok(out.pop().unwrap_or(Disposition::Duplicate))
     }
 
-    /// Processes claimed mails in one transaction, each inside its own
-    /// savepoint: the database commit is the cost of ingest, so a batch pays
-    /// it once. A mail that fails is rolled back to its savepoint and
-    /// quarantined; a transient fault abandons the batch (the claims expire
-    /// and it is retried), so nothing is half done.
+    /// Processes claimed mails in one transaction: the database commit is
+    /// the cost of ingest, so a batch pays it once. Most batches hold no mail
+    /// that fails, so the batch runs first without a savepoint per mail; if
+    /// one fails, the batch is rolled back and run again with each mail in
+    /// its own savepoint, the failing one rolled back to it and quarantined.
+    /// A transient fault abandons the batch (the claims expire and it is
+    /// retried), so nothing is half done.
     pub async fn process_batch(
         &self,
         raws: &[RawMail],
@@ -254,8 +265,33 @@ impl Processor {
                 e.insert(store.mailbox(id).await?);
             }
         }
-        let mut tx = store.begin().await?;
+        let out = match self.run_batch(raws, &mailboxes, false, now).await? {
+            Some(out) => out,
+            None => self
+                .run_batch(raws, &mailboxes, true, now)
+                .await?
+                .unwrap_or_default(),
+        };
+        let names = mailboxes
+            .iter()
+            .filter_map(|(id, row)| Some((*id, row.as_ref()?.name.clone())))
+            .collect();
+        self.count(raws, &out, &names);
+        Ok(out)
+    }
+
+    /// One run of a batch; `Ok(None)` when a mail failed without savepoints
+    /// (`careful` false) and the batch must be run again with them.
+    async fn run_batch(
+        &self,
+        raws: &[RawMail],
+        mailboxes: &HashMap<i64, Option<MailboxRow>>,
+        careful: bool,
+        now: Millis,
+    ) -> Result<Option<Vec<Disposition>>, Transient> {
+        let mut tx = self.actions.store().begin().await?;
         let mut out = Vec::with_capacity(raws.len());
+        let mut batch = Batch::default();
         for raw in raws {
             let mail = match parse(&raw.raw) {
                 Ok(mut m) => {
@@ -279,39 +315,45 @@ impl Processor {
             let mailbox = raw
                 .mailbox_id
                 .and_then(|id| mailboxes.get(&id).cloned().flatten());
-            tx.savepoint().await?;
-            match self.apply(&mut tx, raw, &mail, mailbox.as_ref(), now).await {
+            if careful {
+                tx.savepoint().await?;
+            }
+            let mark = batch.done.len();
+            match self
+                .apply(&mut tx, raw, &mail, mailbox.as_ref(), &mut batch, now)
+                .await
+            {
                 Ok(d) => {
-                    tx.release_savepoint().await?;
+                    if careful {
+                        tx.release_savepoint().await?;
+                    }
                     out.push(d);
                 }
+                Err(Refused::Transient(e)) => return Err(Transient(e)),
+                // Dropping the transaction rolls the whole batch back.
+                Err(_) if !careful => return Ok(None),
                 Err(Refused::Duplicate) => {
                     tx.rollback_to_savepoint().await?;
-                    tx.finish_raw(
-                        raw.id,
-                        None,
-                        Some("duplicate of a mail already processed"),
-                        now,
-                    )
-                    .await?;
+                    batch.done.truncate(mark);
+                    batch.done.push(Finished {
+                        id: raw.id,
+                        ticket_id: None,
+                        note: Some("duplicate of a mail already processed".into()),
+                    });
                     out.push(Disposition::Duplicate);
                 }
                 Err(Refused::Quarantine(reason)) => {
                     tx.rollback_to_savepoint().await?;
+                    batch.done.truncate(mark);
                     tracing::warn!(inbound = raw.id, %reason, "mail quarantined");
                     tx.quarantine_raw(raw.id, &reason, now).await?;
                     out.push(Disposition::Quarantined(reason));
                 }
-                Err(Refused::Transient(e)) => return Err(Transient(e)),
             }
         }
+        tx.finish_raws(&batch.done, now).await?;
         tx.commit().await?;
-        let names = mailboxes
-            .iter()
-            .filter_map(|(id, row)| Some((*id, row.as_ref()?.name.clone())))
-            .collect();
-        self.count(raws, &out, &names);
-        Ok(out)
+        Ok(Some(out))
     }
 
     async fn apply(
@@ -320,26 +362,49 @@ impl Processor {
         raw: &RawMail,
         mail: &ParsedMail,
         mailbox: Option<&MailboxRow>,
+        batch: &mut Batch,
         now: Millis,
     ) -> Result<Disposition, Refused> {
         let settings = self.actions.settings();
         let prefix = &settings.tickets.prefix;
+        // In-Reply-To first, then References from the newest; one lookup for
+        // them and the mail's own Message-ID.
+        let wanted: Vec<&str> = mail
+            .in_reply_to
+            .iter()
+            .chain(mail.references.iter().rev())
+            .map(String::as_str)
+            .collect();
+        let own = mail.message_id.as_deref();
+        let asked: Vec<&str> = own.into_iter().chain(wanted.iter().copied()).collect();
+        let seen = tx.mail_ids_known(&asked).await?;
         // Postdesk's own mail coming back, or a copy already processed.
-        if let Some(id) = &mail.message_id {
-            match tx.ticket_of_mail_id(id).await? {
-                Some((_, true)) => {
-                    tx.finish_raw(raw.id, None, Some("postdesk's own mail"), now)
-                        .await?;
+        if let Some(id) = own {
+            match seen.iter().find(|(k, ..)| k == id) {
+                Some((_, _, true)) => {
+                    batch.done.push(Finished {
+                        id: raw.id,
+                        ticket_id: None,
+                        note: Some("postdesk's own mail".into()),
+                    });
                     return Ok(Disposition::Duplicate);
                 }
-                Some((ticket, false)) if tx.mail_id_has_message(id).await? => {
-                    tx.finish_raw(raw.id, Some(ticket), Some("duplicate"), now)
-                        .await?;
+                Some((_, ticket, false)) if tx.mail_id_has_message(id).await? => {
+                    batch.done.push(Finished {
+                        id: raw.id,
+                        ticket_id: Some(*ticket),
+                        note: Some("duplicate".into()),
+                    });
                     return Ok(Disposition::Duplicate);
                 }
                 _ => {}
             }
         }
+        let known: Vec<(String, i64)> = seen
+            .into_iter()
+            .filter(|(k, ..)| wanted.contains(&k.as_str()))
+            .map(|(k, t, _)| (k, t))
+            .collect();
         let support: Option<EmailAddress> = mailbox.map(|m| m.settings.address.clone());
         let mut found = Found::default();
         let recipients: Vec<&EmailAddress> =
@@ -350,14 +415,6 @@ impl Processor {
         {
             found.reply_token = tx.ticket_id_by_number(n).await?;
         }
-        // In-Reply-To first, then References from the newest; one lookup for all.
-        let wanted: Vec<&str> = mail
-            .in_reply_to
-            .iter()
-            .chain(mail.references.iter().rev())
-            .map(String::as_str)
-            .collect();
-        let known = tx.tickets_of_mail_ids(&wanted).await?;
         found.message_id = wanted
             .iter()
             .find_map(|id| known.iter().find(|(k, _)| k == id).map(|(_, t)| *t));
@@ -370,7 +427,7 @@ impl Processor {
         let (class, bounce) = classify(mail);
         if class != Classification::Human {
             return self
-                .record_automated(tx, raw, mail, class, bounce, found, now)
+                .record_automated(tx, raw, mail, class, bounce, found, batch, now)
                 .await;
         }
         let Some(from) = mail.from.clone() else {
@@ -378,7 +435,14 @@ impl Processor {
                 "the mail has no usable From address".into(),
             ));
         };
-        let staff = tx.user_by_email(&from.email).await?.filter(|u| u.active);
+        let staff = match batch.staff.get(&from.email) {
+            Some(known) => known.clone(),
+            None => {
+                let user = tx.user_by_email(&from.email).await?.filter(|u| u.active);
+                batch.staff.insert(from.email.clone(), user.clone());
+                user
+            }
+        };
         let requester = tx
             .upsert_requester(&from.email, from.name.as_deref(), now)
             .await?;
@@ -496,7 +560,11 @@ impl Processor {
             .await?;
         self.store_attachments(tx, ticket_id, message_id, mail, now)
             .await?;
-        tx.finish_raw(raw.id, Some(ticket_id), None, now).await?;
+        batch.done.push(Finished {
+            id: raw.id,
+            ticket_id: Some(ticket_id),
+            note: None,
+        });
         Ok(disposition)
     }
 
@@ -534,6 +602,7 @@ impl Processor {
         class: Classification,
         bounce: Option<BounceInfo>,
         found: Found,
+        batch: &mut Batch,
         now: Millis,
     ) -> Result<Disposition, Refused> {
         let sender = mail
@@ -591,7 +660,11 @@ impl Processor {
         } else {
             what.to_string()
         };
-        tx.finish_raw(raw.id, ticket, Some(&note), now).await?;
+        batch.done.push(Finished {
+            id: raw.id,
+            ticket_id: ticket,
+            note: Some(note),
+        });
         Ok(Disposition::Automated { ticket_id: ticket })
     }
 }

@@ -57,6 +57,15 @@ fn raw_from(row: &sqlx::any::AnyRow) -> Result<RawMail> {
     })
 }
 
+/// A stored mail processed to its end: the ticket it went to, and a note
+/// ("duplicate", "auto-reply", …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub id: i64,
+    pub ticket_id: Option<i64>,
+    pub note: Option<String>,
+}
+
 impl Tx {
     /// Opens a savepoint: work after it can be undone alone.
     pub async fn savepoint(&mut self) -> Result<()> {
@@ -108,31 +117,50 @@ impl Tx {
         silent: bool,
         now: i64,
     ) -> Result<Stored> {
-        let existing: Option<i64> = match origin {
-            Some(o) => sqlx::query_scalar("SELECT id FROM inbound WHERE mailbox_id = $1 AND uidvalidity = $2 AND uid = $3")
-                .bind(mailbox_id)
-                .bind(o.uidvalidity)
-                .bind(o.uid)
-                .fetch_optional(&mut *self.conn)
-                .await?,
-            None => sqlx::query_scalar(
-                "SELECT id FROM inbound WHERE dedup_key = $1 AND (mailbox_id = $2 OR ($2 IS NULL AND mailbox_id IS NULL)) LIMIT 1",
+        if let Some(o) = origin {
+            // Over IMAP the unique (mailbox, UIDVALIDITY, UID) decides: one round trip.
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO inbound (mailbox_id, uidvalidity, uid, dedup_key, raw, silent, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (mailbox_id, uidvalidity, uid) DO NOTHING RETURNING id",
             )
-            .bind(dedup_key)
             .bind(mailbox_id)
+            .bind(o.uidvalidity)
+            .bind(o.uid)
+            .bind(dedup_key)
+            .bind(raw)
+            .bind(i64::from(silent))
+            .bind(now)
             .fetch_optional(&mut *self.conn)
-            .await?,
-        };
+            .await?;
+            if let Some(id) = id {
+                return Ok(Stored::New(id));
+            }
+            let id = sqlx::query_scalar(
+                "SELECT id FROM inbound WHERE mailbox_id = $1 AND uidvalidity = $2 AND uid = $3",
+            )
+            .bind(mailbox_id)
+            .bind(o.uidvalidity)
+            .bind(o.uid)
+            .fetch_one(&mut *self.conn)
+            .await?;
+            return Ok(Stored::Duplicate(id));
+        }
+        let existing: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM inbound WHERE dedup_key = $1 AND (mailbox_id = $2 OR ($2 IS NULL AND mailbox_id IS NULL)) LIMIT 1",
+        )
+        .bind(dedup_key)
+        .bind(mailbox_id)
+        .fetch_optional(&mut *self.conn)
+        .await?;
         if let Some(id) = existing {
             return Ok(Stored::Duplicate(id));
         }
         let id = sqlx::query_scalar(
-            "INSERT INTO inbound (mailbox_id, uidvalidity, uid, dedup_key, raw, silent, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO inbound (mailbox_id, dedup_key, raw, silent, received_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(mailbox_id)
-        .bind(origin.map(|o| o.uidvalidity))
-        .bind(origin.map(|o| o.uid))
         .bind(dedup_key)
         .bind(raw)
         .bind(i64::from(silent))
@@ -142,24 +170,33 @@ impl Tx {
         Ok(Stored::New(id))
     }
 
-    /// Marks a raw mail processed, noting the ticket it went to.
-    pub async fn finish_raw(
-        &mut self,
-        id: i64,
-        ticket_id: Option<i64>,
-        note: Option<&str>,
-        now: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE inbound SET state = 'done', ticket_id = $2, reason = $3, processed_at = $4, claimed_by = NULL, \
-             claim_until = NULL WHERE id = $1",
-        )
-        .bind(id)
-        .bind(ticket_id)
-        .bind(note)
-        .bind(now)
-        .execute(&mut *self.conn)
-        .await?;
+    /// Marks stored mails processed, noting the ticket each went to, in one
+    /// statement per 300 (a batch's last, so a mail costs no round trip of
+    /// its own for it).
+    pub async fn finish_raws(&mut self, done: &[Finished], now: i64) -> Result<()> {
+        for chunk in done.chunks(300) {
+            let mut text = String::from("WITH v(id, ticket_id, reason) AS (VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    text.push_str(", ");
+                }
+                let n = 2 + 3 * i;
+                text.push_str(&format!(
+                    "(CAST(${n} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT))",
+                    n + 1,
+                    n + 2
+                ));
+            }
+            text.push_str(
+                ") UPDATE inbound SET state = 'done', ticket_id = v.ticket_id, reason = v.reason, \
+                 processed_at = $1, claimed_by = NULL, claim_until = NULL FROM v WHERE inbound.id = v.id",
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(text)).bind(now);
+            for f in chunk {
+                q = q.bind(f.id).bind(f.ticket_id).bind(f.note.clone());
+            }
+            q.execute(&mut *self.conn).await?;
+        }
         Ok(())
     }
 }

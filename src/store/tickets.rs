@@ -802,11 +802,22 @@ impl Tx {
 
     /// The tickets of several Message-IDs at once (one round trip).
     pub async fn tickets_of_mail_ids(&mut self, ids: &[&str]) -> Result<Vec<(String, i64)>> {
+        Ok(self
+            .mail_ids_known(ids)
+            .await?
+            .into_iter()
+            .map(|(id, ticket, _)| (id, ticket))
+            .collect())
+    }
+
+    /// The known ones of several Message-IDs (the first 100): each with its
+    /// ticket and whether postdesk sent it. One round trip.
+    pub async fn mail_ids_known(&mut self, ids: &[&str]) -> Result<Vec<(String, i64, bool)>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut sql = Sql::default();
-        sql.push("SELECT message_id, ticket_id FROM mail_ids WHERE message_id IN (");
+        sql.push("SELECT message_id, ticket_id, direction FROM mail_ids WHERE message_id IN (");
         for (i, id) in ids.iter().take(100).enumerate() {
             if i > 0 {
                 sql.push(", ");
@@ -816,7 +827,13 @@ impl Tx {
         sql.push(")");
         let rows = sql.query().fetch_all(&mut *self.conn).await?;
         rows.iter()
-            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>(0)?,
+                    r.try_get::<i64, _>(1)?,
+                    r.try_get::<String, _>(2)? == "out",
+                ))
+            })
             .collect()
     }
 

@@ -273,7 +273,63 @@ MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"X\"\n\n--X\nContent
     );
 }
 
+/// A batch runs without a savepoint per mail; one failing mail makes it run
+/// again with them: the failing mail alone is quarantined, the others land
+/// exactly once, in order (the reply on the ticket its first mail opened).
+async fn a_failing_mail_is_quarantined_alone_in_its_batch(db: TestDb) {
+    let r = rig(&db).await;
+    let mails = [
+        "From: jane@example.org\nTo: support@example.test\nSubject: Printer\nMessage-ID: <b1@example.org>\n\nBroken\n",
+        "To: support@example.test\nSubject: Nobody\nMessage-ID: <b2@example.org>\n\nNo sender\n",
+        "From: jane@example.org\nTo: support@example.test\nSubject: Re: Printer\nMessage-ID: <b3@example.org>\n\
+In-Reply-To: <b1@example.org>\n\nStill broken\n",
+    ];
+    let mut tx = r.store.begin().await.unwrap();
+    for (uid, mail) in mails.iter().enumerate() {
+        let raw = mail.replace('\n', "\r\n");
+        let origin = ImapOrigin {
+            uidvalidity: 1,
+            uid: uid as i64 + 1,
+        };
+        tx.store_raw(
+            Some(r.mailbox_id),
+            Some(origin),
+            "k",
+            raw.as_bytes(),
+            false,
+            T0,
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let pass = r.processor.run_once(10, T0 + 1).await.unwrap();
+    assert_eq!((pass.processed, pass.quarantined), (2, 1));
+    let q = r.store.quarantined(10).await.unwrap();
+    assert_eq!(q.len(), 1);
+    assert!(q[0].reason.contains("From"), "{:?}", q[0].reason);
+    let counts = r.store.inbound_counts().await.unwrap();
+    assert_eq!(
+        counts,
+        vec![("done".to_string(), 2), ("quarantined".to_string(), 1)]
+    );
+    let mut tx = r.store.begin().await.unwrap();
+    let known = tx
+        .tickets_of_mail_ids(&["<b1@example.org>", "<b3@example.org>"])
+        .await
+        .unwrap();
+    drop(tx);
+    assert_eq!(known.len(), 2);
+    assert_eq!(
+        known[0].1, known[1].1,
+        "the reply is on the first mail's ticket"
+    );
+    let ticket = r.store.ticket(known[0].1).await.unwrap().unwrap();
+    assert_eq!(ticket.message_count, 2);
+}
+
 crate::on_both_backends!(
+    a_failing_mail_is_quarantined_alone_in_its_batch,
     replies_thread_by_message_id_tag_token_and_marker,
     strangers_agents_and_status_rules,
     automated_mail_is_recorded_never_acted_on,

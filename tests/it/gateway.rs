@@ -64,7 +64,8 @@ async fn rig(db: &TestDb) -> Rig {
 }
 
 impl Rig {
-    async fn deliver(&mut self, raw: &str) -> Disposition {
+    /// Stores a mail as the IMAP poller would, under the next UID.
+    async fn store(&mut self, raw: &str) -> i64 {
         self.uid += 1;
         let raw = raw.replace("\r\n", "\n").replace('\n', "\r\n");
         let mut tx = self.store.begin().await.unwrap();
@@ -87,6 +88,11 @@ impl Rig {
         let Stored::New(id) = stored else {
             panic!("stored twice")
         };
+        id
+    }
+
+    async fn deliver(&mut self, raw: &str) -> Disposition {
+        let id = self.store(raw).await;
         let claimed = self
             .store
             .claim_raw_id(id, "test", T0 + self.uid, 60_000)
@@ -277,32 +283,16 @@ MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"X\"\n\n--X\nContent
 /// again with them: the failing mail alone is quarantined, the others land
 /// exactly once, in order (the reply on the ticket its first mail opened).
 async fn a_failing_mail_is_quarantined_alone_in_its_batch(db: TestDb) {
-    let r = rig(&db).await;
+    let mut r = rig(&db).await;
     let mails = [
         "From: jane@example.org\nTo: support@example.test\nSubject: Printer\nMessage-ID: <b1@example.org>\n\nBroken\n",
         "To: support@example.test\nSubject: Nobody\nMessage-ID: <b2@example.org>\n\nNo sender\n",
         "From: jane@example.org\nTo: support@example.test\nSubject: Re: Printer\nMessage-ID: <b3@example.org>\n\
 In-Reply-To: <b1@example.org>\n\nStill broken\n",
     ];
-    let mut tx = r.store.begin().await.unwrap();
-    for (uid, mail) in mails.iter().enumerate() {
-        let raw = mail.replace('\n', "\r\n");
-        let origin = ImapOrigin {
-            uidvalidity: 1,
-            uid: uid as i64 + 1,
-        };
-        tx.store_raw(
-            Some(r.mailbox_id),
-            Some(origin),
-            "k",
-            raw.as_bytes(),
-            false,
-            T0,
-        )
-        .await
-        .unwrap();
+    for mail in mails {
+        r.store(mail).await;
     }
-    tx.commit().await.unwrap();
     let pass = r.processor.run_once(10, T0 + 1).await.unwrap();
     assert_eq!((pass.processed, pass.quarantined), (2, 1));
     let q = r.store.quarantined(10).await.unwrap();

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{Backend, Result, Store, Tx};
+use super::{Backend, Param, Result, Sql, Store, Tx};
 
 /// A stored raw mail waiting to be processed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,17 +44,41 @@ pub struct Quarantined {
     pub received_at: i64,
 }
 
-const RAW_COLS: &str = "id, mailbox_id, raw, silent, attempts, received_at";
+const RAW_COLS: &str = "id, mailbox_id, silent, attempts, received_at";
 
+/// A claimed row without its bytes (they are read from `inbound_raw` after).
 fn raw_from(row: &sqlx::any::AnyRow) -> Result<RawMail> {
     Ok(RawMail {
         id: row.try_get("id")?,
         mailbox_id: row.try_get("mailbox_id")?,
-        raw: row.try_get("raw")?,
+        raw: Vec::new(),
         silent: row.try_get::<i64, _>("silent")? != 0,
         attempts: row.try_get("attempts")?,
         received_at: row.try_get("received_at")?,
     })
+}
+
+/// Fills in the bytes of claimed mails, one query for all.
+async fn load_bytes(conn: &mut sqlx::AnyConnection, mails: &mut [RawMail]) -> Result<()> {
+    if mails.is_empty() {
+        return Ok(());
+    }
+    let mut sql = Sql::default();
+    sql.push("SELECT inbound_id, raw FROM inbound_raw WHERE inbound_id IN (");
+    for (i, m) in mails.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(Param::Int(m.id));
+    }
+    sql.push(")");
+    for row in sql.query().fetch_all(&mut *conn).await? {
+        let id: i64 = row.try_get(0)?;
+        if let Some(m) = mails.iter_mut().find(|m| m.id == id) {
+            m.raw = row.try_get(1)?;
+        }
+    }
+    Ok(())
 }
 
 /// A stored mail processed to its end: the ticket it went to, and a note
@@ -120,20 +144,20 @@ impl Tx {
         if let Some(o) = origin {
             // Over IMAP the unique (mailbox, UIDVALIDITY, UID) decides: one round trip.
             let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO inbound (mailbox_id, uidvalidity, uid, dedup_key, raw, silent, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                "INSERT INTO inbound (mailbox_id, uidvalidity, uid, dedup_key, silent, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (mailbox_id, uidvalidity, uid) DO NOTHING RETURNING id",
             )
             .bind(mailbox_id)
             .bind(o.uidvalidity)
             .bind(o.uid)
             .bind(dedup_key)
-            .bind(raw)
             .bind(i64::from(silent))
             .bind(now)
             .fetch_optional(&mut *self.conn)
             .await?;
             if let Some(id) = id {
+                self.store_bytes(id, raw).await?;
                 return Ok(Stored::New(id));
             }
             let id = sqlx::query_scalar(
@@ -157,17 +181,27 @@ impl Tx {
             return Ok(Stored::Duplicate(id));
         }
         let id = sqlx::query_scalar(
-            "INSERT INTO inbound (mailbox_id, dedup_key, raw, silent, received_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO inbound (mailbox_id, dedup_key, silent, received_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(mailbox_id)
         .bind(dedup_key)
-        .bind(raw)
         .bind(i64::from(silent))
         .bind(now)
         .fetch_one(&mut *self.conn)
         .await?;
+        self.store_bytes(id, raw).await?;
         Ok(Stored::New(id))
+    }
+
+    /// The bytes of a stored mail, beside its row.
+    async fn store_bytes(&mut self, id: i64, raw: &[u8]) -> Result<()> {
+        sqlx::query("INSERT INTO inbound_raw (inbound_id, raw) VALUES ($1, $2)")
+            .bind(id)
+            .bind(raw)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
     }
 
     /// Marks stored mails processed, noting the ticket each went to, in one
@@ -233,8 +267,9 @@ impl Store {
             .bind(limit)
             .fetch_all(&mut *tx.conn)
             .await?;
-        tx.commit().await?;
         let mut mails = rows.iter().map(raw_from).collect::<Result<Vec<_>>>()?;
+        load_bytes(&mut tx.conn, &mut mails).await?;
+        tx.commit().await?;
         mails.sort_by_key(|m| m.id);
         Ok(mails)
     }
@@ -258,8 +293,15 @@ impl Store {
         .bind(id)
         .fetch_optional(&mut *tx.conn)
         .await?;
+        let mut mails = row
+            .as_ref()
+            .map(raw_from)
+            .transpose()?
+            .into_iter()
+            .collect::<Vec<_>>();
+        load_bytes(&mut tx.conn, &mut mails).await?;
         tx.commit().await?;
-        row.as_ref().map(raw_from).transpose()
+        Ok(mails.pop())
     }
 
     /// Gives claimed mails back at once (after a transient fault), so that
@@ -304,7 +346,8 @@ impl Store {
     /// Quarantined mails, oldest first.
     pub async fn quarantined(&self, limit: i64) -> Result<Vec<Quarantined>> {
         let rows = sqlx::query(
-            "SELECT i.id, m.name, i.reason, i.received_at, LENGTH(i.raw) AS size FROM inbound i \
+            "SELECT i.id, m.name, i.reason, i.received_at, LENGTH(r.raw) AS size FROM inbound i \
+             LEFT JOIN inbound_raw r ON r.inbound_id = i.id \
              LEFT JOIN mailboxes m ON m.id = i.mailbox_id WHERE i.state = 'quarantined' ORDER BY i.id LIMIT $1",
         )
         .bind(limit)
@@ -327,7 +370,9 @@ impl Store {
 
     /// The raw bytes and state of an inbound mail.
     pub async fn inbound(&self, id: i64) -> Result<Option<(String, Option<String>, Vec<u8>)>> {
-        let row = sqlx::query("SELECT state, reason, raw FROM inbound WHERE id = $1")
+        let row = sqlx::query(
+            "SELECT i.state, i.reason, r.raw FROM inbound i JOIN inbound_raw r ON r.inbound_id = i.id WHERE i.id = $1",
+        )
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;

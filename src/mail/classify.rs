@@ -133,7 +133,9 @@ pub fn classify(mail: &ParsedMail) -> (Classification, Option<BounceInfo>) {
             .any(|x| p.starts_with(x))
     });
     let auto_subject = AUTO_REPLY_SUBJECTS.iter().any(|a| subject.starts_with(a));
-    let report = s.report_type.is_some();
+    let report = s.report_type.is_some()
+        // Hotmail's complaint feedback (JMRP): the reported mail attached.
+        || (s.returned_message && subject.starts_with("complaint about message from"));
     if auto_submitted
         || s.x_autoreply
         || s.x_autorespond
@@ -275,6 +277,13 @@ mod tests {
         ] {
             assert_eq!(kind(raw), Classification::Bounce, "{raw}");
         }
+        // A complaint feedback report is automated, not a bounce.
+        assert_eq!(
+            kind(
+                "From: staff@hotmail.com\nSubject: complaint about message from 192.0.2.222\nContent-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: message/rfc822\n\nFrom: me@example.org\nSubject: hi\n\nhi\n--B--\n"
+            ),
+            Classification::AutoReply
+        );
         // A person forwarding a bounce is a person.
         assert_eq!(
             kind(

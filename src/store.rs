@@ -344,6 +344,18 @@ impl Sql {
         self.text.push_str(&format!("${}", self.params.len()));
         self
     }
+    /// Appends a parenthesised list of placeholders bound to `params`, for `IN (…)`.
+    pub fn bind_list(&mut self, params: impl IntoIterator<Item = Param>) -> &mut Self {
+        self.text.push('(');
+        for (i, p) in params.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.bind(p);
+        }
+        self.text.push(')');
+        self
+    }
     /// The query, ready to run.
     pub fn query(&self) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments> {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text.clone()));

@@ -64,14 +64,8 @@ async fn load_bytes(conn: &mut sqlx::AnyConnection, mails: &mut [RawMail]) -> Re
         return Ok(());
     }
     let mut sql = Sql::default();
-    sql.push("SELECT inbound_id, raw FROM inbound_raw WHERE inbound_id IN (");
-    for (i, m) in mails.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind(Param::Int(m.id));
-    }
-    sql.push(")");
+    sql.push("SELECT inbound_id, raw FROM inbound_raw WHERE inbound_id IN ")
+        .bind_list(mails.iter().map(|m| Param::Int(m.id)));
     for row in sql.query().fetch_all(&mut *conn).await? {
         let id: i64 = row.try_get(0)?;
         if let Some(m) = mails.iter_mut().find(|m| m.id == id) {

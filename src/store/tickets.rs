@@ -817,14 +817,12 @@ impl Tx {
             return Ok(Vec::new());
         }
         let mut sql = Sql::default();
-        sql.push("SELECT message_id, ticket_id, direction FROM mail_ids WHERE message_id IN (");
-        for (i, id) in ids.iter().take(100).enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind(Param::Text((*id).to_string()));
-        }
-        sql.push(")");
+        sql.push("SELECT message_id, ticket_id, direction FROM mail_ids WHERE message_id IN ")
+            .bind_list(
+                ids.iter()
+                    .take(100)
+                    .map(|id| Param::Text((*id).to_string())),
+            );
         let rows = sql.query().fetch_all(&mut *self.conn).await?;
         rows.iter()
             .map(|r| {

@@ -30,7 +30,7 @@ pub use tickets::{
     AssigneeFilter, NewMessage, NewTicket, SortKey, StoredMessage, Ticket, TicketFilter,
     TicketSummary,
 };
-pub use users::{NewUser, Requester, User};
+pub use users::{ApiToken, NewUser, Requester, StaffLogin, User};
 
 /// Which database a store talks to. Only `store` looks at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

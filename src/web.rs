@@ -3,10 +3,13 @@
 
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod error;
+pub mod files;
 pub mod health;
 pub mod pages;
 pub mod portal;
+pub mod queue;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -80,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .nest("/api/v1", api::router())
         .merge(portal::router())
+        .merge(console::router())
         .route("/static/portal.css", axum::routing::get(pages::stylesheet))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(axum::extract::DefaultBodyLimit::max(limit))

@@ -203,20 +203,33 @@ impl Actions {
 
     /// Adds an internal note (staff only; never mailed or shown to requesters).
     pub async fn note(&self, actor: Actor, ticket_id: i64, body: &str, now: Millis) -> Result<i64> {
+        let mut tx = self.store.begin().await?;
+        let id = self.note_in(&mut tx, actor, ticket_id, body, now).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// `note` inside the caller's transaction (to store its files with it).
+    pub async fn note_in(
+        &self,
+        tx: &mut Tx,
+        actor: Actor,
+        ticket_id: i64,
+        body: &str,
+        now: Millis,
+    ) -> Result<i64> {
         require(actor, Capability::Note, "write internal notes")?;
         non_empty(body)?;
         let Actor::Staff { user_id, .. } = actor else {
             return unreachable_system();
         };
-        let mut tx = self.store.begin().await?;
-        let mut ticket = load_visible(&mut tx, actor, ticket_id).await?;
+        let mut ticket = load_visible(tx, actor, ticket_id).await?;
         let mut note = NewMessage::system(ticket_id, body, now);
         note.kind = MessageKind::Note;
         note.author_kind = AuthorKind::Agent;
         note.author_user_id = Some(user_id);
         let id = tx.insert_message(&note).await?;
-        self.save(&mut tx, &mut ticket, now).await?;
-        tx.commit().await?;
+        self.save(tx, &mut ticket, now).await?;
         Ok(id)
     }
 }

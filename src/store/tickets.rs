@@ -148,6 +148,8 @@ pub struct TicketSummary {
     pub created_at: i64,
     pub updated_at: i64,
     pub sla_state: SlaState,
+    /// A message newer than the viewer's read mark (lists for a viewer only).
+    pub unread: bool,
 }
 
 /// Whose tickets a list shows.
@@ -407,7 +409,40 @@ fn summary_from(row: &AnyRow, prefix: &str) -> Result<TicketSummary> {
         updated_at: col(row, "updated_at")?,
         sla_state: SlaState::parse(&sla)
             .ok_or_else(|| StoreError::Corrupt(format!("sla_state `{sla}`")))?,
+        // Only queries for a viewer select it.
+        unread: row.try_get::<i64, _>("unread").is_ok_and(|u| u != 0),
     })
+}
+
+const QUEUE_FROM: &str = " FROM tickets t JOIN requesters r ON r.id = t.requester_id LEFT JOIN users u ON u.id = t.assignee_id";
+
+/// The queue's SELECT … ORDER BY for a filter, without LIMIT.
+fn summary_query(
+    filter: &TicketFilter,
+    sort: (SortKey, bool),
+    viewer: Option<&str>,
+    prefix: &str,
+) -> Sql {
+    let mut list = Sql::default();
+    list.push(
+        "SELECT t.id, t.number, t.subject, t.status, t.priority, t.category, t.channel, t.message_count, \
+         t.created_at, t.updated_at, t.sla_state, r.email AS r_email, r.first_name AS r_first, \
+         r.last_name AS r_last, u.email AS u_email",
+    );
+    if let Some(viewer) = viewer {
+        list.push(
+            ", CAST(CASE WHEN (SELECT MAX(m.id) FROM messages m WHERE m.ticket_id = t.id) > \
+             COALESCE((SELECT rm.last_message_id FROM read_marks rm WHERE rm.ticket_id = t.id AND rm.viewer = ",
+        )
+        .bind(Param::Text(viewer.to_string()))
+        .push("), 0) THEN 1 ELSE 0 END AS BIGINT) AS unread");
+    }
+    list.push(QUEUE_FROM);
+    filter.push_where(&mut list, prefix);
+    let (key, desc) = sort;
+    let dir = if desc { "DESC" } else { "ASC" };
+    list.push(&format!(" ORDER BY {} {dir}, t.id {dir}", key.column()));
+    list
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
@@ -570,29 +605,28 @@ impl Store {
         page: u32,
         per_page: u32,
     ) -> Result<(i64, Vec<TicketSummary>)> {
-        let from = " FROM tickets t JOIN requesters r ON r.id = t.requester_id LEFT JOIN users u ON u.id = t.assignee_id";
+        self.queue_page(filter, sort, page, per_page, None).await
+    }
+
+    /// One page of the queue as `viewer` (a read-mark name such as
+    /// `user:3`) sees it, with unread dots, and the total matching.
+    pub async fn queue_page(
+        &self,
+        filter: &TicketFilter,
+        sort: (SortKey, bool),
+        page: u32,
+        per_page: u32,
+        viewer: Option<&str>,
+    ) -> Result<(i64, Vec<TicketSummary>)> {
         let mut count = Sql::default();
-        count.push("SELECT COUNT(*)").push(from);
+        count.push("SELECT COUNT(*)").push(QUEUE_FROM);
         filter.push_where(&mut count, &self.prefix);
-        let mut list = Sql::default();
-        list.push(
-            "SELECT t.id, t.number, t.subject, t.status, t.priority, t.category, t.channel, t.message_count, \
-             t.created_at, t.updated_at, t.sla_state, r.email AS r_email, r.first_name AS r_first, \
-             r.last_name AS r_last, u.email AS u_email",
-        )
-        .push(from);
-        filter.push_where(&mut list, &self.prefix);
-        let (key, desc) = sort;
-        let dir = if desc { "DESC" } else { "ASC" };
-        list.push(&format!(
-            " ORDER BY {} {dir}, t.id {dir} LIMIT ",
-            key.column()
-        ))
-        .bind(Param::Int(per_page.clamp(1, 500).into()))
-        .push(" OFFSET ")
-        .bind(Param::Int(
-            i64::from(page.max(1) - 1) * i64::from(per_page.clamp(1, 500)),
-        ));
+        let per_page = per_page.clamp(1, 500);
+        let mut list = summary_query(filter, sort, viewer, &self.prefix);
+        list.push(" LIMIT ")
+            .bind(Param::Int(per_page.into()))
+            .push(" OFFSET ")
+            .bind(Param::Int(i64::from(page.max(1) - 1) * i64::from(per_page)));
         let mut conn = self.pool.acquire().await?;
         let total: i64 = count.query().fetch_one(&mut *conn).await?.try_get(0)?;
         let rows = list.query().fetch_all(&mut *conn).await?;
@@ -601,6 +635,57 @@ impl Store {
             .map(|r| summary_from(r, &self.prefix))
             .collect::<Result<_>>()?;
         Ok((total, tickets))
+    }
+
+    /// Every ticket matching the filter, in order, sent one by one to `out`
+    /// as the database yields them (exports: memory stays flat however many
+    /// there are). Stops early, without error, when the receiver is gone.
+    pub async fn stream_tickets(
+        &self,
+        filter: &TicketFilter,
+        sort: (SortKey, bool),
+        out: tokio::sync::mpsc::Sender<TicketSummary>,
+    ) -> Result<()> {
+        use futures::TryStreamExt;
+        let list = summary_query(filter, sort, None, &self.prefix);
+        let mut conn = self.pool.acquire().await?;
+        let query = list.query();
+        let mut rows = query.fetch(&mut *conn);
+        while let Some(row) = rows.try_next().await? {
+            if out.send(summary_from(&row, &self.prefix)?).await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ids of the tickets matching the filter, at most `limit` (bulk work
+    /// on "all matching").
+    pub async fn ticket_ids_matching(&self, filter: &TicketFilter, limit: i64) -> Result<Vec<i64>> {
+        let mut sql = Sql::default();
+        sql.push("SELECT t.id").push(QUEUE_FROM);
+        filter.push_where(&mut sql, &self.prefix);
+        sql.push(" ORDER BY t.id LIMIT ").bind(Param::Int(limit));
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok(r.try_get::<i64, _>(0)?)).collect()
+    }
+
+    /// How many tickets (not merged away) have each status.
+    pub async fn status_counts(&self) -> Result<Vec<(Status, i64)>> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM tickets WHERE merged_into_id IS NULL GROUP BY status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut counts: Vec<(Status, i64)> = Status::ALL.iter().map(|s| (*s, 0)).collect();
+        for row in &rows {
+            let status: Status = parsed(row, "status")?;
+            let n: i64 = col(row, "n")?;
+            if let Some(c) = counts.iter_mut().find(|(s, _)| *s == status) {
+                c.1 = n;
+            }
+        }
+        Ok(counts)
     }
 
     /// File names of a message's attachments, in order.

@@ -25,6 +25,26 @@ pub struct NewUser {
     pub password_hash: String,
 }
 
+/// A staff account as signing in sees it.
+#[derive(Debug, Clone)]
+pub struct StaffLogin {
+    pub user: User,
+    /// `None` for an account that has no password (API only).
+    pub password_hash: Option<String>,
+    /// Failed attempts in a row.
+    pub failed: i64,
+    pub locked_until: Option<i64>,
+}
+
+/// An API token as its owner sees it later (the secret is shown once, at creation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: i64,
+    pub label: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
 /// A requester (no account; known by address).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requester {
@@ -146,6 +166,152 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(user_from).transpose()
+    }
+
+    /// What signing in needs to know of an account: its password hash,
+    /// failed attempts in a row and lock.
+    pub async fn staff_login(&self, email: &EmailAddress) -> Result<Option<StaffLogin>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLS}, password_hash, failed_logins, locked_until FROM users WHERE email = $1"
+        )))
+        .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(StaffLogin {
+                user: user_from(&r)?,
+                password_hash: opt(&r, "password_hash")?,
+                failed: col::<i64>(&r, "failed_logins")?,
+                locked_until: opt(&r, "locked_until")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records a sign-in's outcome: a failure counts (and may lock the
+    /// account until `lock_until`), a success clears the count.
+    pub async fn record_login(
+        &self,
+        user_id: i64,
+        ok: bool,
+        lock_until: Option<i64>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let sql = if ok {
+            "UPDATE users SET failed_logins = 0, locked_until = $2 WHERE id = $1"
+        } else {
+            "UPDATE users SET failed_logins = failed_logins + 1, locked_until = $2 WHERE id = $1"
+        };
+        sqlx::query(sql)
+            .bind(user_id)
+            .bind(lock_until)
+            .execute(&mut *tx.conn)
+            .await?;
+        tx.commit().await
+    }
+
+    /// The active staff account with this id.
+    pub async fn active_user(&self, id: i64) -> Result<Option<User>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users WHERE id = $1 AND active = 1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    /// Every staff account, by address.
+    pub async fn users(&self) -> Result<Vec<User>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users ORDER BY email"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_from).collect()
+    }
+
+    /// Changes an account's name, role and whether it may sign in; a
+    /// deactivated account's sessions end.
+    pub async fn update_user(&self, id: i64, name: &str, role: Role, active: bool) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("UPDATE users SET name = $2, role = $3, active = $4 WHERE id = $1")
+            .bind(id)
+            .bind(name)
+            .bind(role.as_str())
+            .bind(i64::from(active))
+            .execute(&mut *tx.conn)
+            .await?
+            .rows_affected();
+        if !active {
+            sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+                .bind(id)
+                .execute(&mut *tx.conn)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Sets an account's password (an argon2id PHC string) and unlocks it.
+    pub async fn set_password_hash(&self, id: i64, hash: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(hash)
+        .execute(&mut *tx.conn)
+        .await?;
+        tx.commit().await
+    }
+
+    /// A user's API tokens, newest first (never the token: only its label and dates).
+    pub async fn api_tokens(&self, user_id: i64) -> Result<Vec<ApiToken>> {
+        let rows = sqlx::query(
+            "SELECT id, label, created_at, last_used_at, revoked_at FROM api_tokens \
+             WHERE user_id = $1 ORDER BY id DESC",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApiToken {
+                    id: col(r, "id")?,
+                    label: col(r, "label")?,
+                    created_at: col(r, "created_at")?,
+                    revoked_at: opt(r, "revoked_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes one of a user's tokens; false when it is not theirs or gone.
+    pub async fn revoke_api_token(&self, user_id: i64, token_id: i64, now: i64) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(token_id)
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *tx.conn)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// The addresses CC'd on a ticket, in the order they joined.
+    pub async fn cc_addresses(&self, ticket_id: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT r.email FROM participants p JOIN requesters r ON r.id = p.requester_id \
+             WHERE p.ticket_id = $1 ORDER BY r.id",
+        )
+        .bind(ticket_id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The requester with this id.

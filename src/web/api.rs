@@ -12,14 +12,13 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::WebError;
+use super::queue::QueueParams;
 use crate::actions::{Change, OpenTicket, ReplyInput, ReplyOutcome};
 use crate::domain::{
-    Actor, Channel, EmailAddress, Priority, SlaState, Status, TicketRef, parse_time, rfc3339,
+    Actor, Channel, EmailAddress, Priority, Status, TicketRef, parse_time, rfc3339,
 };
 use crate::secrets::token_digest;
-use crate::store::{
-    AssigneeFilter, SortKey, StoredMessage, Ticket, TicketFilter, TicketSummary, User, now_millis,
-};
+use crate::store::{StoredMessage, Ticket, TicketSummary, User, now_millis};
 
 /// The API routes.
 pub fn router() -> Router<AppState> {
@@ -68,92 +67,6 @@ fn bad(e: impl std::fmt::Display) -> WebError {
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, WebError> {
     body.map(|Json(b)| b).map_err(|e| bad(e.body_text()))
-}
-
-/// Query parameters of the ticket list; all text, parsed with clear errors.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListParams {
-    status: Option<String>,
-    priority: Option<String>,
-    category: Option<String>,
-    channel: Option<String>,
-    assignee: Option<String>,
-    tag: Option<String>,
-    sla: Option<String>,
-    q: Option<String>,
-    sort: Option<String>,
-    page: Option<u32>,
-    per_page: Option<u32>,
-    created_from: Option<String>,
-    created_to: Option<String>,
-    updated_from: Option<String>,
-    updated_to: Option<String>,
-}
-
-fn list_of<T>(
-    raw: &Option<String>,
-    parse: impl Fn(&str) -> Result<T, WebError>,
-) -> Result<Vec<T>, WebError> {
-    raw.as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(parse)
-        .collect()
-}
-
-fn time_param(raw: &Option<String>) -> Result<Option<i64>, WebError> {
-    raw.as_deref()
-        .filter(|s| !s.is_empty())
-        .map(parse_time)
-        .transpose()
-        .map_err(bad)
-}
-
-async fn filter_from(
-    state: &AppState,
-    me: &User,
-    p: &ListParams,
-) -> Result<TicketFilter, WebError> {
-    let assignee = match p.assignee.as_deref().map(str::trim) {
-        None | Some("") | Some("any") => AssigneeFilter::Anyone,
-        Some("none") => AssigneeFilter::Unassigned,
-        Some("me") => AssigneeFilter::User(me.id),
-        Some(email) => {
-            let email: EmailAddress = email.parse().map_err(bad)?;
-            let user = state.store.user_by_email(&email).await?;
-            AssigneeFilter::User(user.map(|u| u.id).unwrap_or(-1))
-        }
-    };
-    Ok(TicketFilter {
-        status: list_of(&p.status, |s| s.parse::<Status>().map_err(bad))?,
-        priority: list_of(&p.priority, |s| s.parse::<Priority>().map_err(bad))?,
-        sla: list_of(&p.sla, |s| {
-            SlaState::parse(s)
-                .ok_or_else(|| bad(format!("sla `{s}` is not none, ok, warning or breached")))
-        })?,
-        category: p.category.clone().filter(|c| !c.is_empty()),
-        channel: p
-            .channel
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .map(str::parse::<Channel>)
-            .transpose()
-            .map_err(bad)?,
-        assignee,
-        tag: p.tag.clone().filter(|t| !t.is_empty()),
-        requester_id: None,
-        q: p.q
-            .clone()
-            .filter(|q| !q.trim().is_empty())
-            .map(|q| q.chars().take(200).collect()),
-        created_from: time_param(&p.created_from)?,
-        created_to: time_param(&p.created_to)?,
-        updated_from: time_param(&p.updated_from)?,
-        updated_to: time_param(&p.updated_to)?,
-    })
 }
 
 fn summary_json(t: &TicketSummary) -> Value {
@@ -214,16 +127,12 @@ fn ticket_json(t: &Ticket, messages: &[StoredMessage]) -> Value {
 async fn list(
     State(state): State<AppState>,
     ApiUser(me): ApiUser,
-    params: Result<Query<ListParams>, QueryRejection>,
+    params: Result<Query<QueueParams>, QueryRejection>,
 ) -> Result<Json<Value>, WebError> {
     let Query(p) = params.map_err(|e| bad(e.body_text()))?;
-    let filter = filter_from(&state, &me, &p).await?;
-    let sort = match p.sort.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => SortKey::parse(s).ok_or_else(|| bad(format!("sort `{s}` is not one of updated, created, subject, status, priority, message_count, sla")))?,
-        None => (SortKey::Updated, true),
-    };
-    let page = p.page.unwrap_or(1).max(1);
-    let per_page = p.per_page.unwrap_or(25).clamp(1, 200);
+    let filter = p.filter(&state, &me).await?;
+    let sort = p.sort()?;
+    let (page, per_page) = p.page();
     let (total, tickets) = state
         .store
         .list_tickets(&filter, sort, page, per_page)

@@ -51,6 +51,17 @@ pub async fn current(
     Ok(store.session(&digest, now).await?.map(|s| (digest, s)))
 }
 
+/// Who a browser session belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionOf {
+    Requester(i64),
+    Staff(i64),
+}
+
+/// How long a staff session lasts (a working day and a half; signing in
+/// again each morning is expected of a console).
+pub const STAFF_SESSION_MS: i64 = 36 * 3_600_000;
+
 /// Starts a session for a requester; returns the `Set-Cookie` value.
 pub async fn start_requester_session(
     store: &Store,
@@ -58,12 +69,26 @@ pub async fn start_requester_session(
     secure: bool,
     now: i64,
 ) -> Result<HeaderValue, StoreError> {
+    start_session(store, SessionOf::Requester(requester_id), secure, now).await
+}
+
+/// Starts a session; returns the `Set-Cookie` value.
+pub async fn start_session(
+    store: &Store,
+    of: SessionOf,
+    secure: bool,
+    now: i64,
+) -> Result<HeaderValue, StoreError> {
     let value = random_hex(32);
+    let (requester_id, user_id, lasts) = match of {
+        SessionOf::Requester(id) => (Some(id), None, SESSION_MS),
+        SessionOf::Staff(id) => (None, Some(id), STAFF_SESSION_MS),
+    };
     let session = WebSession {
-        requester_id: Some(requester_id),
-        user_id: None,
+        requester_id,
+        user_id,
         csrf: random_hex(16),
-        expires_at: now + SESSION_MS,
+        expires_at: now + lasts,
     };
     store
         .insert_session(&bytes_digest(value.as_bytes()), &session, now)
@@ -71,7 +96,7 @@ pub async fn start_requester_session(
     let secure = if secure { "; Secure" } else { "" };
     let cookie = format!(
         "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        SESSION_MS / 1000
+        lasts / 1000
     );
     Ok(HeaderValue::from_str(&cookie).expect("an ASCII cookie"))
 }

@@ -9,6 +9,30 @@ use serde_json::Value;
 const TEMPLATES: &[(&str, &str)] = &[
     ("layout", include_str!("../../templates/web/layout.hbs")),
     (
+        "console_layout",
+        include_str!("../../templates/web/console_layout.hbs"),
+    ),
+    (
+        "console_login",
+        include_str!("../../templates/web/console_login.hbs"),
+    ),
+    (
+        "console_message",
+        include_str!("../../templates/web/console_message.hbs"),
+    ),
+    (
+        "console_queue",
+        include_str!("../../templates/web/console_queue.hbs"),
+    ),
+    (
+        "console_ticket",
+        include_str!("../../templates/web/console_ticket.hbs"),
+    ),
+    (
+        "console_profile",
+        include_str!("../../templates/web/console_profile.hbs"),
+    ),
+    (
         "portal_tickets",
         include_str!("../../templates/web/portal_tickets.hbs"),
     ),
@@ -52,7 +76,7 @@ impl Pages {
         let mut h = Handlebars::new();
         h.set_strict_mode(true);
         for (name, source) in TEMPLATES {
-            if *name == "layout" {
+            if name.ends_with("layout") {
                 h.register_partial(name, *source)?;
             } else {
                 h.register_template_string(name, *source)?;

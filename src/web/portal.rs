@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::{self, csrf_ok};
+use super::files::{self, FileError, human_size, previewable, read_upload, when};
 use crate::actions::{ActionError, Change, OpenTicket, ReplyInput, ReplyOutcome};
 use crate::domain::notify::Notice;
 use crate::domain::{
@@ -203,6 +204,15 @@ impl From<StoreError> for PortalError {
     }
 }
 
+impl From<FileError> for PortalError {
+    fn from(e: FileError) -> Self {
+        match e {
+            FileError::TooLarge(m) => PortalError::TooLarge(m),
+            FileError::Bad(m) => PortalError::BadForm(m),
+        }
+    }
+}
+
 impl From<ActionError> for PortalError {
     fn from(e: ActionError) -> Self {
         match e {
@@ -346,22 +356,6 @@ async fn my_ticket(
     Ok(ticket)
 }
 
-fn when(ms: i64) -> String {
-    let t = crate::domain::rfc3339(ms);
-    match (t.get(..10), t.get(11..16)) {
-        (Some(d), Some(h)) => format!("{d} {h} UTC"),
-        _ => t,
-    }
-}
-
-fn human_size(bytes: i64) -> String {
-    match bytes {
-        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / f64::from(1 << 20)),
-        b if b >= 1 << 10 => format!("{} KB", b >> 10),
-        b => format!("{b} bytes"),
-    }
-}
-
 /// The sanitised HTML of a mail as the portal shows it: sanitised again
 /// (defence in depth), inline `cid:` images pointed at their attachments,
 /// every other image source dropped (remote images are never loaded: they
@@ -402,15 +396,6 @@ fn portal_html(html: &str, files: &[crate::store::sessions::AttachmentInfo]) -> 
         .clean(html)
         .to_string();
     (cleaned, held.load(std::sync::atomic::Ordering::Relaxed))
-}
-
-/// Image types shown inline as previews; anything else (SVG included, which
-/// can carry script) is only ever downloaded.
-fn previewable(content_type: &str) -> bool {
-    matches!(
-        content_type.to_ascii_lowercase().as_str(),
-        "image/png" | "image/jpeg" | "image/gif" | "image/webp"
-    )
 }
 
 fn within_reopen_window(state: &AppState, t: &Ticket, now: i64) -> bool {
@@ -643,102 +628,6 @@ async fn ticket_page(
             .render(StatusCode::OK, "portal_ticket", &Value::Object(c)))
     };
     go.await.unwrap_or_else(|e: PortalError| e.page(&state))
-}
-
-/// Files sent with a portal reply, at most this many.
-const MAX_FILES: usize = 10;
-
-/// A multipart form as sent: its text fields and its files.
-#[derive(Default)]
-struct Upload {
-    fields: HashMap<String, String>,
-    files: Vec<crate::mail::Attachment>,
-}
-
-impl Upload {
-    fn field(&self, name: &str) -> &str {
-        self.fields.get(name).map_or("", String::as_str)
-    }
-}
-
-/// Reads a multipart form, refusing a file over the per-file limit (and a
-/// request over the body limit, checked from its length before reading).
-async fn read_upload(
-    state: &AppState,
-    headers: &HeaderMap,
-    mut multipart: Multipart,
-) -> Result<Upload, PortalError> {
-    let max_body = state.settings.http.max_body_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max_body) {
-        return Err(PortalError::TooLarge(format!(
-            "The message with its files is over {} in all.",
-            human_size(max_body as i64)
-        )));
-    }
-    let max_file = state.settings.tickets.max_attachment_bytes;
-    let mut form = Upload::default();
-    while let Some(mut field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| PortalError::BadForm(format!("The form could not be read: {e}")))?
-    {
-        let name = field.name().unwrap_or_default().to_string();
-        match name.as_str() {
-            "files" => {
-                let filename = field.file_name().unwrap_or_default().trim().to_string();
-                let content_type = field
-                    .content_type()
-                    .unwrap_or("application/octet-stream")
-                    .to_string();
-                let mut data = Vec::new();
-                while let Some(chunk) = field
-                    .chunk()
-                    .await
-                    .map_err(|e| PortalError::BadForm(format!("The upload broke off: {e}")))?
-                {
-                    if (data.len() + chunk.len()) as u64 > max_file {
-                        return Err(PortalError::TooLarge(format!(
-                            "{filename} is over the limit of {} per file.",
-                            human_size(max_file as i64)
-                        )));
-                    }
-                    data.extend_from_slice(&chunk);
-                }
-                if filename.is_empty() && data.is_empty() {
-                    continue; // the empty file input of a form sent without files
-                }
-                if form.files.len() == MAX_FILES {
-                    return Err(PortalError::BadForm(format!(
-                        "At most {MAX_FILES} files at once."
-                    )));
-                }
-                form.files.push(crate::mail::Attachment {
-                    filename: if filename.is_empty() {
-                        "file".into()
-                    } else {
-                        filename
-                    },
-                    content_type,
-                    content_id: None,
-                    inline: false,
-                    data,
-                });
-            }
-            _ => {
-                if form.fields.len() < 32 {
-                    let text = field.text().await.map_err(|e| {
-                        PortalError::BadForm(format!("The form could not be read: {e}"))
-                    })?;
-                    form.fields.insert(name, text);
-                }
-            }
-        }
-    }
-    Ok(form)
 }
 
 async fn reply(
@@ -988,63 +877,7 @@ async fn download(
         if !public || !state.store.requester_on_ticket(me, ticket_id).await? {
             return Err(PortalError::NotFound);
         }
-        let inline = previewable(&file.content_type);
-        let content_type = if inline {
-            file.content_type.to_ascii_lowercase()
-        } else {
-            "application/octet-stream".to_string()
-        };
-        let ascii: String = file
-            .filename
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let encoded: String = file
-            .filename
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
-        let disposition = format!(
-            "{}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}",
-            if inline { "inline" } else { "attachment" }
-        );
-        let mut r = data.into_response();
-        let h = r.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_str(&content_type)
-                .unwrap_or(header::HeaderValue::from_static("application/octet-stream")),
-        );
-        h.insert(
-            header::CONTENT_DISPOSITION,
-            header::HeaderValue::from_str(&disposition)
-                .unwrap_or(header::HeaderValue::from_static("attachment")),
-        );
-        h.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            header::HeaderValue::from_static("nosniff"),
-        );
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            header::HeaderValue::from_static("default-src 'none'; sandbox"),
-        );
-        h.insert(
-            header::CACHE_CONTROL,
-            header::HeaderValue::from_static("private, max-age=3600"),
-        );
-        Ok(r)
+        Ok(files::file_response(&file, data))
     };
     go.await.unwrap_or_else(|e: PortalError| e.page(&state))
 }

@@ -7,6 +7,7 @@ mod api;
 mod browser;
 mod cli;
 mod cluster;
+mod console;
 mod corpus;
 mod crash;
 mod gateway;

@@ -1,0 +1,462 @@
+//! The console's ticket page: the whole thread (replies, internal notes
+//! set apart, system messages), reply with an optional status, internal
+//! note, attachments, the field controls, merge and delete (admins), and
+//! attachment downloads. Reading the page clears the agent's unread dot.
+
+use axum::Router;
+use axum::extract::{Form, Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ConsoleError, Staff, base, message, options, page, status_label};
+use crate::actions::{Change, ReplyInput, ReplyOutcome};
+use crate::domain::{EmailAddress, MessageKind, Priority, Status, TicketRef, parse_time, rfc3339};
+use crate::store::{Ticket, now_millis};
+use crate::web::AppState;
+use crate::web::files::{file_response, human_size, read_upload, when};
+
+/// The ticket page's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console/tickets/{reference}", get(show))
+        .route("/console/tickets/{reference}/reply", post(reply))
+        .route("/console/tickets/{reference}/note", post(note))
+        .route("/console/tickets/{reference}/update", post(update))
+        .route("/console/tickets/{reference}/merge", post(merge))
+        .route("/console/tickets/{reference}/delete", post(delete))
+        .route("/console/attachments/{id}", get(download))
+}
+
+/// A ticket by reference (of this install's prefix).
+pub(crate) async fn find(state: &AppState, reference: &str) -> Result<Ticket, ConsoleError> {
+    let missing = || ConsoleError::NotFound(format!("ticket {reference}"));
+    let r: TicketRef = reference.trim().parse().map_err(|_| missing())?;
+    state.store.ticket_by_ref(&r).await?.ok_or_else(missing)
+}
+
+fn back_to(t: &Ticket) -> Response {
+    Redirect::to(&format!("/console/tickets/{}", t.reference)).into_response()
+}
+
+async fn reference_of(state: &AppState, id: Option<i64>) -> Result<Option<String>, ConsoleError> {
+    Ok(match id {
+        Some(id) => state
+            .store
+            .ticket(id)
+            .await?
+            .map(|t| t.reference.to_string()),
+        None => None,
+    })
+}
+
+fn date_only(ms: i64) -> String {
+    rfc3339(ms).chars().take(10).collect()
+}
+
+async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+) -> Response {
+    page(&state, &headers, async |me: &Staff| {
+        let t = find(&state, &reference).await?;
+        let messages = state.store.messages(t.id, true).await?;
+        let files = state.store.ticket_attachments(t.id).await?;
+        let cc = state.store.cc_addresses(t.id).await?;
+        let agents = state.store.users().await?;
+        if let Some(last) = messages.last() {
+            state.store.mark_read(t.id, &me.viewer(), last.id).await?;
+        }
+        let thread: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                let full = m
+                    .full_text
+                    .as_deref()
+                    .filter(|f| f.trim() != m.body_text.trim() && !f.trim().is_empty());
+                let role = m.author_role.map(|r| r.as_str());
+                json!({
+                    "id": m.id,
+                    "kind": m.kind.as_str(),
+                    "system": m.kind == MessageKind::System,
+                    "note": m.kind == MessageKind::Note,
+                    "author": m.author_name.clone().or(m.author_email.clone()).unwrap_or_else(|| "postdesk".into()),
+                    "staff": role.is_some(),
+                    "role": role,
+                    "when": when(m.created_at),
+                    "text": m.body_text,
+                    "full": full,
+                    "mail_id": m.mail_message_id,
+                    "files": files.get(&m.id).map(|fs| fs.iter().map(|f| json!({
+                        "id": f.id, "name": f.filename, "size": human_size(f.size),
+                    })).collect::<Vec<_>>()).unwrap_or_default(),
+                })
+            })
+            .collect();
+        let statuses: Vec<(&str, &str)> = Status::ALL.iter().map(|s| (s.as_str(), status_label(*s))).collect();
+        let priorities: Vec<(&str, &str)> = Priority::ALL.iter().map(|p| (p.as_str(), p.as_str())).collect();
+        let mut categories: Vec<(&str, &str)> = state
+            .settings
+            .tickets
+            .categories
+            .iter()
+            .map(|c| (c.as_str(), c.as_str()))
+            .collect();
+        if !categories.iter().any(|c| c.0 == t.category) {
+            categories.push((&t.category, &t.category));
+        }
+        let assignee = t.assignee.as_ref().map(|u| u.email.as_str()).unwrap_or("");
+        let agent_items: Vec<(&str, &str)> = agents
+            .iter()
+            .filter(|u| u.active || u.email.as_str() == assignee)
+            .map(|u| (u.email.as_str(), if u.name.is_empty() { u.email.as_str() } else { u.name.as_str() }))
+            .collect();
+        let related_kind = t.related.as_ref().map(|r| r.0.as_str()).unwrap_or("");
+        let related_kinds: Vec<(&str, &str)> = state
+            .settings
+            .tickets
+            .related_kinds
+            .iter()
+            .map(|k| (k.as_str(), k.as_str()))
+            .collect();
+        let mut c = base(&state, &t.subject, Some(me));
+        c.insert(
+            "t".into(),
+            json!({
+                "ref": t.reference.to_string(),
+                "subject": t.subject,
+                "status": t.status.as_str(),
+                "status_label": status_label(t.status),
+                "priority": t.priority.as_str(),
+                "category": t.category,
+                "channel": t.channel.as_str(),
+                "created": when(t.created_at),
+                "requester": t.requester.display_name(),
+                "requester_email": t.requester.email.as_str(),
+                "undeliverable": t.requester.undeliverable_at.is_some(),
+                "cc": cc.join(", "),
+                "sla": t.sla_state.as_str(),
+                "sla_due": t.sla_due_at.map(when),
+                "first_response": t.first_response_at.map(when),
+                "due": t.due_at.map(when),
+                "due_date": t.due_at.map(date_only).unwrap_or_default(),
+                "tags": t.tags.join(", "),
+                "related_id": t.related.as_ref().map(|r| r.1.clone()).unwrap_or_default(),
+                "merged_into": reference_of(&state, t.merged_into_id).await?,
+                "linked": reference_of(&state, t.linked_ticket_id).await?,
+            }),
+        );
+        c.insert("messages".into(), json!(thread));
+        c.insert("prefix".into(), json!(state.settings.tickets.prefix));
+        c.insert("statuses".into(), json!(options(statuses.iter().copied(), "")));
+        c.insert("status_select".into(), json!(options(statuses.iter().copied(), t.status.as_str())));
+        c.insert("priority_select".into(), json!(options(priorities, t.priority.as_str())));
+        c.insert("category_select".into(), json!(options(categories.iter().copied(), &t.category)));
+        c.insert("assignee_select".into(), json!(options(agent_items, assignee)));
+        c.insert(
+            "related_kinds".into(),
+            if related_kinds.is_empty() { Value::Null } else { json!(options(related_kinds, related_kind)) },
+        );
+        Ok(state.pages.render(StatusCode::OK, "console_ticket", &Value::Object(c)))
+    })
+    .await
+}
+
+async fn reply(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+    multipart: Multipart,
+) -> Response {
+    write(&state, &headers, &reference, multipart, MessageKind::Reply).await
+}
+
+async fn note(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+    multipart: Multipart,
+) -> Response {
+    write(&state, &headers, &reference, multipart, MessageKind::Note).await
+}
+
+/// A reply (with an optional status) or an internal note, with its files,
+/// in one transaction.
+async fn write(
+    state: &AppState,
+    headers: &HeaderMap,
+    reference: &str,
+    multipart: Multipart,
+    kind: MessageKind,
+) -> Response {
+    page(state, headers, async |me: &Staff| {
+        let t = find(state, reference).await?;
+        let form = read_upload(state, headers, multipart).await?;
+        me.check(form.field("csrf"))?;
+        let now = now_millis();
+        let mut tx = state.store.begin().await?;
+        let message_id = if kind == MessageKind::Note {
+            state
+                .actions
+                .note_in(&mut tx, me.actor(), t.id, form.field("body"), now)
+                .await?
+        } else {
+            let status = match form.field("status").trim() {
+                "" => None,
+                s => Some(
+                    s.parse::<Status>()
+                        .map_err(|e| ConsoleError::BadForm(e.to_string()))?,
+                ),
+            };
+            let input = ReplyInput {
+                status,
+                ..ReplyInput::text(form.field("body"))
+            };
+            match state
+                .actions
+                .reply_in(&mut tx, me.actor(), t.id, input, now)
+                .await?
+            {
+                ReplyOutcome::Added { message_id, .. } => message_id,
+                ReplyOutcome::NewTicket { ticket_id, .. } => tx.first_message_id(ticket_id).await?,
+            }
+        };
+        for file in &form.files {
+            tx.insert_attachment(message_id, file).await?;
+        }
+        tx.commit().await?;
+        Ok(back_to(&t))
+    })
+    .await
+}
+
+/// The field controls as sent; each field that differs from the ticket is
+/// one change (and one system message).
+#[derive(Debug, Deserialize)]
+struct FieldsForm {
+    csrf: String,
+    status: String,
+    priority: String,
+    category: String,
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    tags: String,
+    #[serde(default)]
+    due: String,
+    related_kind: Option<String>,
+    related_id: Option<String>,
+}
+
+/// The changes a fields form asks of a ticket (only what differs).
+fn field_changes(t: &Ticket, f: &FieldsForm) -> Result<Vec<Change>, ConsoleError> {
+    let bad = |e: crate::domain::ParseError| ConsoleError::BadForm(e.to_string());
+    let mut out = Vec::new();
+    let status: Status = f.status.parse().map_err(bad)?;
+    if status != t.status {
+        out.push(Change::Status(status));
+    }
+    let priority: Priority = f.priority.parse().map_err(bad)?;
+    if priority != t.priority {
+        out.push(Change::Priority(priority));
+    }
+    if f.category.trim() != t.category {
+        out.push(Change::Category(f.category.trim().to_string()));
+    }
+    let assignee: Option<EmailAddress> = match f.assignee.trim() {
+        "" => None,
+        a => Some(a.parse().map_err(bad)?),
+    };
+    if assignee.as_ref() != t.assignee.as_ref().map(|u| &u.email) {
+        out.push(Change::Assignee(assignee));
+    }
+    let mut tags: Vec<String> = f
+        .tags
+        .split(',')
+        .filter_map(crate::domain::ticket::normalise_tag)
+        .take(50)
+        .collect();
+    tags.sort();
+    tags.dedup();
+    if tags != t.tags {
+        out.push(Change::Tags(tags));
+    }
+    let due = match f.due.trim() {
+        "" => None,
+        d => Some(parse_time(d).map_err(bad)?),
+    };
+    let same_day = |a: Option<i64>, b: Option<i64>| a.map(date_only) == b.map(date_only);
+    if !same_day(due, t.due_at) {
+        out.push(Change::DueDate(due));
+    }
+    if let (Some(kind), Some(id)) = (&f.related_kind, &f.related_id) {
+        let related = match (kind.trim(), id.trim()) {
+            ("", _) | (_, "") => None,
+            (k, i) => Some((k.to_string(), i.to_string())),
+        };
+        if related != t.related {
+            out.push(Change::Related(related));
+        }
+    }
+    Ok(out)
+}
+
+async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+    Form(form): Form<FieldsForm>,
+) -> Response {
+    page(&state, &headers, async |me: &Staff| {
+        me.check(&form.csrf)?;
+        let t = find(&state, &reference).await?;
+        let now = now_millis();
+        for change in field_changes(&t, &form)? {
+            state.actions.change(me.actor(), t.id, change, now).await?;
+        }
+        Ok(back_to(&t))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct MergeForm {
+    csrf: String,
+    into: String,
+}
+
+async fn merge(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+    Form(form): Form<MergeForm>,
+) -> Response {
+    page(&state, &headers, async |me: &Staff| {
+        me.check(&form.csrf)?;
+        let from = find(&state, &reference).await?;
+        let into = find(&state, &form.into).await?;
+        state
+            .actions
+            .merge(me.actor(), from.id, into.id, now_millis())
+            .await?;
+        Ok(back_to(&into))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteForm {
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+    Form(form): Form<DeleteForm>,
+) -> Response {
+    page(&state, &headers, async |me: &Staff| {
+        me.check(&form.csrf)?;
+        if form.confirm != "yes" {
+            return Err(ConsoleError::BadForm(
+                "Tick the box to confirm the deletion.".into(),
+            ));
+        }
+        let t = find(&state, &reference).await?;
+        state.actions.delete(me.actor(), t.id).await?;
+        Ok(message(
+            &state,
+            Some(me),
+            StatusCode::OK,
+            "Deleted",
+            &format!("{} and its thread are gone.", t.reference),
+            Some(("/console", "Back to the queue")),
+        ))
+    })
+    .await
+}
+
+async fn download(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    page(&state, &headers, async |_me: &Staff| {
+        let (_, _, file, data) = state
+            .store
+            .attachment_download(id)
+            .await?
+            .ok_or_else(|| ConsoleError::NotFound(format!("attachment {id}")))?;
+        Ok(file_response(&file, data))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fields_form_changes_only_what_differs() {
+        let t = Ticket {
+            id: 1,
+            reference: TicketRef::new("TKT", 1),
+            subject: "Printer".into(),
+            status: Status::Open,
+            priority: Priority::Normal,
+            category: "General".into(),
+            channel: crate::domain::Channel::Email,
+            requester: crate::store::Requester {
+                id: 1,
+                email: "ann@example.org".parse().unwrap(),
+                first_name: "Ann".into(),
+                last_name: String::new(),
+                undeliverable_at: None,
+            },
+            assignee: None,
+            mailbox_id: None,
+            due_at: None,
+            related: None,
+            linked_ticket_id: None,
+            merged_into_id: None,
+            message_count: 1,
+            created_at: 0,
+            updated_at: 0,
+            last_message_at: 0,
+            first_response_at: None,
+            resolved_at: None,
+            closed_at: None,
+            pause: Default::default(),
+            sla_state: crate::domain::SlaState::None,
+            sla_due_at: None,
+            tags: Vec::new(),
+        };
+        let form = |status: &str, tags: &str, due: &str| FieldsForm {
+            csrf: String::new(),
+            status: status.into(),
+            priority: t.priority.as_str().into(),
+            category: t.category.clone(),
+            assignee: String::new(),
+            tags: tags.into(),
+            due: due.into(),
+            related_kind: None,
+            related_id: None,
+        };
+        assert!(field_changes(&t, &form("open", "", "")).unwrap().is_empty());
+        assert_eq!(
+            field_changes(&t, &form("pending", " VIP, vip ,billing", "2026-12-01")).unwrap(),
+            vec![
+                Change::Status(Status::Pending),
+                Change::Tags(vec!["billing".into(), "vip".into()]),
+                Change::DueDate(Some(parse_time("2026-12-01").unwrap())),
+            ]
+        );
+        assert!(field_changes(&t, &form("sideways", "", "")).is_err());
+        assert!(field_changes(&t, &form("open", "", "someday")).is_err());
+    }
+}

@@ -1,0 +1,561 @@
+//! The agent console over real HTTP against a running daemon, on both
+//! backends: sign-in and lockout, the queue's search, filters, sort and
+//! unread dots, the ticket page's reply, note and field controls, CSRF,
+//! bulk update and delete, CSV and PDF export, API tokens from the profile.
+//! (The same flows in a real browser: tests/it/browser.rs.)
+
+use crate::helpers::{TestApp, TestDb, spawn_app};
+use postdesk::domain::{EmailAddress, MessageKind, Role, Status, TicketRef};
+use postdesk::secrets;
+use postdesk::store::NewUser;
+use serde_json::json;
+
+/// A browser of sorts: one session cookie, no redirects followed.
+pub struct Agent {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub location: String,
+    pub body: String,
+}
+
+impl Page {
+    /// The CSRF token of the first form on the page.
+    pub fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a CSRF token");
+        self.body[at + 19..at + 51].to_string()
+    }
+
+    /// Ticket references on the page, in order of first appearance.
+    pub fn refs(&self) -> Vec<String> {
+        let re = regex::Regex::new(r#"href="/console/tickets/(TKT-\d+)""#).unwrap();
+        let mut out: Vec<String> = Vec::new();
+        for c in re.captures_iter(&self.body) {
+            if !out.contains(&c[1].to_string()) {
+                out.push(c[1].to_string());
+            }
+        }
+        out
+    }
+
+    /// References of rows carrying an unread dot.
+    pub fn unread(&self) -> Vec<String> {
+        let re = regex::Regex::new(r#"<tr class="unread">\s*<td><input type="checkbox" name="ids" value="\d+" aria-label="Select (TKT-\d+)""#).unwrap();
+        re.captures_iter(&self.body)
+            .map(|c| c[1].to_string())
+            .collect()
+    }
+}
+
+impl Agent {
+    pub async fn sign_in(app: &TestApp, email: &str, password: &str) -> (Agent, u16) {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http
+            .post(app.url("/console/login"))
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("next", "/console"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let cookie = r
+            .headers()
+            .get("set-cookie")
+            .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
+            .unwrap_or_default();
+        (
+            Agent {
+                http,
+                base: app.url(""),
+                cookie,
+            },
+            status,
+        )
+    }
+
+    async fn page(r: reqwest::Response) -> Page {
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        Page {
+            status,
+            location,
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        Agent::page(r).await
+    }
+
+    pub async fn bytes(&self, path: &str) -> (u16, String, Vec<u8>) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|c| c.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (r.status().as_u16(), ct, r.bytes().await.unwrap().to_vec())
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        Agent::page(r).await
+    }
+
+    pub async fn post_multipart(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        Agent::page(r).await
+    }
+}
+
+/// A staff account with a real password.
+pub async fn account(app: &TestApp, email: &str, role: Role, password: &str) {
+    app.store
+        .insert_user(
+            &NewUser {
+                email: email.parse().unwrap(),
+                name: format!("{role:?} {email}"),
+                role,
+                password_hash: secrets::hash_password(password).unwrap(),
+            },
+            1,
+        )
+        .await
+        .unwrap();
+}
+
+async fn status_of(app: &TestApp, reference: &str) -> Status {
+    let r: TicketRef = reference.parse().unwrap();
+    app.store.ticket_by_ref(&r).await.unwrap().unwrap().status
+}
+
+async fn the_console(db: TestDb) {
+    let app = spawn_app(db).await;
+    account(&app, "admin@example.test", Role::Admin, "admin-password-1").await;
+    account(&app, "second@example.test", Role::Agent, "agent-password-2").await;
+    for (who, subject, body, priority, category) in [
+        (
+            "ann@example.org",
+            "Printer on fire",
+            "It smokes badly.",
+            "normal",
+            "Technical",
+        ),
+        (
+            "bob@example.org",
+            "Invoice wrong",
+            "Charged twice.",
+            "high",
+            "Billing",
+        ),
+        (
+            "carol@example.org",
+            "Password reset",
+            "Locked out.",
+            "low",
+            "Account",
+        ),
+    ] {
+        let r = app
+            .http
+            .post(app.url("/api/v1/tickets"))
+            .bearer_auth(&app.token)
+            .json(
+                &json!({ "requester": { "email": who }, "subject": subject, "body": body,
+                           "priority": priority, "category": category, "channel": "email" }),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+    }
+
+    // Signing in: the console sends strangers to the sign-in page; a wrong
+    // password is refused without saying which half was wrong.
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = anonymous.get(app.url("/console")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()["location"], "/console/login");
+    let (_, status) = Agent::sign_in(&app, "admin@example.test", "nope").await;
+    assert_eq!(status, 401);
+    let (_, status) = Agent::sign_in(&app, "nobody@example.test", "admin-password-1").await;
+    assert_eq!(status, 401);
+    let (admin, status) = Agent::sign_in(&app, "admin@example.test", "admin-password-1").await;
+    assert_eq!(status, 303);
+
+    // The queue: everything, newest first, with status badges and unread dots.
+    let q = admin.get("/console").await;
+    assert_eq!(q.status, 200, "{}", q.body);
+    assert_eq!(q.refs(), ["TKT-3", "TKT-2", "TKT-1"]);
+    assert!(
+        q.body
+            .contains(r#"status-open" href="/console?status&#x3D;open">Open <b>3</b>"#),
+        "badges"
+    );
+    assert_eq!(q.unread(), ["TKT-3", "TKT-2", "TKT-1"]);
+    // Search by subject, message text, requester address and reference;
+    // filters combine; sorting by subject.
+    for (query, want) in [
+        ("/console?q=invoice", vec!["TKT-2"]),
+        ("/console?q=smokes", vec!["TKT-1"]),
+        ("/console?q=carol%40example", vec!["TKT-3"]),
+        ("/console?q=TKT-2", vec!["TKT-2"]),
+        (
+            "/console?priority=high%2Clow&category=Billing",
+            vec!["TKT-2"],
+        ),
+        (
+            "/console?status=open&assignee=none&sort=subject",
+            vec!["TKT-2", "TKT-3", "TKT-1"],
+        ),
+        ("/console?status=closed", vec![]),
+    ] {
+        let p = admin.get(query).await;
+        assert_eq!(p.status, 200, "{query}");
+        assert_eq!(p.refs(), want, "{query}");
+    }
+    let bad = admin.get("/console?status=sideways").await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("sideways"),
+        "the error names the bad value"
+    );
+
+    // The ticket page: reading it clears the dot for this agent only.
+    let t = admin.get("/console/tickets/TKT-1").await;
+    assert_eq!(t.status, 200);
+    assert!(t.body.contains("It smokes badly."));
+    assert_eq!(admin.get("/console").await.unread(), ["TKT-3", "TKT-2"]);
+    let (second, _) = Agent::sign_in(&app, "second@example.test", "agent-password-2").await;
+    assert_eq!(
+        second.get("/console").await.unread(),
+        ["TKT-3", "TKT-2", "TKT-1"]
+    );
+
+    // Reply with a chosen status; an internal note; the fields form.
+    let csrf = t.csrf();
+    let r = admin
+        .post_multipart(
+            "/console/tickets/TKT-1/reply",
+            &[
+                ("csrf", &csrf),
+                ("body", "We are on it."),
+                ("status", "pending"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, "/console/tickets/TKT-1")
+    );
+    assert_eq!(status_of(&app, "TKT-1").await, Status::Pending);
+    let r = admin
+        .post_multipart(
+            "/console/tickets/TKT-1/note",
+            &[("csrf", &csrf), ("body", "Ann is a VIP; keep her posted.")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let id = app
+        .store
+        .ticket_by_ref(&"TKT-1".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let public = app.store.messages(id, false).await.unwrap();
+    assert!(
+        public
+            .iter()
+            .all(|m| m.kind != MessageKind::Note && !m.body_text.contains("VIP"))
+    );
+    assert!(public.iter().any(|m| m.body_text == "We are on it."));
+    let page = admin.get("/console/tickets/TKT-1").await;
+    assert!(page.body.contains("msg msg-note") && page.body.contains("Ann is a VIP"));
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("status", "on_hold"),
+        ("priority", "urgent"),
+        ("category", "Technical"),
+        ("assignee", "second@example.test"),
+        ("tags", "VIP, printer"),
+        ("due", "2026-12-24"),
+        ("related_kind", "order"),
+        ("related_id", "A-77"),
+    ];
+    assert_eq!(
+        admin
+            .post("/console/tickets/TKT-1/update", &fields)
+            .await
+            .status,
+        303
+    );
+    let t1 = app
+        .store
+        .ticket_by_ref(&"TKT-1".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t1.status, Status::OnHold);
+    assert_eq!(
+        t1.assignee.map(|u| u.email),
+        Some("second@example.test".parse::<EmailAddress>().unwrap())
+    );
+    assert_eq!(t1.tags, ["printer", "vip"]);
+    assert_eq!(t1.related, Some(("order".into(), "A-77".into())));
+    // A form with another session's token changes nothing.
+    let forged = [
+        ("csrf", "0".repeat(32)),
+        ("status", "closed".into()),
+        ("priority", "low".into()),
+        ("category", "Technical".into()),
+    ];
+    let forged: Vec<(&str, &str)> = forged.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        admin
+            .post("/console/tickets/TKT-1/update", &forged)
+            .await
+            .status,
+        400
+    );
+    assert_eq!(status_of(&app, "TKT-1").await, Status::OnHold);
+    // "My open tickets" for the assignee.
+    let mine = second
+        .get("/console?assignee=me&status=open%2Cin_progress%2Cpending%2Con_hold")
+        .await;
+    assert_eq!(mine.refs(), ["TKT-1"]);
+
+    // Bulk: ticked tickets, then all matching a filter.
+    let ids: Vec<String> = ["TKT-1", "TKT-2"]
+        .iter()
+        .map(|r| {
+            let re = regex::Regex::new(&format!(
+                r#"name="ids" value="(\d+)" aria-label="Select {r}""#
+            ))
+            .unwrap();
+            re.captures(&q.body).unwrap()[1].to_string()
+        })
+        .collect();
+    let qcsrf = q.csrf();
+    let r = admin
+        .post(
+            "/console/bulk",
+            &[
+                ("csrf", &qcsrf),
+                ("ids", &ids[0]),
+                ("ids", &ids[1]),
+                ("status", "resolved"),
+                ("assignee", "none"),
+                ("action", "update"),
+                ("filter", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Updated 2 of 2 tickets."));
+    assert_eq!(status_of(&app, "TKT-1").await, Status::Resolved);
+    assert_eq!(status_of(&app, "TKT-2").await, Status::Resolved);
+    let r = admin
+        .post(
+            "/console/bulk",
+            &[
+                ("csrf", &qcsrf),
+                ("all", "1"),
+                ("filter", "q=password"),
+                ("priority", "urgent"),
+                ("action", "update"),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("Updated 1 of 1 tickets."), "{}", r.body);
+    assert_eq!(
+        admin
+            .get("/console?priority=urgent&status=open")
+            .await
+            .refs(),
+        ["TKT-3"]
+    );
+    // Deleting: agents may not; admins must confirm.
+    let scsrf = second.get("/console").await.csrf();
+    let r = second
+        .post(
+            "/console/bulk",
+            &[
+                ("csrf", &scsrf),
+                ("ids", &ids[1]),
+                ("action", "delete"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = admin
+        .post(
+            "/console/bulk",
+            &[("csrf", &qcsrf), ("ids", &ids[1]), ("action", "delete")],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = admin
+        .post(
+            "/console/bulk",
+            &[
+                ("csrf", &qcsrf),
+                ("ids", &ids[1]),
+                ("action", "delete"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("Deleted 1 tickets."), "{}", r.body);
+    assert!(
+        app.store
+            .ticket_by_ref(&"TKT-2".parse().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Exports of the filtered list.
+    let (status, ct, csv) = admin
+        .bytes("/console/export.csv?sort=subject&status=resolved%2Copen")
+        .await;
+    assert_eq!((status, ct.as_str()), (200, "text/csv; charset=utf-8"));
+    let csv = String::from_utf8(csv).unwrap();
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(
+        lines[0],
+        "reference,subject,status,priority,category,channel,requester_email,requester_name,assignee,message_count,sla,created_at,updated_at"
+    );
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[1].starts_with("TKT-3,Password reset,open,urgent,Account,email,carol@example.org"),
+        "{csv}"
+    );
+    assert!(
+        lines[2].starts_with("TKT-1,Printer on fire,resolved,urgent,Technical"),
+        "{csv}"
+    );
+    let (status, ct, pdf) = admin.bytes("/console/export.pdf?status=resolved").await;
+    assert_eq!((status, ct.as_str()), (200, "application/pdf"));
+    assert!(pdf.starts_with(b"%PDF-1.4") && pdf.ends_with(b"%%EOF\n"));
+    assert!(String::from_utf8_lossy(&pdf).contains("(TKT-1)"));
+    assert!(
+        String::from_utf8_lossy(&pdf).contains("status = resolved"),
+        "the filter is described"
+    );
+
+    // API tokens from the profile: shown once, usable, revocable.
+    let p = admin.get("/console/profile").await;
+    let made = admin
+        .post(
+            "/console/profile/tokens",
+            &[("csrf", &p.csrf()), ("label", "reports")],
+        )
+        .await;
+    let token = regex::Regex::new(r"pd_[0-9a-f]+")
+        .unwrap()
+        .find(&made.body)
+        .unwrap()
+        .as_str()
+        .to_string();
+    let api = |t: String| {
+        let http = app.http.clone();
+        let url = app.url("/api/v1/tickets");
+        async move {
+            http.get(url)
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(api(token.clone()).await, 200);
+    let id = regex::Regex::new(r"/console/profile/tokens/(\d+)/revoke")
+        .unwrap()
+        .captures(&made.body)
+        .unwrap()[1]
+        .to_string();
+    let r = admin
+        .post(
+            &format!("/console/profile/tokens/{id}/revoke"),
+            &[("csrf", &p.csrf())],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(api(token).await, 401);
+
+    // Five wrong passwords lock the account, even against the right one.
+    for _ in 0..5 {
+        assert_eq!(
+            Agent::sign_in(&app, "second@example.test", "guess").await.1,
+            401
+        );
+    }
+    assert_eq!(
+        Agent::sign_in(&app, "second@example.test", "agent-password-2")
+            .await
+            .1,
+        429
+    );
+    // Signing out ends the session.
+    let out = admin.post("/console/logout", &[("csrf", &p.csrf())]).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(admin.get("/console").await.status, 303);
+    app.stop().await;
+}
+
+crate::on_both_backends!(the_console);

@@ -733,14 +733,8 @@ fn mailbox_settings(a: &MailboxArgs) -> Result<crate::config::MailboxSettings> {
         default_priority: None,
         default_assignee: None,
     };
-    // The same checks as a mailbox in the config file.
-    let check = Settings {
-        mailboxes: vec![m.clone()],
-        ..Settings::default()
-    };
-    check.validate().map_err(|e| {
-        anyhow::Error::new(ConfigProblem(e.to_string().replace("mailboxes[0].", "--")))
-    })?;
+    m.check()
+        .map_err(|e| anyhow::Error::new(ConfigProblem(e.replace("mailboxes[0].", "--"))))?;
     Ok(m)
 }
 

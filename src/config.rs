@@ -412,6 +412,18 @@ pub enum TlsMode {
     None,
 }
 
+impl MailboxSettings {
+    /// The checks a mailbox of the config file gets, for one added at run
+    /// time (CLI, console, API); the message names fields `mailboxes[0].…`.
+    pub fn check(&self) -> Result<(), String> {
+        let alone = Settings {
+            mailboxes: vec![self.clone()],
+            ..Settings::default()
+        };
+        alone.validate().map_err(|e| e.to_string())
+    }
+}
+
 /// An IMAP or SMTP account.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -54,6 +54,14 @@ pub fn hash_password(password: &str) -> Result<String, HashError> {
         .map_err(|e| HashError(e.to_string()))
 }
 
+/// `hash_password` on a blocking thread: argon2 spends tens of
+/// milliseconds of CPU, which must not stall the async workers.
+pub async fn hash_password_off_thread(password: String) -> Result<String, HashError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| HashError(e.to_string()))?
+}
+
 /// Whether `password` matches the stored PHC string.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| {

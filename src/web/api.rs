@@ -10,6 +10,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+mod manage;
+
 use super::AppState;
 use super::error::WebError;
 use super::queue::QueueParams;
@@ -23,10 +25,28 @@ use crate::store::{StoredMessage, Ticket, TicketSummary, User, now_millis};
 /// The API routes.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/openapi.json", get(openapi))
         .route("/tickets", get(list).post(create))
-        .route("/tickets/{reference}", get(show).patch(update))
+        .route("/tickets/bulk", post(bulk))
+        .route(
+            "/tickets/{reference}",
+            get(show).patch(update).delete(delete),
+        )
         .route("/tickets/{reference}/replies", post(reply))
         .route("/tickets/{reference}/notes", post(note))
+        .route("/tickets/{reference}/merge", post(merge))
+        .route("/attachments/{id}", get(attachment))
+        .merge(manage::router())
+}
+
+/// The OpenAPI 3.1 description of this API (docs/openapi.json).
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }
 
 /// The staff member a bearer token belongs to.
@@ -56,8 +76,31 @@ impl FromRequestParts<AppState> for ApiUser {
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 256);
         let token = token.ok_or(WebError::Unauthorized)?;
-        let user = state.store.user_by_token_hash(&token_digest(token)).await?;
-        user.map(ApiUser).ok_or(WebError::Unauthorized)
+        if let Some(user) = state.store.user_by_token_hash(&token_digest(token)).await? {
+            return Ok(ApiUser(user));
+        }
+        // A requester's portal token is a real identity, but not staff.
+        if state
+            .key
+            .verify_portal_token(token, now_millis() / 1000)
+            .is_ok()
+        {
+            return Err(WebError::Forbidden(
+                "this API is for staff; requesters use the portal".into(),
+            ));
+        }
+        Err(WebError::Unauthorized)
+    }
+}
+
+impl ApiUser {
+    /// Refuses anyone but an admin.
+    fn admin(&self) -> Result<(), WebError> {
+        if self.0.role == crate::domain::Role::Admin {
+            Ok(())
+        } else {
+            Err(WebError::Forbidden("only admins may do this".into()))
+        }
     }
 }
 
@@ -86,7 +129,7 @@ fn summary_json(t: &TicketSummary) -> Value {
     })
 }
 
-fn message_json(m: &StoredMessage) -> Value {
+fn message_json(m: &StoredMessage, files: &[crate::store::sessions::AttachmentInfo]) -> Value {
     let role = match (m.author_role, m.author_kind) {
         (Some(r), _) => r.as_str(),
         (None, crate::domain::AuthorKind::Requester) => "requester",
@@ -99,11 +142,21 @@ fn message_json(m: &StoredMessage) -> Value {
         "message_id": m.mail_message_id,
         "body_text": m.body_text,
         "created_at": rfc3339(m.created_at),
-        "attachments": [],
+        "attachments": files.iter().map(|f| json!({
+            "id": f.id,
+            "filename": f.filename,
+            "content_type": f.content_type,
+            "size": f.size,
+            "url": format!("/api/v1/attachments/{}", f.id),
+        })).collect::<Vec<_>>(),
     })
 }
 
-fn ticket_json(t: &Ticket, messages: &[StoredMessage]) -> Value {
+fn ticket_json(
+    t: &Ticket,
+    messages: &[StoredMessage],
+    files: &std::collections::HashMap<i64, Vec<crate::store::sessions::AttachmentInfo>>,
+) -> Value {
     json!({
         "reference": t.reference.to_string(),
         "subject": t.subject,
@@ -120,7 +173,10 @@ fn ticket_json(t: &Ticket, messages: &[StoredMessage]) -> Value {
         "created_at": rfc3339(t.created_at),
         "updated_at": rfc3339(t.updated_at),
         "sla": t.sla_state,
-        "messages": messages.iter().map(message_json).collect::<Vec<_>>(),
+        "messages": messages
+            .iter()
+            .map(|m| message_json(m, files.get(&m.id).map_or(&[], Vec::as_slice)))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -163,7 +219,8 @@ async fn ticket_response(state: &AppState, id: i64) -> Result<Json<Value>, WebEr
         .await?
         .ok_or_else(|| WebError::NotFound(format!("ticket {id}")))?;
     let messages = state.store.messages(id, true).await?;
-    Ok(Json(ticket_json(&ticket, &messages)))
+    let files = state.store.ticket_attachments(id).await?;
+    Ok(Json(ticket_json(&ticket, &messages, &files)))
 }
 
 async fn show(
@@ -269,6 +326,18 @@ async fn update(
 ) -> Result<Json<Value>, WebError> {
     let b = json_body(body)?;
     let ticket = find(&state, &reference).await?;
+    let now = now_millis();
+    for change in changes_of(&b)? {
+        state
+            .actions
+            .change(me.actor(), ticket.id, change, now)
+            .await?;
+    }
+    ticket_response(&state, ticket.id).await
+}
+
+/// The changes an update body asks for, in a fixed order.
+fn changes_of(b: &UpdateBody) -> Result<Vec<Change>, WebError> {
     let mut changes = Vec::new();
     if let Some(s) = b.status {
         changes.push(Change::Status(s));
@@ -276,36 +345,31 @@ async fn update(
     if let Some(p) = b.priority {
         changes.push(Change::Priority(p));
     }
-    if let Some(c) = b.category {
-        changes.push(Change::Category(c));
+    if let Some(c) = &b.category {
+        changes.push(Change::Category(c.clone()));
     }
-    if let Some(a) = b.assignee {
+    if let Some(a) = &b.assignee {
         let a = a
+            .as_deref()
             .filter(|a| !a.trim().is_empty())
             .map(|a| a.parse::<EmailAddress>())
             .transpose()
             .map_err(bad)?;
         changes.push(Change::Assignee(a));
     }
-    if let Some(t) = b.tags {
-        changes.push(Change::Tags(t));
+    if let Some(t) = &b.tags {
+        changes.push(Change::Tags(t.clone()));
     }
-    if let Some(d) = b.due_at {
+    if let Some(d) = &b.due_at {
         let d = d
+            .as_deref()
             .filter(|d| !d.trim().is_empty())
-            .map(|d| parse_time(&d))
+            .map(parse_time)
             .transpose()
             .map_err(bad)?;
         changes.push(Change::DueDate(d));
     }
-    let now = now_millis();
-    for change in changes {
-        state
-            .actions
-            .change(me.actor(), ticket.id, change, now)
-            .await?;
-    }
-    ticket_response(&state, ticket.id).await
+    Ok(changes)
 }
 
 #[derive(Debug, Deserialize)]
@@ -367,4 +431,141 @@ async fn note(
         StatusCode::CREATED,
         Json(json!({ "reference": ticket.reference.to_string(), "message": id })),
     ))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    me: ApiUser,
+    Path(reference): Path<String>,
+) -> Result<StatusCode, WebError> {
+    me.admin()?;
+    let ticket = find(&state, &reference).await?;
+    state.actions.delete(me.actor(), ticket.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MergeBody {
+    into: String,
+}
+
+async fn merge(
+    State(state): State<AppState>,
+    me: ApiUser,
+    Path(reference): Path<String>,
+    body: Result<Json<MergeBody>, JsonRejection>,
+) -> Result<Json<Value>, WebError> {
+    let b = json_body(body)?;
+    let from = find(&state, &reference).await?;
+    let into = find(&state, &b.into).await?;
+    state
+        .actions
+        .merge(me.actor(), from.id, into.id, now_millis())
+        .await?;
+    ticket_response(&state, into.id).await
+}
+
+/// The most tickets one bulk request changes.
+const BULK_LIMIT: usize = 10_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkBody {
+    /// The tickets to change; or `filter`, the list's query parameters.
+    #[serde(default)]
+    references: Vec<String>,
+    filter: Option<QueueParams>,
+    #[serde(default)]
+    changes: Option<UpdateBody>,
+    #[serde(default)]
+    delete: bool,
+}
+
+/// `POST /tickets/bulk`: each ticket changed through the same actions as
+/// one by one (system messages, notifications); answers what happened to each.
+async fn bulk(
+    State(state): State<AppState>,
+    me: ApiUser,
+    body: Result<Json<BulkBody>, JsonRejection>,
+) -> Result<Json<Value>, WebError> {
+    let b = json_body(body)?;
+    let ids: Vec<(String, i64)> = match (&b.filter, b.references.is_empty()) {
+        (Some(p), true) => {
+            let filter = p.filter(&state, &me.0).await?;
+            let ids = state
+                .store
+                .ticket_ids_matching(&filter, BULK_LIMIT as i64)
+                .await?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(t) = state.store.ticket(id).await? {
+                    out.push((t.reference.to_string(), id));
+                }
+            }
+            out
+        }
+        (None, false) => {
+            let mut out = Vec::new();
+            for r in b.references.iter().take(BULK_LIMIT) {
+                out.push((r.clone(), find(&state, r).await?.id));
+            }
+            out
+        }
+        _ => {
+            return Err(bad(
+                "send either `references` (a list) or `filter` (the list's query parameters)",
+            ));
+        }
+    };
+    if b.delete {
+        me.admin()?;
+    }
+    let changes = match (&b.changes, b.delete) {
+        (Some(c), false) => changes_of(c)?,
+        (None, true) => Vec::new(),
+        _ => return Err(bad("send either `changes` or `\"delete\": true`")),
+    };
+    if !b.delete && changes.is_empty() {
+        return Err(bad("`changes` changes nothing"));
+    }
+    let now = now_millis();
+    let mut results = Vec::with_capacity(ids.len());
+    for (reference, id) in ids {
+        let outcome = if b.delete {
+            state.actions.delete(me.actor(), id).await.map(|()| true)
+        } else {
+            let mut changed = false;
+            let mut result = Ok(false);
+            for c in &changes {
+                match state.actions.change(me.actor(), id, c.clone(), now).await {
+                    Ok(c) => changed |= c,
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            result.map(|_| changed)
+        };
+        results.push(match outcome {
+            Ok(changed) => json!({ "reference": reference, "ok": true, "changed": changed }),
+            Err(crate::actions::ActionError::Forbidden(m)) => return Err(WebError::Forbidden(m)),
+            Err(e) => json!({ "reference": reference, "ok": false, "error": e.to_string() }),
+        });
+    }
+    Ok(Json(json!({ "count": results.len(), "results": results })))
+}
+
+async fn attachment(
+    State(state): State<AppState>,
+    _me: ApiUser,
+    Path(id): Path<i64>,
+) -> Result<axum::response::Response, WebError> {
+    let (_, _, file, data) = state
+        .store
+        .attachment_download(id)
+        .await?
+        .ok_or_else(|| WebError::NotFound(format!("attachment {id}")))?;
+    Ok(super::files::file_response(&file, data))
 }

@@ -29,6 +29,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/web/console_ticket.hbs"),
     ),
     (
+        "console_mailboxes",
+        include_str!("../../templates/web/console_mailboxes.hbs"),
+    ),
+    (
+        "console_users",
+        include_str!("../../templates/web/console_users.hbs"),
+    ),
+    (
         "console_profile",
         include_str!("../../templates/web/console_profile.hbs"),
     ),

@@ -1,6 +1,8 @@
 //! The JSON API and health routes over real HTTP against a running daemon.
 
-use crate::helpers::{TestApp, TestDb, spawn_app};
+use crate::helpers::{TestApp, TestDb, spawn_app, staff};
+use postdesk::domain::Role;
+use postdesk::secrets;
 use serde_json::{Value, json};
 
 async fn get(app: &TestApp, path: &str) -> (u16, Value) {
@@ -221,4 +223,246 @@ async fn health_readiness_and_metrics(db: TestDb) {
     app.stop().await;
 }
 
-crate::on_both_backends!(tickets_over_the_api, health_readiness_and_metrics);
+/// Who may do what: agents work tickets and read users; admins also manage
+/// users, mailboxes and deletion; a requester's portal token is refused.
+async fn roles_bulk_and_administration(db: TestDb) {
+    let app = spawn_app(db).await;
+    let post = reqwest::Method::POST;
+    let patch = reqwest::Method::PATCH;
+    let (admin_user, _) = staff(&app.store, "admin@example.test", Role::Admin).await;
+    let admin_token = secrets::new_api_token();
+    app.store
+        .insert_api_token(admin_user.id, &secrets::token_digest(&admin_token), "t", 1)
+        .await
+        .unwrap();
+    let as_admin = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let r = app
+            .http
+            .request(method, app.url(path))
+            .bearer_auth(&admin_token);
+        let r = match body {
+            Some(b) => r.json(&b),
+            None => r,
+        };
+        async move {
+            let r = r.send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    for subject in ["Printer on fire", "Invoice wrong", "Printer jammed"] {
+        let body = json!({ "requester": { "email": "ann@example.org" }, "subject": subject, "body": "Help." });
+        assert_eq!(
+            send(&app, post.clone(), "/api/v1/tickets", body).await.0,
+            201
+        );
+    }
+
+    // The OpenAPI document names every route, and needs no token.
+    let r = app
+        .http
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/tickets",
+        "/tickets/bulk",
+        "/tickets/{reference}",
+        "/tickets/{reference}/replies",
+        "/tickets/{reference}/notes",
+        "/tickets/{reference}/merge",
+        "/attachments/{id}",
+        "/users",
+        "/users/{id}",
+        "/mailboxes",
+        "/mailboxes/{name}",
+        "/mailboxes/{name}/{op}",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+
+    // Agents: users yes, administration no (403 with a JSON error).
+    let (status, users) = get(&app, "/api/v1/users").await;
+    assert_eq!(status, 200);
+    assert_eq!(users["users"].as_array().unwrap().len(), 2);
+    for (method, path, body) in [
+        (reqwest::Method::GET, "/api/v1/mailboxes", Value::Null),
+        (
+            post.clone(),
+            "/api/v1/users",
+            json!({ "email": "x@example.test", "role": "agent" }),
+        ),
+        (
+            patch.clone(),
+            &format!("/api/v1/users/{}", admin_user.id),
+            json!({ "active": false }),
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/v1/tickets/TKT-1",
+            Value::Null,
+        ),
+        (
+            post.clone(),
+            "/api/v1/tickets/bulk",
+            json!({ "references": ["TKT-1"], "delete": true }),
+        ),
+        (post.clone(), "/api/v1/mailboxes/support/pause", Value::Null),
+    ] {
+        let (status, e) = send(&app, method, path, body).await;
+        assert_eq!(
+            (status, e["error"]["code"].as_str()),
+            (403, Some("forbidden")),
+            "{path}"
+        );
+    }
+    // A requester's portal token is known, but not staff: 403, not 401.
+    let key = postdesk::gateway::signing_key(&postdesk::config::Settings::default(), &app.store)
+        .await
+        .unwrap();
+    let portal = key.portal_token(1, 1, i64::MAX / 2000);
+    let r = app
+        .http
+        .get(app.url("/api/v1/tickets"))
+        .bearer_auth(portal)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+
+    // Bulk by filter, then by references; each change writes its system message.
+    let (status, b) = send(&app, post.clone(), "/api/v1/tickets/bulk",
+        json!({ "filter": { "q": "printer" }, "changes": { "priority": "high", "assignee": "agent@example.test" } })).await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["count"], 2);
+    let (_, l) = get(&app, "/api/v1/tickets?priority=high&assignee=me").await;
+    assert_eq!(l["total"], 2);
+    let (_, t) = get(&app, "/api/v1/tickets/TKT-3").await;
+    let system: Vec<&str> = t["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "system")
+        .map(|m| m["body_text"].as_str().unwrap())
+        .collect();
+    assert_eq!(system.len(), 2, "{system:?}");
+    let (status, b) = send(
+        &app,
+        post.clone(),
+        "/api/v1/tickets/bulk",
+        json!({ "references": ["TKT-1", "TKT-2"], "changes": { "status": "resolved" } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{b}");
+    assert!(
+        b["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["ok"] == true && r["changed"] == true)
+    );
+    let (status, _) = send(
+        &app,
+        post.clone(),
+        "/api/v1/tickets/bulk",
+        json!({ "references": ["TKT-1"] }),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // Merge, then delete (admin).
+    let (status, m) = send(
+        &app,
+        post.clone(),
+        "/api/v1/tickets/TKT-3/merge",
+        json!({ "into": "TKT-1" }),
+    )
+    .await;
+    assert_eq!(
+        (status, m["reference"].as_str()),
+        (200, Some("TKT-1")),
+        "{m}"
+    );
+    assert_eq!(
+        as_admin(reqwest::Method::DELETE, "/api/v1/tickets/TKT-2", None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(get(&app, "/api/v1/tickets/TKT-2").await.0, 404);
+
+    // Users and mailboxes, as admin.
+    let (status, u) = as_admin(
+        post.clone(),
+        "/api/v1/users",
+        Some(json!({ "email": "New@Example.test", "name": "Nia", "role": "agent" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{u}");
+    assert_eq!(u["email"], "new@example.test");
+    assert!(
+        u["password"].as_str().unwrap().len() >= 12,
+        "a generated password is answered once"
+    );
+    let (status, u) = as_admin(
+        patch.clone(),
+        &format!("/api/v1/users/{}", u["id"]),
+        Some(json!({ "role": "admin", "active": false })),
+    )
+    .await;
+    assert_eq!(
+        (status, u["role"].as_str(), u["active"].as_bool()),
+        (200, Some("admin"), Some(false))
+    );
+    let (status, _) = as_admin(
+        patch,
+        &format!("/api/v1/users/{}", admin_user.id),
+        Some(json!({ "active": false })),
+    )
+    .await;
+    assert_eq!(status, 400, "an admin cannot lock themselves out");
+    let mailbox = json!({ "name": "billing", "address": "billing@example.test",
+        "imap": { "host": "127.0.0.1", "port": 1, "tls": "none", "username": "billing", "password": "s3cret-pw" } });
+    let (status, m) = as_admin(post.clone(), "/api/v1/mailboxes", Some(mailbox)).await;
+    assert_eq!(status, 201, "{m}");
+    assert!(
+        !m.to_string().contains("s3cret-pw"),
+        "the password never comes back: {m}"
+    );
+    let (status, m) = as_admin(post.clone(), "/api/v1/mailboxes/billing/pause", None).await;
+    assert_eq!((status, m["paused"].as_bool()), (200, Some(true)));
+    let (status, t) = as_admin(post.clone(), "/api/v1/mailboxes/billing/test", None).await;
+    assert_eq!(
+        (status, t["ok"].as_bool()),
+        (200, Some(false)),
+        "nothing listens on port 1: {t}"
+    );
+    let (status, e) = as_admin(
+        post,
+        "/api/v1/mailboxes",
+        Some(json!({ "name": "bad", "address": "nope" })),
+    )
+    .await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(
+        as_admin(reqwest::Method::DELETE, "/api/v1/mailboxes/billing", None)
+            .await
+            .0,
+        204
+    );
+    let (_, l) = as_admin(reqwest::Method::GET, "/api/v1/mailboxes", None).await;
+    assert_eq!(l["mailboxes"], json!([]));
+    app.stop().await;
+}
+
+crate::on_both_backends!(
+    tickets_over_the_api,
+    health_readiness_and_metrics,
+    roles_bulk_and_administration
+);

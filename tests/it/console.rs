@@ -558,4 +558,222 @@ async fn the_console(db: TestDb) {
     app.stop().await;
 }
 
-crate::on_both_backends!(the_console);
+/// Admin pages: agents are refused; a mailbox added through the form is
+/// stored with the same checks as the CLI, paused, tested; users are
+/// added, demoted and given a new password that works.
+async fn administration(db: TestDb) {
+    let app = spawn_app(db).await;
+    account(&app, "admin@example.test", Role::Admin, "admin-password-1").await;
+    account(&app, "agent2@example.test", Role::Agent, "agent-password-2").await;
+    let (admin, _) = Agent::sign_in(&app, "admin@example.test", "admin-password-1").await;
+    let (agent, _) = Agent::sign_in(&app, "agent2@example.test", "agent-password-2").await;
+    for path in ["/console/admin/mailboxes", "/console/admin/users"] {
+        assert_eq!(agent.get(path).await.status, 403, "{path}");
+    }
+    let page = admin.get("/console/admin/mailboxes").await;
+    assert_eq!(page.status, 200);
+    let csrf = page.csrf();
+    let form = |name: &'static str, address: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("original", String::new()),
+            ("name", name.into()),
+            ("address", address.into()),
+            ("imap_host", "127.0.0.1".into()),
+            ("imap_port", "1".into()),
+            ("tls", "none".into()),
+            ("username", "billing".into()),
+            ("password", "pw-123456".into()),
+            ("folder", "INBOX".into()),
+            ("after", "move:Done".into()),
+            ("start", "now".into()),
+            ("idle", "1".into()),
+            ("poll_interval", "45s".into()),
+            ("smtp_host", String::new()),
+            ("smtp_port", "587".into()),
+            ("smtp_tls", "starttls".into()),
+            ("default_priority", "high".into()),
+        ]
+    };
+    let pairs = |f: &Vec<(&'static str, String)>| {
+        f.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>()
+    };
+    let f = pairs(&form("billing", "not-an-address"));
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = admin.post("/console/admin/mailboxes", &f).await;
+    assert_eq!(r.status, 400, "a bad address is refused");
+    let f = pairs(&form("billing", "billing@example.test"));
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = admin.post("/console/admin/mailboxes", &f).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Mailbox billing saved"));
+    let m = app.store.mailbox_by_name("billing").await.unwrap().unwrap();
+    assert_eq!(m.settings.address.as_str(), "billing@example.test");
+    assert_eq!(m.settings.after.to_string(), "move:Done");
+    assert_eq!(m.settings.poll_interval.to_string(), "45s");
+    assert!(m.settings.imap.password.is_some());
+    let r = admin
+        .post("/console/admin/mailboxes/billing/pause", &[("csrf", &csrf)])
+        .await;
+    assert!(r.body.contains("Mailbox billing paused."));
+    assert!(
+        app.store
+            .mailbox_by_name("billing")
+            .await
+            .unwrap()
+            .unwrap()
+            .paused
+    );
+    let r = admin
+        .post("/console/admin/mailboxes/billing/test", &[("csrf", &csrf)])
+        .await;
+    assert!(
+        r.body.contains("Connection failed"),
+        "nothing listens on port 1"
+    );
+    // Editing keeps the stored password when the field is left blank.
+    let edit = admin.get("/console/admin/mailboxes/billing").await;
+    assert!(edit.body.contains("value=\"billing@example.test\""));
+    let mut f = form("billing", "billing@example.test");
+    f[1].1 = "billing".into();
+    f[8].1 = String::new();
+    f[14].1 = "smtp.example.test".into();
+    let f = pairs(&f);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(admin.post("/console/admin/mailboxes", &f).await.status, 200);
+    let m = app.store.mailbox_by_name("billing").await.unwrap().unwrap();
+    assert!(m.settings.imap.password.is_some(), "the password stayed");
+    assert_eq!(
+        m.settings.smtp.map(|s| s.host),
+        Some("smtp.example.test".into())
+    );
+    let r = admin
+        .post(
+            "/console/admin/mailboxes/billing/remove",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert!(r.body.contains("removed"));
+    assert!(
+        app.store
+            .mailbox_by_name("billing")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Users: add (the password is shown once and works), demote, reset.
+    let r = admin
+        .post(
+            "/console/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "Nia@Example.test"),
+                ("name", "Nia"),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    let password = r
+        .body
+        .split("shown once: ")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    let (nia, status) = Agent::sign_in(&app, "nia@example.test", &password).await;
+    assert_eq!(status, 303);
+    assert_eq!(nia.get("/console/admin/users").await.status, 200);
+    let id = app
+        .store
+        .user_by_email(&"nia@example.test".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let r = admin
+        .post(
+            &format!("/console/admin/users/{id}"),
+            &[
+                ("csrf", &csrf),
+                ("name", "Nia N"),
+                ("role", "agent"),
+                ("active", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        nia.get("/console/admin/users").await.status,
+        403,
+        "demoted at once"
+    );
+    let r = admin
+        .post(
+            &format!("/console/admin/users/{id}"),
+            &[("csrf", &csrf), ("name", "Nia N"), ("role", "agent")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        nia.get("/console").await.status,
+        303,
+        "a deactivated account is signed out"
+    );
+    let me = app
+        .store
+        .user_by_email(&"admin@example.test".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let r = admin
+        .post(
+            &format!("/console/admin/users/{me}"),
+            &[
+                ("csrf", &csrf),
+                ("name", "A"),
+                ("role", "agent"),
+                ("active", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "no admin demotes themselves");
+    let agent2 = app
+        .store
+        .user_by_email(&"agent2@example.test".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let r = admin
+        .post(
+            &format!("/console/admin/users/{agent2}/password"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    let fresh = r
+        .body
+        .split("(the account is unlocked): ")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        Agent::sign_in(&app, "agent2@example.test", "agent-password-2")
+            .await
+            .1,
+        401
+    );
+    assert_eq!(
+        Agent::sign_in(&app, "agent2@example.test", &fresh).await.1,
+        303
+    );
+    app.stop().await;
+}
+
+crate::on_both_backends!(the_console, administration);

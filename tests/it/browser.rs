@@ -222,3 +222,169 @@ async fn a_requester_works_a_ticket_in_the_browser() {
     }
     app.stop().await;
 }
+
+/// Runs a script of tests/browser with `env`; fails with its output unless
+/// it ends well. The daemon runs on the calling test's runtime, so node is
+/// waited for off it.
+async fn run_browser_script(script: &str, env: Vec<(&'static str, String)>) -> String {
+    let script = browser_tools().join(script);
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .envs(env)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&run.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run.status.success(),
+        "the browser test failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("\"ok\":true"), "{stdout}");
+    eprintln!("browser: {stdout}");
+    stdout
+}
+
+#[tokio::test]
+async fn an_agent_works_the_queue_in_the_browser() {
+    browser_tools();
+    let stack = mailstack();
+    let (support, support_pw) = stack.user("support");
+    let (ann, ann_pw) = stack.user("ann");
+    let (extra, extra_pw) = stack.user("billing");
+    let port = free_port();
+    let app = spawn_app_with(TestDb::sqlite(), |s| {
+        let mut m = mailbox(&support, &support_pw, "INBOX", AfterAction::Seen);
+        m.smtp = Some(stack.smtp_account(stack.smtp_port));
+        s.mailboxes = vec![m];
+        s.http.listen = format!("127.0.0.1:{port}");
+        s.http.public_url = format!("http://127.0.0.1:{port}");
+    })
+    .await;
+    crate::console::account(
+        &app,
+        "boss@example.test",
+        postdesk::domain::Role::Admin,
+        "boss-password-1",
+    )
+    .await;
+    let first = format!(
+        "From: Ann Example <{ann}>\r\nTo: {support}\r\nSubject: Printer on fire\r\nMessage-ID: <c-1@client.test>\r\n\r\nThe printer smokes.\r\n"
+    );
+    stack.send(&ann, &support, first.as_bytes()).await;
+    eventually(60, "the receipt reaches Ann", || async {
+        stack.inbox(&ann, &ann_pw).await.len() == 1
+    })
+    .await;
+    for subject in ["Invoice wrong", "Password reset"] {
+        let r = app
+            .http
+            .post(app.url("/api/v1/tickets"))
+            .bearer_auth(&app.token)
+            .json(&serde_json::json!({ "requester": { "email": "bob@example.org" }, "subject": subject, "body": "Help." }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+    }
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-shots");
+    std::fs::create_dir_all(&out).unwrap();
+    let mailbox_json = serde_json::json!({
+        "name": "billing", "address": extra, "host": "127.0.0.1", "port": stack.imap_port,
+        "username": extra, "password": extra_pw,
+    });
+    run_browser_script(
+        "console.mjs",
+        vec![
+            ("BASE", app.url("")),
+            ("EMAIL", "boss@example.test".into()),
+            ("PASSWORD", "boss-password-1".into()),
+            ("MAILBOX", mailbox_json.to_string()),
+            ("OUT", out.to_string_lossy().to_string()),
+        ],
+    )
+    .await;
+
+    // What the requester sees: the reply by mail and in the portal, never the note.
+    let texts = || async {
+        stack
+            .inbox(&ann, &ann_pw)
+            .await
+            .into_iter()
+            .map(|raw| {
+                let mail = mail_parser::MessageParser::default().parse(&raw).unwrap();
+                let text = mail.body_text(0).map(|t| t.to_string()).unwrap_or_default();
+                let html = mail.body_html(0).map(|t| t.to_string()).unwrap_or_default();
+                format!("{text}\n{html}")
+            })
+            .collect::<Vec<_>>()
+    };
+    eventually(60, "the agent's reply reaches Ann", || async {
+        texts()
+            .await
+            .iter()
+            .any(|t| t.contains("We are sending a technician."))
+    })
+    .await;
+    let mails = texts().await;
+    assert!(
+        mails.iter().all(|t| !t.contains("Secret")),
+        "no mail carries the note"
+    );
+    let receipt = mails
+        .iter()
+        .find(|t| t.contains("/portal/t/"))
+        .expect("a portal link");
+    let link: String = receipt
+        .split_whitespace()
+        .find(|w| w.contains("/portal/t/"))
+        .unwrap()
+        .to_string();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http.get(&link).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    let portal = http
+        .get(app.url(&to))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        portal.contains("We are sending a technician."),
+        "the portal shows the reply"
+    );
+    assert!(
+        !portal.contains("Secret"),
+        "the portal never shows the note"
+    );
+    // The mailbox added in the browser is stored and polled.
+    let m = app
+        .store
+        .mailbox_by_name("billing")
+        .await
+        .unwrap()
+        .expect("the new mailbox");
+    assert_eq!(m.settings.address.as_str(), extra);
+    for shot in ["queue", "ticket", "mailboxes"] {
+        for width in ["desktop", "phone"] {
+            assert!(out.join(format!("console-{shot}-{width}.png")).exists());
+        }
+    }
+    app.stop().await;
+}

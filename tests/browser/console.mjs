@@ -1,0 +1,137 @@
+// The agent console in a real browser (Debian's Chromium driven by
+// playwright-core), run by tests/it/browser.rs with the daemon already up:
+//   BASE      the daemon's URL        EMAIL, PASSWORD  an admin's sign-in
+//   MAILBOX   JSON {name, address, host, port, username, password} of a
+//             real IMAP account to add through the admin page
+//   OUT       where screenshots go
+// Prints {"ok":true,...} at the end; exits non-zero, saying why, on the
+// first failed expectation, and on any dialog, page error or console error.
+import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+
+const { BASE, EMAIL, PASSWORD, MAILBOX, OUT } = process.env;
+const mailbox = JSON.parse(MAILBOX);
+const fail = (why) => { console.error(`FAIL: ${why}`); process.exit(1); };
+const expect = (ok, why) => { if (!ok) fail(why); };
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu'],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  const page = await context.newPage();
+  page.on('dialog', (d) => fail(`a dialog opened: ${d.message()}`));
+  page.on('pageerror', (e) => fail(`a page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error' && !/Content Security Policy|Failed to load resource/.test(m.text())) fail(`console error: ${m.text()}`); });
+  const shot = async (name) => {
+    for (const [label, width] of [['desktop', 1280], ['phone', 360]]) {
+      await page.setViewportSize({ width, height: label === 'phone' ? 780 : 900 });
+      await page.screenshot({ path: `${OUT}/console-${name}-${label}.png`, fullPage: true });
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+  };
+  const rows = async () => (await page.locator('table.queue tbody tr td:nth-child(3) a').allInnerTexts()).map((s) => s.trim());
+  const body = async () => page.locator('main').innerText();
+  // Submits with a click and waits for the page the POST answers with.
+  const submit = async (locator) => {
+    await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST'),
+      locator.click(),
+    ]);
+    await page.waitForLoadState('domcontentloaded');
+  };
+
+  // 1. The console sends a stranger to sign in; a wrong password is refused.
+  await page.goto(`${BASE}/console`);
+  expect(page.url().endsWith('/console/login'), `not sent to sign in: ${page.url()}`);
+  await page.getByLabel('Email').fill(EMAIL);
+  await page.getByLabel('Password').fill('wrong password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  expect((await body()).includes('Wrong email or password.'), 'a wrong password is refused');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${BASE}/console`);
+  const all = await rows();
+  expect(all.length === 3, `three tickets in the queue: ${all}`);
+  await shot('queue');
+
+  // 2. Search and filter; the filter stays in the URL.
+  await page.getByLabel('Search').fill('printer');
+  await page.getByLabel('Status', { exact: true }).selectOption('open');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.waitForURL(/q=printer/);
+  expect(/status=open/.test(page.url()), `the filter is in the URL: ${page.url()}`);
+  const found = await rows();
+  expect(found.length === 1, `one printer ticket: ${found}`);
+  const reference = found[0];
+
+  // 3. Open it: the mail's text is there; reply with a status.
+  await page.getByRole('link', { name: reference, exact: true }).click();
+  await page.waitForURL(`**/console/tickets/${reference}`);
+  expect((await body()).includes('The printer smokes.'), 'the mail is shown');
+  await page.getByLabel('Reply to the requester').fill('We are sending a technician.');
+  await page.getByLabel('Then set status').selectOption('pending');
+  await page.getByRole('button', { name: 'Send reply' }).click();
+  await page.waitForURL(`**/console/tickets/${reference}`);
+  expect((await page.locator('.meta .badge').first().innerText()).trim() === 'Pending', 'the status is pending');
+
+  // 4. An internal note, set apart from replies.
+  await page.getByLabel(/Internal note/).fill('Secret: the technician is expensive.');
+  await page.getByRole('button', { name: 'Add note' }).click();
+  await page.waitForURL(`**/console/tickets/${reference}`);
+  expect((await page.locator('.msg-note').last().innerText()).includes('Secret: the technician is expensive.'), 'the note is shown as a note');
+
+  // 5. Assign it to myself and tag it.
+  await page.getByLabel('Assignee').selectOption(EMAIL);
+  await page.getByLabel(/Tags/).fill('hardware, vip');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.waitForURL(`**/console/tickets/${reference}`);
+  const thread = await body();
+  expect(thread.includes(`Assigned to ${EMAIL}`), 'the assignment is recorded');
+  expect(thread.includes('Tags set to hardware, vip'), 'the tags are recorded');
+  await shot('ticket');
+
+  // 6. Bulk: the two other tickets to high priority.
+  await page.goto(`${BASE}/console`);
+  const others = all.filter((r) => r !== reference);
+  for (const r of others) await page.getByLabel(`Select ${r}`).check();
+  await page.getByLabel('New priority').selectOption('high');
+  await submit(page.getByRole('button', { name: 'Apply to selected' }));
+  expect((await body()).includes('Updated 2 of 2 tickets.'), 'the bulk update reports');
+  await page.goto(`${BASE}/console?priority=high`);
+  const high = await rows();
+  expect(high.length === 2 && others.every((r) => high.includes(r)), `high priority: ${high}`);
+
+  // 7. Export the filtered list as CSV.
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Export CSV' }).click(),
+  ]);
+  const csv = readFileSync(await download.path(), 'utf8').replace(/^\uFEFF/, '').trim().split(/\r\n/);
+  expect(csv[0].startsWith('reference,subject,status,priority'), `CSV header: ${csv[0]}`);
+  expect(csv.length === 3 && others.every((r) => csv.some((l) => l.startsWith(`${r},`))), `CSV rows: ${csv}`);
+
+  // 8. Add a mailbox through the admin page, then test its connection.
+  await page.getByRole('link', { name: 'Mailboxes' }).click();
+  await page.waitForURL('**/console/admin/mailboxes');
+  await page.getByLabel('Name', { exact: true }).fill(mailbox.name);
+  await page.getByLabel('Support address').fill(mailbox.address);
+  await page.getByLabel('Host', { exact: true }).first().fill(mailbox.host);
+  await page.getByLabel('Port', { exact: true }).first().fill(String(mailbox.port));
+  await page.getByLabel('TLS', { exact: true }).first().selectOption('none');
+  await page.getByLabel('Username', { exact: true }).first().fill(mailbox.username);
+  await page.getByLabel(/^Password/).first().fill(mailbox.password);
+  await submit(page.getByRole('button', { name: 'Save mailbox' }));
+  const saved = await body();
+  expect(saved.includes(`Mailbox ${mailbox.name} saved`), `the mailbox is saved: ${saved.slice(0, 300)}`);
+  const row = page.locator('table.queue tbody tr', { hasText: mailbox.address });
+  await submit(row.getByRole('button', { name: 'Test' }));
+  const tested = await body();
+  expect(tested.includes('Connection ok'), `the connection test: ${tested.slice(0, 300)}`);
+  await shot('mailboxes');
+
+  console.log(JSON.stringify({ ok: true, reference, bulk: others, csv_rows: csv.length - 1 }));
+} finally {
+  await browser.close();
+}

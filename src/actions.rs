@@ -10,7 +10,7 @@ mod update;
 
 use std::sync::Arc;
 
-use crate::config::Settings;
+use crate::config::{Live, Settings};
 use crate::domain::people::{Capability, may};
 use crate::domain::rules::{Reason, Refusal};
 use crate::domain::sla::{SlaClock, evaluate};
@@ -57,12 +57,17 @@ pub type Result<T, E = ActionError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct Actions {
     store: Store,
-    settings: Arc<Settings>,
+    settings: Live,
 }
 
 impl Actions {
-    /// Binds the actions to a store and settings.
+    /// Binds the actions to a store and fixed settings.
     pub fn new(store: Store, settings: Arc<Settings>) -> Self {
+        Actions::with_live(store, Live::new((*settings).clone()))
+    }
+
+    /// Binds the actions to a store and the daemon's settings in force.
+    pub fn with_live(store: Store, settings: Live) -> Self {
         Actions { store, settings }
     }
 
@@ -71,8 +76,13 @@ impl Actions {
         &self.store
     }
 
-    /// The settings the actions apply.
-    pub fn settings(&self) -> &Settings {
+    /// The settings the actions apply, as they are now.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.get()
+    }
+
+    /// The shared handle on the settings in force.
+    pub fn live(&self) -> &Live {
         &self.settings
     }
 }
@@ -196,7 +206,7 @@ impl Actions {
             resolved_at: None,
             pause: Default::default(),
         };
-        let report = evaluate(&clock, &self.settings.sla.targets(priority), now);
+        let report = evaluate(&clock, &self.settings.get().sla.targets(priority), now);
         (report.state, report.next_change_at)
     }
 
@@ -209,7 +219,11 @@ impl Actions {
             resolved_at: ticket.resolved_at,
             pause: ticket.pause,
         };
-        let report = evaluate(&clock, &self.settings.sla.targets(ticket.priority), now);
+        let report = evaluate(
+            &clock,
+            &self.settings.get().sla.targets(ticket.priority),
+            now,
+        );
         ticket.sla_state = report.state;
         ticket.sla_due_at = report.next_change_at;
     }

@@ -8,13 +8,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::actions::Actions;
-use crate::config::Settings;
+use crate::config::{Live, Settings};
 use crate::gateway::processor::Processor;
 use crate::gateway::supervisor::Supervisor;
 use crate::metrics::Metrics;
 use crate::outbox::{Templates, Worker};
 use crate::scheduler::Scheduler;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, now_millis};
 use crate::web::{self, AppState};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -92,12 +92,14 @@ impl App {
     /// Runs the web server and the scheduler until `shutdown` is cancelled,
     /// then waits for in-flight work, at most `scheduler.shutdown_grace`.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), AppError> {
-        let actions = Actions::new(self.store.clone(), self.settings.clone());
+        let live = Live::new((*self.settings).clone());
+        apply_stored_settings(&self.store, &live).await;
+        let actions = Actions::with_live(self.store.clone(), live.clone());
         let key = crate::gateway::signing_key(&self.settings, &self.store).await?;
         let state = AppState {
             actions: actions.clone(),
             store: self.store.clone(),
-            settings: self.settings.clone(),
+            live: live.clone(),
             metrics: self.metrics.clone(),
             key: key.clone(),
             pages: Arc::new(crate::web::pages::Pages::new().map_err(AppError::Pages)?),
@@ -107,6 +109,7 @@ impl App {
         };
         let tasks = TaskTracker::new();
         tasks.spawn(Scheduler::new(actions.clone()).run(shutdown.child_token()));
+        tasks.spawn(watch_settings(actions.clone(), shutdown.child_token()));
         let holder = (self.settings.cluster.name.clone())
             .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
         let tokens = crate::oauth::Tokens::new(self.store.clone());
@@ -124,7 +127,8 @@ impl App {
                 holder.clone(),
             )
             .with_metrics(self.metrics.clone())
-            .with_tokens(tokens.clone());
+            .with_tokens(tokens.clone())
+            .with_live(live.clone());
             tasks.spawn(worker.run(shutdown.child_token()));
         }
         let processor =
@@ -194,6 +198,54 @@ async fn run_processor(processor: Processor, wake: Arc<Notify>, shutdown: Cancel
                 _ = shutdown.cancelled() => break,
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    }
+}
+
+/// Puts the settings saved on the console's settings page in force over
+/// the config file's; returns whether anything changed. A stored value that
+/// no longer reads (an older version, a hand edit) is logged and ignored.
+pub async fn apply_stored_settings(store: &Store, live: &Live) -> bool {
+    let stored = match store
+        .setting(crate::web::console::settings::SETTINGS_KEY)
+        .await
+    {
+        Ok(Some(json)) => json,
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the console's settings");
+            return false;
+        }
+    };
+    let applied = serde_json::from_str::<crate::config::Editable>(&stored)
+        .map_err(|e| e.to_string())
+        .and_then(|edits| live.apply(&edits).map_err(|e| e.to_string()));
+    match applied {
+        Ok(changed) => changed,
+        Err(e) => {
+            tracing::warn!(error = %e, "the console's stored settings are not valid; the config file's stay in force");
+            false
+        }
+    }
+}
+
+/// Every few seconds, takes up settings another daemon's console saved
+/// (and refreshes SLA states when the targets changed).
+async fn watch_settings(actions: Actions, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+        if apply_stored_settings(actions.store(), actions.live()).await {
+            tracing::info!("settings changed on the console are in force");
+            let scheduler = Scheduler::new(actions.clone());
+            if let Err(e) = scheduler
+                .refresh_all_if_settings_changed(now_millis())
+                .await
+            {
+                tracing::warn!(error = %e, "could not refresh SLA states after a settings change");
             }
         }
     }

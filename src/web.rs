@@ -30,7 +30,8 @@ use crate::store::Store;
 pub struct AppState {
     pub actions: Actions,
     pub store: Store,
-    pub settings: Arc<Settings>,
+    /// The settings in force (the console's settings page changes them).
+    pub live: crate::config::Live,
     pub metrics: Arc<Metrics>,
     /// Signs and checks portal links.
     pub key: crate::mail::token::SigningKey,
@@ -38,6 +39,13 @@ pub struct AppState {
     pub link_limiter: Arc<portal::LinkLimiter>,
     pub threads: Arc<portal::ThreadCache>,
     pub memory: Arc<portal::PortalMemory>,
+}
+
+impl AppState {
+    /// The settings in force now.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.live.get()
+    }
 }
 
 /// Counts and times every request by its route pattern (never the raw path,
@@ -78,7 +86,7 @@ pub fn router(state: AppState) -> Router {
         "histogram",
         "HTTP request latency by route.",
     );
-    let limit = usize::try_from(state.settings.http.max_body_bytes).unwrap_or(usize::MAX);
+    let limit = usize::try_from(state.settings().http.max_body_bytes).unwrap_or(usize::MAX);
     Router::new()
         .merge(health::router())
         .nest("/api/v1", api::router())

@@ -123,7 +123,8 @@ impl Actions {
                 )));
             }
         };
-        let tickets = &self.settings.tickets;
+        let settings = self.settings.get();
+        let tickets = &settings.tickets;
         let category = match &input.category {
             Some(c) => tickets
                 .category(c)
@@ -147,7 +148,11 @@ impl Actions {
                     ActionError::Invalid(format!("no active agent has the address {email}"))
                 })?)
             }
-            None => match &input.default_assignee {
+            None => match input
+                .default_assignee
+                .as_ref()
+                .or(tickets.default_assignee.as_ref())
+            {
                 Some(email) => {
                     let user = tx.user_by_email(email).await?.filter(|u| u.active);
                     if user.is_none() {

@@ -85,7 +85,7 @@ impl Actions {
                 chosen: input.status,
             },
             actor.kind(),
-            &self.settings.rules(),
+            &self.settings.get().rules(),
             now,
         )?;
         if transition == Transition::NewLinkedTicket {
@@ -176,7 +176,7 @@ impl Actions {
             } else {
                 let to = match (
                     &ticket.assignee,
-                    &self.settings.tickets.notification_address,
+                    &self.settings.get().tickets.notification_address,
                 ) {
                     (Some(a), _) => Some(a.email.to_string()),
                     (None, Some(team)) => Some(team.to_string()),

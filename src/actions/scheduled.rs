@@ -19,7 +19,7 @@ impl Actions {
             &state,
             Event::AutoCloseDue,
             Actor::System.kind(),
-            &self.settings.rules(),
+            &self.settings.get().rules(),
             now,
         )?
         else {

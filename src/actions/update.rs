@@ -65,7 +65,7 @@ impl Actions {
                     &state,
                     Event::SetStatus(wanted),
                     actor.kind(),
-                    &self.settings.rules(),
+                    &self.settings.get().rules(),
                     now,
                 )? {
                     Transition::To { status, reason } => {
@@ -87,7 +87,8 @@ impl Actions {
                 Some(text)
             }
             Change::Category(c) => {
-                let tickets = &self.settings.tickets;
+                let settings = self.settings.get();
+                let tickets = &settings.tickets;
                 let c = tickets.category(&c).ok_or_else(|| {
                     ActionError::Invalid(format!(
                         "category `{c}` is not one of: {}",
@@ -167,6 +168,7 @@ impl Actions {
                     Some((kind, id)) => {
                         if !self
                             .settings
+                            .get()
                             .tickets
                             .related_kinds
                             .iter()

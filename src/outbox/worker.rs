@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::render::Templates;
 use super::smtp::{SendError, SmtpPool};
-use crate::config::{Account, MailboxSettings, Settings};
+use crate::config::{Account, Live, MailboxSettings, Settings};
 use crate::domain::notify::{self, Notice, RecentMail, Recipient, Verdict};
 use crate::domain::{AuthorKind, EmailAddress, MessageKind, Millis, Status};
 use crate::mail::compose::{self, Outgoing, Person};
@@ -82,7 +82,7 @@ fn tally(finished: &[Finished], outcome: &mut Outcome) {
 /// Delivers the outbox.
 pub struct Worker {
     store: Store,
-    settings: Arc<Settings>,
+    settings: Live,
     templates: Arc<Templates>,
     key: SigningKey,
     holder: String,
@@ -173,13 +173,19 @@ impl Worker {
         Worker {
             tokens: crate::oauth::Tokens::new(store.clone()),
             store,
-            settings,
+            settings: Live::new((*settings).clone()),
             templates,
             key,
             holder,
             pools: Mutex::new(HashMap::new()),
             metrics: None,
         }
+    }
+
+    /// Follows the daemon's settings in force (the console changes them).
+    pub fn with_live(mut self, live: Live) -> Self {
+        self.settings = live;
+        self
     }
 
     /// Shares the daemon's OAuth2 access tokens (one refresh per account).
@@ -208,7 +214,7 @@ impl Worker {
     /// Delivers until `shutdown`: rounds back to back while there is work,
     /// otherwise a short sleep (or until the next retry is due).
     pub async fn run(self, shutdown: CancellationToken) {
-        let batch = self.settings.outbound.batch;
+        let batch = self.settings.get().outbound.batch;
         loop {
             let full = match self.run_once(now_millis()).await {
                 Ok(o) => o.claimed >= batch,
@@ -249,7 +255,8 @@ impl Worker {
 
     /// One round: claim, decide, send, record. `now` decides what is due.
     pub async fn run_once(&self, now: Millis) -> Result<Outcome, StoreError> {
-        let o = &self.settings.outbound;
+        let settings = self.settings.get();
+        let o = &settings.outbound;
         let ttl = o.timeout.as_millis().saturating_mul(4).max(60_000);
         let claimed = self
             .store
@@ -274,7 +281,7 @@ impl Worker {
         // address; the decisions below are then made in order, in memory.
         let ticket_ids: HashSet<i64> = claimed.iter().filter_map(|c| c.ticket_id).collect();
         let addresses: HashSet<String> = claimed.iter().map(|c| c.recipient.clone()).collect();
-        let reads = self.settings.database.max_connections.max(1) as usize;
+        let reads = self.settings.get().database.max_connections.max(1) as usize;
         let mut views: HashMap<i64, Option<TicketView>> = HashMap::new();
         let mut on_ticket: HashMap<i64, u32> = HashMap::new();
         let mut loaded = futures::stream::iter(ticket_ids)
@@ -437,7 +444,7 @@ impl Worker {
             id: c.id,
             at: notify::next_attempt_at(
                 u32::try_from(c.attempts + 1).unwrap_or(u32::MAX),
-                self.settings.outbound.retry_base.as_millis(),
+                self.settings.get().outbound.retry_base.as_millis(),
                 jitter(),
                 now,
             ),
@@ -473,7 +480,8 @@ impl Worker {
             "{}:{}:{:?}:{}",
             account.host, account.port, account.tls, account.username
         );
-        let o = &self.settings.outbound;
+        let settings = self.settings.get();
+        let o = &settings.outbound;
         self.pools
             .lock()
             .expect("pools")
@@ -490,8 +498,9 @@ impl Worker {
     /// Where a ticket's mail comes from and goes out: (From address, SMTP
     /// account, whether replies may use a plus address).
     fn sender(&self, view: &TicketView) -> Result<(EmailAddress, Account, bool), &'static str> {
-        let o = &self.settings.outbound;
-        let first_mailbox = self.settings.mailboxes.first();
+        let settings = self.settings.get();
+        let o = &settings.outbound;
+        let first_mailbox = settings.mailboxes.first();
         let from = view
             .mailbox
             .as_ref()
@@ -504,7 +513,7 @@ impl Worker {
             .as_ref()
             .and_then(|m| m.smtp.clone())
             .or_else(|| o.smtp.clone())
-            .or_else(|| self.settings.mailboxes.iter().find_map(|m| m.smtp.clone()))
+            .or_else(|| settings.mailboxes.iter().find_map(|m| m.smtp.clone()))
             .ok_or("no SMTP account: set outbound.smtp or the mailbox's smtp")?;
         let plus = view.mailbox.as_ref().is_some_and(|m| m.plus_addressing);
         Ok((from, account, plus))
@@ -549,7 +558,8 @@ impl Worker {
         } else {
             None
         };
-        let o = &self.settings.outbound;
+        let settings = self.settings.get();
+        let o = &settings.outbound;
         let outgoing = Outgoing {
             from: Person {
                 name: o.from_name.clone(),
@@ -592,7 +602,7 @@ impl Worker {
         facts: &RecipientFacts,
         now: Millis,
     ) -> Value {
-        let s = &self.settings;
+        let s = self.settings.get();
         let o = &s.outbound;
         let t = &view.ticket;
         let for_staff = notice.to_staff() || (facts.staff && facts.requester_id.is_none());

@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::users::{Requester, User};
-use super::{Param, Result, Sql, Store, StoreError, Tx, col, opt, parsed};
+use super::{Backend, Param, Result, Sql, Store, StoreError, Tx, col, opt, parsed};
 use crate::domain::sla::Pause;
 use crate::domain::{
     AuthorKind, Channel, MessageKind, Priority, Role, SlaState, Status, TicketRef,
@@ -422,6 +422,7 @@ fn summary_query(
     sort: (SortKey, bool),
     viewer: Option<&str>,
     prefix: &str,
+    backend: Backend,
 ) -> Sql {
     let mut list = Sql::default();
     list.push(
@@ -438,7 +439,7 @@ fn summary_query(
         .push("), 0) THEN 1 ELSE 0 END AS BIGINT) AS unread");
     }
     list.push(QUEUE_FROM);
-    filter.push_where(&mut list, prefix);
+    filter.push_where(&mut list, prefix, backend);
     let (key, desc) = sort;
     let dir = if desc { "DESC" } else { "ASC" };
     list.push(&format!(" ORDER BY {} {dir}, t.id {dir}", key.column()));
@@ -461,7 +462,7 @@ fn like_pattern(q: &str) -> String {
 
 impl TicketFilter {
     /// Appends ` WHERE …` for this filter.
-    fn push_where(&self, sql: &mut Sql, prefix: &str) {
+    fn push_where(&self, sql: &mut Sql, prefix: &str, backend: Backend) {
         sql.push(" WHERE t.merged_into_id IS NULL");
         let any_of = |sql: &mut Sql, column: &str, values: Vec<&'static str>| {
             if values.is_empty() {
@@ -533,7 +534,8 @@ impl TicketFilter {
             }
         }
         if let Some(q) = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            let pattern = like_pattern(q);
+            // The reference; else every word, as a prefix, in the ticket's
+            // subject and messages or in its requester's address and name.
             sql.push(" AND (");
             if let Ok(r) = q.parse::<TicketRef>()
                 && r.prefix() == prefix
@@ -542,22 +544,64 @@ impl TicketFilter {
                     .bind(Param::Int(r.number()))
                     .push(" OR ");
             }
-            for (i, column) in ["t.subject", "r.email", "r.first_name || ' ' || r.last_name"]
-                .iter()
-                .enumerate()
-            {
-                if i > 0 {
-                    sql.push(" OR ");
-                }
-                sql.push(&format!("LOWER({column}) LIKE "))
-                    .bind(Param::Text(pattern.clone()))
+            let words = search_words(q);
+            if words.is_empty() {
+                // Only signs ("%", "#"): no word to look up, so the subject
+                // is searched for them literally.
+                sql.push("LOWER(t.subject) LIKE ")
+                    .bind(Param::Text(like_pattern(q)))
                     .push(" ESCAPE '\\'");
+            } else {
+                match backend {
+                    Backend::Sqlite => {
+                        let query: Vec<String> =
+                            words.iter().map(|w| format!("\"{w}\"*")).collect();
+                        // With other filters, `+` steers SQLite to read their
+                        // index and test each row against the matches, rather
+                        // than look up every matching ticket (a common word
+                        // matches most of them).
+                        let hint = if self.narrows() { "+" } else { "" };
+                        sql.push(&format!(
+                            "{hint}t.id IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH "
+                        ))
+                        .bind(Param::Text(query.join(" ")))
+                        .push(")");
+                    }
+                    Backend::Postgres => {
+                        let query: Vec<String> = words.iter().map(|w| format!("{w}:*")).collect();
+                        sql.push("t.search @@ to_tsquery('simple', ")
+                            .bind(Param::Text(query.join(" & ")))
+                            .push(")");
+                    }
+                }
             }
-            sql.push(" OR EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND m.kind <> 'note' AND LOWER(m.body_text) LIKE ")
-                .bind(Param::Text(pattern))
-                .push(" ESCAPE '\\'))");
+            sql.push(")");
         }
     }
+}
+
+impl TicketFilter {
+    /// Whether an indexed filter besides the search narrows the list.
+    fn narrows(&self) -> bool {
+        !self.status.is_empty()
+            || !self.priority.is_empty()
+            || !self.sla.is_empty()
+            || self.category.is_some()
+            || self.channel.is_some()
+            || self.assignee != AssigneeFilter::Anyone
+            || self.requester_id.is_some()
+    }
+}
+
+/// The words of a search, as the full-text indexes know them: letters and
+/// digits only (nothing of the query syntax gets through), lower-cased, at
+/// most 8 of at most 40 characters.
+fn search_words(q: &str) -> Vec<String> {
+    q.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase().chars().take(40).collect())
+        .take(8)
+        .collect()
 }
 
 impl Store {
@@ -619,10 +663,11 @@ impl Store {
         viewer: Option<&str>,
     ) -> Result<(i64, Vec<TicketSummary>)> {
         let mut count = Sql::default();
-        count.push("SELECT COUNT(*)").push(QUEUE_FROM);
-        filter.push_where(&mut count, &self.prefix);
+        // Filters read only the ticket row: no joins to count.
+        count.push("SELECT COUNT(*) FROM tickets t");
+        filter.push_where(&mut count, &self.prefix, self.backend);
         let per_page = per_page.clamp(1, 500);
-        let mut list = summary_query(filter, sort, viewer, &self.prefix);
+        let mut list = summary_query(filter, sort, viewer, &self.prefix, self.backend);
         list.push(" LIMIT ")
             .bind(Param::Int(per_page.into()))
             .push(" OFFSET ")
@@ -647,7 +692,7 @@ impl Store {
         out: tokio::sync::mpsc::Sender<TicketSummary>,
     ) -> Result<()> {
         use futures::TryStreamExt;
-        let list = summary_query(filter, sort, None, &self.prefix);
+        let list = summary_query(filter, sort, None, &self.prefix, self.backend);
         let mut conn = self.pool.acquire().await?;
         let query = list.query();
         let mut rows = query.fetch(&mut *conn);
@@ -664,7 +709,7 @@ impl Store {
     pub async fn ticket_ids_matching(&self, filter: &TicketFilter, limit: i64) -> Result<Vec<i64>> {
         let mut sql = Sql::default();
         sql.push("SELECT t.id").push(QUEUE_FROM);
-        filter.push_where(&mut sql, &self.prefix);
+        filter.push_where(&mut sql, &self.prefix, self.backend);
         sql.push(" ORDER BY t.id LIMIT ").bind(Param::Int(limit));
         let rows = sql.query().fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(r.try_get::<i64, _>(0)?)).collect()
@@ -1125,6 +1170,18 @@ mod tests {
     fn like_patterns_escape_wildcards() {
         assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
         assert_eq!(like_pattern("ABC"), "%abc%");
+    }
+
+    #[test]
+    fn search_words_carry_no_query_syntax() {
+        assert_eq!(
+            search_words("Printer \"on\" FIRE* OR NEAR(x)"),
+            ["printer", "on", "fire", "or", "near", "x"]
+        );
+        assert_eq!(search_words("Zoë's café"), ["zoë", "s", "café"]);
+        assert!(search_words("%_-\"*").is_empty());
+        assert_eq!(search_words(&"a ".repeat(100)).len(), 8);
+        assert_eq!(search_words(&"x".repeat(500))[0].len(), 40);
     }
 
     #[test]

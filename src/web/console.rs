@@ -7,6 +7,7 @@
 
 pub mod admin;
 mod export;
+pub mod settings;
 pub mod ticket;
 
 use std::sync::OnceLock;
@@ -52,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/profile/tokens/{id}/revoke", post(revoke_token))
         .merge(ticket::router())
         .merge(admin::router())
+        .merge(settings::router())
 }
 
 /// A console failure, answered as a page (or a redirect to sign in).
@@ -196,7 +198,7 @@ pub(crate) async fn staff(state: &AppState, headers: &HeaderMap) -> Result<Staff
 pub(crate) fn base(state: &AppState, title: &str, me: Option<&Staff>) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("title".into(), json!(title));
-    m.insert("team".into(), json!(state.settings.outbound.team_name));
+    m.insert("team".into(), json!(state.settings().outbound.team_name));
     m.insert(
         "me".into(),
         me.map_or(Value::Null, |s| {
@@ -368,7 +370,7 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
             .store
             .record_login(account.user.id, true, None)
             .await?;
-        let secure = state.settings.http.public_url.starts_with("https://");
+        let secure = state.settings().http.public_url.starts_with("https://");
         let cookie =
             auth::start_session(&state.store, SessionOf::Staff(account.user.id), secure, now)
                 .await?;
@@ -480,8 +482,8 @@ async fn queue(
         let priorities: Vec<(&str, &str)> = Priority::ALL.iter().map(|p| (p.as_str(), p.as_str())).collect();
         let mut priority_items = vec![("", "Any priority")];
         priority_items.extend(priorities.iter().copied());
-        let categories: Vec<(&str, &str)> = state
-            .settings
+        let settings = state.settings();
+        let categories: Vec<(&str, &str)> = settings
             .tickets
             .categories
             .iter()

@@ -71,7 +71,7 @@ pub async fn read_upload(
     headers: &HeaderMap,
     mut multipart: Multipart,
 ) -> Result<Upload, FileError> {
-    let max_body = state.settings.http.max_body_bytes;
+    let max_body = state.settings().http.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -82,7 +82,7 @@ pub async fn read_upload(
             human_size(max_body as i64)
         )));
     }
-    let max_file = state.settings.tickets.max_attachment_bytes;
+    let max_file = state.settings().tickets.max_attachment_bytes;
     let mut form = Upload::default();
     while let Some(mut field) = multipart
         .next_field()

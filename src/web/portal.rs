@@ -226,9 +226,12 @@ impl From<ActionError> for PortalError {
 fn base(state: &AppState, title: &str, signed_in: bool) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("title".into(), json!(title));
-    m.insert("team".into(), json!(state.settings.outbound.team_name));
+    m.insert("team".into(), json!(state.settings().outbound.team_name));
     m.insert("signed_in".into(), json!(signed_in));
-    m.insert("support_url".into(), json!(state.settings.http.support_url));
+    m.insert(
+        "support_url".into(),
+        json!(state.settings().http.support_url),
+    );
     // Pages of a signed-in person set it: the sign-out form needs it.
     m.insert("csrf".into(), Value::Null);
     m
@@ -338,7 +341,7 @@ async fn my_ticket(
     reference: &str,
 ) -> Result<Ticket, PortalError> {
     let r: TicketRef = reference.parse().map_err(|_| PortalError::NotFound)?;
-    if r.prefix() != state.settings.tickets.prefix {
+    if r.prefix() != state.settings().tickets.prefix {
         return Err(PortalError::NotFound);
     }
     let ticket = state
@@ -401,7 +404,7 @@ fn portal_html(html: &str, files: &[crate::store::sessions::AttachmentInfo]) -> 
 fn within_reopen_window(state: &AppState, t: &Ticket, now: i64) -> bool {
     t.status != Status::Closed
         || t.closed_at
-            .is_some_and(|c| now - c <= state.settings.tickets.reopen_window.as_millis())
+            .is_some_and(|c| now - c <= state.settings().tickets.reopen_window.as_millis())
 }
 
 async fn magic_link(State(state): State<AppState>, Path(token): Path<String>) -> Response {
@@ -430,7 +433,7 @@ async fn magic_link(State(state): State<AppState>, Path(token): Path<String>) ->
         }
     };
     let go = async {
-        let r = TicketRef::new(&state.settings.tickets.prefix, grant.ticket_number);
+        let r = TicketRef::new(&state.settings().tickets.prefix, grant.ticket_number);
         let ticket = state
             .store
             .ticket_by_ref(&r)
@@ -443,7 +446,7 @@ async fn magic_link(State(state): State<AppState>, Path(token): Path<String>) ->
         {
             return Err(PortalError::NotFound);
         }
-        let secure = state.settings.http.public_url.starts_with("https://");
+        let secure = state.settings().http.public_url.starts_with("https://");
         let cookie =
             auth::start_requester_session(&state.store, grant.requester_id, secure, now).await?;
         let mut response = Redirect::to(&format!("/portal/tickets/{r}")).into_response();
@@ -508,7 +511,7 @@ fn conversation(
             m.author_name
                 .clone()
                 .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| state.settings.outbound.team_name.clone())
+                .unwrap_or_else(|| state.settings().outbound.team_name.clone())
         } else {
             m.author_name
                 .clone()
@@ -614,7 +617,7 @@ async fn ticket_page(
         c.insert(
             "max_file".into(),
             json!(human_size(
-                state.settings.tickets.max_attachment_bytes as i64
+                state.settings().tickets.max_attachment_bytes as i64
             )),
         );
         c.insert("closed".into(), json!(t.status == Status::Closed));
@@ -715,7 +718,7 @@ fn new_page(
     form: &NewForm,
     error: Option<&str>,
 ) -> Response {
-    let tickets = &state.settings.tickets;
+    let tickets = &state.settings().tickets;
     let chosen_category = form
         .category
         .clone()
@@ -852,10 +855,10 @@ async fn help(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(s) = session {
         c.insert("csrf".into(), json!(s.csrf));
     }
-    c.insert("prefix".into(), json!(state.settings.tickets.prefix));
+    c.insert("prefix".into(), json!(state.settings().tickets.prefix));
     c.insert(
         "reopen_window".into(),
-        json!(state.settings.tickets.reopen_window.to_string()),
+        json!(state.settings().tickets.reopen_window.to_string()),
     );
     state
         .pages

@@ -773,6 +773,72 @@ async fn administration(db: TestDb) {
         Agent::sign_in(&app, "agent2@example.test", &fresh).await.1,
         303
     );
+
+    // Settings: checked, in force at once, stored for the other daemons.
+    assert_eq!(agent.get("/console/admin/settings").await.status, 403);
+    let page = admin.get("/console/admin/settings").await;
+    assert!(
+        page.body.contains("General\nBilling"),
+        "the categories are shown"
+    );
+    let mut fields = vec![
+        ("csrf", csrf.as_str()),
+        ("notification_address", "team@example.test"),
+        ("auto_close_after", "3d"),
+        ("reopen_window", "soon"),
+        ("default_assignee", "agent2@example.test"),
+        ("sla_enabled", "1"),
+        ("urgent_first_response", "1h"),
+        ("urgent_resolution", "1d"),
+        ("categories", "General\nHardware\ngeneral"),
+        ("related_kinds", "order, study"),
+        ("support_url", "https://help.example.test"),
+    ];
+    let r = admin.post("/console/admin/settings", &fields).await;
+    assert_eq!(r.status, 400, "a reopen window of `soon` is refused");
+    fields[3].1 = "2w";
+    let r = admin.post("/console/admin/settings", &fields).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Settings saved"));
+    let created = app
+        .http
+        .post(app.url("/api/v1/tickets"))
+        .bearer_auth(&app.token)
+        .json(&json!({ "requester": { "email": "dan@example.org" }, "subject": "Fan noise", "body": "Loud.", "category": "hardware", "priority": "urgent" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        created.status().as_u16(),
+        201,
+        "the new category is accepted"
+    );
+    let t: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(t["category"], "Hardware");
+    assert_eq!(
+        t["assignee"], "agent2@example.test",
+        "the default assignee applies"
+    );
+    assert_eq!(t["sla"], "ok", "SLA targets are tracked now");
+    let stored = app
+        .store
+        .setting("console_settings")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.contains("Hardware") && stored.contains("help.example.test"));
+    let other = postdesk::config::Live::new(postdesk::config::Settings::default());
+    assert!(
+        postdesk::app::apply_stored_settings(&app.store, &other).await,
+        "another daemon takes them up"
+    );
+    let s = other.get();
+    assert_eq!(s.tickets.categories, ["General", "Hardware"]);
+    assert_eq!(s.tickets.reopen_window.to_string(), "2w");
+    assert_eq!(
+        s.http.support_url.as_deref(),
+        Some("https://help.example.test")
+    );
     app.stop().await;
 }
 

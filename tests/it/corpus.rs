@@ -355,7 +355,7 @@ async fn notmuch_threads_group_into_the_same_conversations() {
     for (name, threads) in expected["corpora"].as_object().unwrap() {
         let db = TestDb::sqlite();
         let (store, actions) = actions_for(settings(&db)).await;
-        let key = postdesk::gateway::signing_key(actions.settings(), &store)
+        let key = postdesk::gateway::signing_key(&actions.settings(), &store)
             .await
             .unwrap();
         let processor = Processor::new(actions, key, "corpus");

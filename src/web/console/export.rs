@@ -223,7 +223,7 @@ pub(super) async fn pdf(
         let (rx, described) = start(&state, me, raw.as_deref()).await?;
         let title = format!(
             "{} tickets: {described} (exported {})",
-            state.settings.outbound.team_name,
+            state.settings().outbound.team_name,
             when(now_millis())
         );
         let pdf = std::sync::Arc::new(std::sync::Mutex::new(PdfTable::new(&title)));

@@ -98,8 +98,8 @@ async fn show(
             .collect();
         let statuses: Vec<(&str, &str)> = Status::ALL.iter().map(|s| (s.as_str(), status_label(*s))).collect();
         let priorities: Vec<(&str, &str)> = Priority::ALL.iter().map(|p| (p.as_str(), p.as_str())).collect();
-        let mut categories: Vec<(&str, &str)> = state
-            .settings
+        let settings = state.settings();
+        let mut categories: Vec<(&str, &str)> = settings
             .tickets
             .categories
             .iter()
@@ -115,8 +115,7 @@ async fn show(
             .map(|u| (u.email.as_str(), if u.name.is_empty() { u.email.as_str() } else { u.name.as_str() }))
             .collect();
         let related_kind = t.related.as_ref().map(|r| r.0.as_str()).unwrap_or("");
-        let related_kinds: Vec<(&str, &str)> = state
-            .settings
+        let related_kinds: Vec<(&str, &str)> = settings
             .tickets
             .related_kinds
             .iter()
@@ -150,7 +149,7 @@ async fn show(
             }),
         );
         c.insert("messages".into(), json!(thread));
-        c.insert("prefix".into(), json!(state.settings.tickets.prefix));
+        c.insert("prefix".into(), json!(state.settings().tickets.prefix));
         c.insert("statuses".into(), json!(options(statuses.iter().copied(), "")));
         c.insert("status_select".into(), json!(options(statuses.iter().copied(), t.status.as_str())));
         c.insert("priority_select".into(), json!(options(priorities, t.priority.as_str())));

@@ -409,8 +409,8 @@ fn summary_from(row: &AnyRow, prefix: &str) -> Result<TicketSummary> {
         updated_at: col(row, "updated_at")?,
         sla_state: SlaState::parse(&sla)
             .ok_or_else(|| StoreError::Corrupt(format!("sla_state `{sla}`")))?,
-        // Only queries for a viewer select it.
-        unread: row.try_get::<i64, _>("unread").is_ok_and(|u| u != 0),
+        // Set by `queue_page` for a viewer.
+        unread: false,
     })
 }
 
@@ -420,7 +420,6 @@ const QUEUE_FROM: &str = " FROM tickets t JOIN requesters r ON r.id = t.requeste
 fn summary_query(
     filter: &TicketFilter,
     sort: (SortKey, bool),
-    viewer: Option<&str>,
     prefix: &str,
     backend: Backend,
 ) -> Sql {
@@ -430,14 +429,6 @@ fn summary_query(
          t.created_at, t.updated_at, t.sla_state, r.email AS r_email, r.first_name AS r_first, \
          r.last_name AS r_last, u.email AS u_email",
     );
-    if let Some(viewer) = viewer {
-        list.push(
-            ", CAST(CASE WHEN (SELECT MAX(m.id) FROM messages m WHERE m.ticket_id = t.id) > \
-             COALESCE((SELECT rm.last_message_id FROM read_marks rm WHERE rm.ticket_id = t.id AND rm.viewer = ",
-        )
-        .bind(Param::Text(viewer.to_string()))
-        .push("), 0) THEN 1 ELSE 0 END AS BIGINT) AS unread");
-    }
     list.push(QUEUE_FROM);
     filter.push_where(&mut list, prefix, backend);
     let (key, desc) = sort;
@@ -667,7 +658,7 @@ impl Store {
         count.push("SELECT COUNT(*) FROM tickets t");
         filter.push_where(&mut count, &self.prefix, self.backend);
         let per_page = per_page.clamp(1, 500);
-        let mut list = summary_query(filter, sort, viewer, &self.prefix, self.backend);
+        let mut list = summary_query(filter, sort, &self.prefix, self.backend);
         list.push(" LIMIT ")
             .bind(Param::Int(per_page.into()))
             .push(" OFFSET ")
@@ -675,10 +666,34 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         let total: i64 = count.query().fetch_one(&mut *conn).await?.try_get(0)?;
         let rows = list.query().fetch_all(&mut *conn).await?;
-        let tickets = rows
+        let mut tickets: Vec<TicketSummary> = rows
             .iter()
             .map(|r| summary_from(r, &self.prefix))
             .collect::<Result<_>>()?;
+        if let Some(viewer) = viewer
+            && !tickets.is_empty()
+        {
+            // For the page only (in the list query it would run for every
+            // matching row before the sort).
+            let mut sql = Sql::default();
+            sql.push(
+                "SELECT t.id FROM tickets t WHERE (SELECT MAX(m.id) FROM messages m WHERE m.ticket_id = t.id) > \
+                 COALESCE((SELECT rm.last_message_id FROM read_marks rm WHERE rm.ticket_id = t.id AND rm.viewer = ",
+            )
+            .bind(Param::Text(viewer.to_string()))
+            .push("), 0) AND t.id IN ")
+            .bind_list(tickets.iter().map(|t| Param::Int(t.id)));
+            let unread: Vec<i64> = sql
+                .query()
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<i64, _>(0))
+                .collect::<std::result::Result<_, _>>()?;
+            for t in &mut tickets {
+                t.unread = unread.contains(&t.id);
+            }
+        }
         Ok((total, tickets))
     }
 
@@ -692,7 +707,7 @@ impl Store {
         out: tokio::sync::mpsc::Sender<TicketSummary>,
     ) -> Result<()> {
         use futures::TryStreamExt;
-        let list = summary_query(filter, sort, None, &self.prefix, self.backend);
+        let list = summary_query(filter, sort, &self.prefix, self.backend);
         let mut conn = self.pool.acquire().await?;
         let query = list.query();
         let mut rows = query.fetch(&mut *conn);

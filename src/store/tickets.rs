@@ -560,9 +560,9 @@ impl TicketFilter {
                     }
                     Backend::Postgres => {
                         let query: Vec<String> = words.iter().map(|w| format!("{w}:*")).collect();
-                        sql.push("t.search @@ to_tsquery('simple', ")
+                        sql.push("t.id IN (SELECT ticket_id FROM ticket_search WHERE search @@ to_tsquery('simple', ")
                             .bind(Param::Text(query.join(" & ")))
-                            .push(")");
+                            .push("))");
                     }
                 }
             }

@@ -106,6 +106,7 @@ impl App {
             link_limiter: Arc::new(Default::default()),
             threads: Arc::new(Default::default()),
             memory: Arc::new(Default::default()),
+            badges: Arc::new(Default::default()),
         };
         let tasks = TaskTracker::new();
         tasks.spawn(Scheduler::new(actions.clone()).run(shutdown.child_token()));

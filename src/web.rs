@@ -39,6 +39,8 @@ pub struct AppState {
     pub link_limiter: Arc<portal::LinkLimiter>,
     pub threads: Arc<portal::ThreadCache>,
     pub memory: Arc<portal::PortalMemory>,
+    /// The console's status badges, counted at most every two seconds.
+    pub badges: Arc<console::Badges>,
 }
 
 impl AppState {

@@ -56,6 +56,41 @@ pub fn router() -> Router<AppState> {
         .merge(settings::router())
 }
 
+/// The status badges' counts, shared by the console's requests for a
+/// moment: counting 100,000 tickets by status on every queue page would be
+/// most of its time. A change made on this daemon's console clears them.
+#[derive(Debug, Default)]
+pub struct Badges(std::sync::Mutex<Option<Counted>>);
+
+/// Counts by status, and when they were counted.
+type Counted = (std::time::Instant, Vec<(Status, i64)>);
+
+/// How long badge counts are shared.
+const BADGES_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Badges {
+    async fn get(&self, store: &crate::store::Store) -> Result<Vec<(Status, i64)>, StoreError> {
+        if let Ok(held) = self.0.lock()
+            && let Some((at, counts)) = held.as_ref()
+            && at.elapsed() < BADGES_FOR
+        {
+            return Ok(counts.clone());
+        }
+        let counts = store.status_counts().await?;
+        if let Ok(mut held) = self.0.lock() {
+            *held = Some((std::time::Instant::now(), counts.clone()));
+        }
+        Ok(counts)
+    }
+
+    /// Forgets the counts (after a change).
+    pub fn clear(&self) {
+        if let Ok(mut held) = self.0.lock() {
+            *held = None;
+        }
+    }
+}
+
 /// A console failure, answered as a page (or a redirect to sign in).
 #[derive(Debug)]
 pub(crate) enum ConsoleError {
@@ -460,7 +495,7 @@ async fn queue(
             .store
             .queue_page(&filter, sort, page, per_page, Some(&me.viewer()))
             .await?;
-        let counts = state.store.status_counts().await?;
+        let counts = state.badges.get(&state.store).await?;
         let agents = state.store.users().await?;
         let pages = ((total + i64::from(per_page) - 1) / i64::from(per_page)).max(1);
         let current_status = params.status.clone().unwrap_or_default();
@@ -643,6 +678,7 @@ impl BulkForm {
 }
 
 async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    state.badges.clear();
     page(&state, &headers, async |me: &Staff| {
         let form = BulkForm::parse(&body);
         let back = if form.filter.is_empty() {

@@ -37,7 +37,9 @@ pub(crate) async fn find(state: &AppState, reference: &str) -> Result<Ticket, Co
     state.store.ticket_by_ref(&r).await?.ok_or_else(missing)
 }
 
-fn back_to(t: &Ticket) -> Response {
+/// Back to the ticket's page after a change (the badges may have moved).
+fn back_to(state: &AppState, t: &Ticket) -> Response {
+    state.badges.clear();
     Redirect::to(&format!("/console/tickets/{}", t.reference)).into_response()
 }
 
@@ -227,7 +229,7 @@ async fn write(
             tx.insert_attachment(message_id, file).await?;
         }
         tx.commit().await?;
-        Ok(back_to(&t))
+        Ok(back_to(state, &t))
     })
     .await
 }
@@ -316,7 +318,7 @@ async fn update(
         for change in field_changes(&t, &form)? {
             state.actions.change(me.actor(), t.id, change, now).await?;
         }
-        Ok(back_to(&t))
+        Ok(back_to(&state, &t))
     })
     .await
 }
@@ -341,7 +343,7 @@ async fn merge(
             .actions
             .merge(me.actor(), from.id, into.id, now_millis())
             .await?;
-        Ok(back_to(&into))
+        Ok(back_to(&state, &into))
     })
     .await
 }
@@ -368,6 +370,7 @@ async fn delete(
         }
         let t = find(&state, &reference).await?;
         state.actions.delete(me.actor(), t.id).await?;
+        state.badges.clear();
         Ok(message(
             &state,
             Some(me),

@@ -55,6 +55,31 @@ async fn the_quick_start_brings_up_a_working_demo() {
         "{stdout}"
     );
     assert!(stdout.contains("scripts/demo stop"), "{stdout}");
+    // The printed admin login signs in to the printed console.
+    let password = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("admin login:  admin@example.test / "))
+        .expect("the admin password is printed")
+        .trim()
+        .to_string();
+    assert!(
+        stdout.contains(&format!("http://127.0.0.1:{PORT}/console")),
+        "{stdout}"
+    );
+    let signed_in = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("http://127.0.0.1:{PORT}/console/login"))
+        .form(&[
+            ("email", "admin@example.test"),
+            ("password", password.as_str()),
+            ("next", "/console"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status().as_u16(), 303, "the admin login works");
     let token = stdout
         .lines()
         .find_map(|l| l.trim().strip_prefix("API token:"))

@@ -560,11 +560,9 @@ impl TicketFilter {
                     }
                     Backend::Postgres => {
                         let query: Vec<String> = words.iter().map(|w| format!("{w}:*")).collect();
-                        // OFFSET 0 keeps the match a unit of its own: one GIN
-                        // lookup, hashed, rather than a vector read per ticket.
                         sql.push("t.id IN (SELECT ticket_id FROM ticket_search WHERE search @@ to_tsquery('simple', ")
                             .bind(Param::Text(query.join(" & ")))
-                            .push(") OFFSET 0)");
+                            .push("))");
                     }
                 }
             }

@@ -703,13 +703,14 @@ impl Store {
     }
 
     /// Every ticket matching the filter, in order, sent one by one to `out`
-    /// as the database yields them (exports: memory stays flat however many
-    /// there are). Stops early, without error, when the receiver is gone.
-    pub async fn stream_tickets(
+    /// (as `Ok`) as the database yields them (exports: memory stays flat
+    /// however many there are). Stops early, without error, when the
+    /// receiver is gone; a failure is returned for the caller to report.
+    pub async fn stream_tickets<E>(
         &self,
         filter: &TicketFilter,
         sort: (SortKey, bool),
-        out: tokio::sync::mpsc::Sender<TicketSummary>,
+        out: &tokio::sync::mpsc::Sender<std::result::Result<TicketSummary, E>>,
     ) -> Result<()> {
         use futures::TryStreamExt;
         let list = summary_query(filter, sort, &self.prefix, self.backend);
@@ -717,7 +718,11 @@ impl Store {
         let query = list.query();
         let mut rows = query.fetch(&mut *conn);
         while let Some(row) = rows.try_next().await? {
-            if out.send(summary_from(&row, &self.prefix)?).await.is_err() {
+            if out
+                .send(Ok(summary_from(&row, &self.prefix)?))
+                .await
+                .is_err()
+            {
                 break;
             }
         }

@@ -145,6 +145,20 @@ pub async fn read_upload(
     Ok(form)
 }
 
+/// Text percent-encoded for a URL path segment or an RFC 5987 value:
+/// letters, digits and `.-_` kept, every other byte `%XX`.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// An attachment as a download: images that cannot carry script inline,
 /// everything else as `application/octet-stream` to save; sandboxed,
 /// never sniffed.
@@ -166,17 +180,7 @@ pub fn file_response(file: &AttachmentInfo, data: Vec<u8>) -> Response {
             }
         })
         .collect();
-    let encoded: String = file
-        .filename
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let encoded = percent_encode(&file.filename);
     let disposition = format!(
         "{}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}",
         if inline { "inline" } else { "attachment" }

@@ -102,7 +102,7 @@ fn corpus_html_mails(from: &str, to: &str, n: usize) -> Vec<Vec<u8>> {
 
 #[tokio::test]
 async fn a_requester_works_a_ticket_in_the_browser() {
-    let tools = browser_tools();
+    browser_tools();
     let stack = mailstack();
     let (support, support_pw) = stack.user("support");
     let (ann, ann_pw) = stack.user("ann");
@@ -182,31 +182,15 @@ async fn a_requester_works_a_ticket_in_the_browser() {
         .expect("the hostile mail is a ticket");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-shots");
     std::fs::create_dir_all(&out).unwrap();
-    // The daemon runs on this test's runtime: wait for node off it.
-    let (script, shots, hostile_ref) = (
-        tools.join("portal.mjs"),
-        out.clone(),
-        hostile_ref.to_string(),
-    );
-    let run = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(script)
-            .env("LINK", &link)
-            .env("HOSTILE", hostile_ref)
-            .env("OUT", shots)
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("node runs");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(
-        run.status.success(),
-        "the browser test failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("\"ok\":true"), "{stdout}");
-    eprintln!("browser: {stdout}");
+    run_browser_script(
+        "portal.mjs",
+        vec![
+            ("LINK", link),
+            ("HOSTILE", hostile_ref.to_string()),
+            ("OUT", out.to_string_lossy().to_string()),
+        ],
+    )
+    .await;
     for shot in [
         "ticket",
         "reply-with-photo",

@@ -18,7 +18,7 @@ use crate::secrets;
 use crate::store::mailboxes::MailboxRow;
 use crate::store::{NewUser, now_millis};
 use crate::web::AppState;
-use crate::web::files::when;
+use crate::web::files::{percent_encode, when};
 
 /// The admin pages' routes.
 pub fn router() -> Router<AppState> {
@@ -226,7 +226,8 @@ async fn mailboxes_page(
         .iter()
         .map(|m| {
             json!({
-                "name": m.name, "address": m.settings.address.as_str(),
+                "name": m.name, "path": percent_encode(&m.name),
+                "address": m.settings.address.as_str(),
                 "server": format!("{}:{}", m.settings.imap.host, m.settings.imap.port),
                 "folder": m.settings.folder, "paused": m.paused,
                 "from_config": m.from_config, "state": mailbox_state(m),

@@ -37,15 +37,7 @@ async fn start(
     let (tx, rx) = mpsc::channel(IN_FLIGHT);
     let store = state.store.clone();
     tokio::spawn(async move {
-        let (rows_tx, mut rows_rx) = mpsc::channel(IN_FLIGHT);
-        let forward = async {
-            while let Some(row) = rows_rx.recv().await {
-                if tx.send(Ok(row)).await.is_err() {
-                    break;
-                }
-            }
-        };
-        let (result, ()) = tokio::join!(store.stream_tickets(&filter, sort, rows_tx), forward);
+        let result = store.stream_tickets(&filter, sort, &tx).await;
         if let Err(e) = result {
             tracing::error!(error = %e, "export: the ticket stream failed");
             let _ = tx.send(Err(())).await;

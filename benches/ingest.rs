@@ -236,10 +236,12 @@ fn database(kind: &str, work: &Path) -> (String, Option<String>) {
 
 fn start_daemon(work: &Path, db_url: &str, users: &[String], port: u16, name: &str) -> Child {
     let config = work.join(format!("postdesk-{name}.toml"));
+    // BENCH_LOG=postdesk=debug shows each batch's timing on stderr.
+    let log = std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into());
     let mut f = std::fs::File::create(&config).unwrap();
     write!(
         f,
-        "[database]\nurl = \"{db_url}\"\nmax_connections = 8\n[http]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"warn\"\n\
+        "[database]\nurl = \"{db_url}\"\nmax_connections = 8\n[http]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"{log}\"\n\
 [cluster]\nname = \"{name}\"\n[outbound]\nenabled = false\n"
     )
     .unwrap();

@@ -71,6 +71,15 @@ impl Actions {
         Actions { store, settings }
     }
 
+    /// The same actions writing through another handle to the same
+    /// database (a pool of a thread's own, see [`Store::dedicated`]).
+    pub fn with_store(&self, store: Store) -> Self {
+        Actions {
+            store,
+            settings: self.settings.clone(),
+        }
+    }
+
     /// The store the actions write to.
     pub fn store(&self) -> &Store {
         &self.store
@@ -185,11 +194,18 @@ async fn change_status(
 }
 
 impl Actions {
-    /// Recomputes the SLA state, stamps the update and writes the ticket back.
-    async fn save(&self, tx: &mut Tx, ticket: &mut Ticket, now: Millis) -> Result<()> {
+    /// Recomputes the SLA state, stamps the update and writes back what
+    /// changed since the ticket was loaded as `before`.
+    async fn save(
+        &self,
+        tx: &mut Tx,
+        before: &Ticket,
+        ticket: &mut Ticket,
+        now: Millis,
+    ) -> Result<()> {
         self.read_sla(ticket, now);
         ticket.updated_at = now;
-        tx.save_ticket(ticket).await?;
+        tx.save_ticket(before, ticket).await?;
         Ok(())
     }
 

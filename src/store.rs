@@ -97,6 +97,9 @@ pub struct Store {
     write_lock: Option<Arc<Mutex<()>>>,
     /// Reference prefix, to print and parse `TKT-1042`.
     prefix: Arc<str>,
+    /// The URL the pool was opened with, for [`Store::dedicated`] (it may
+    /// hold a password: never printed).
+    url: Arc<str>,
 }
 
 impl std::fmt::Debug for Store {
@@ -135,14 +138,47 @@ macro_rules! migrations {
     };
 }
 
+/// The pool options for a backend: SQLite's pragmas on every connection,
+/// TCP_NODELAY on PostgreSQL's sockets.
+fn pool_options(backend: Backend, url: &str, max_connections: u32) -> AnyPoolOptions {
+    let mut options = AnyPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(10));
+    if backend == Backend::Sqlite {
+        options = options.after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::raw_sql(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                )
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        });
+    }
+    if let Some(port) = (backend == Backend::Postgres)
+        .then(|| nodelay::tcp_port(url))
+        .flatten()
+    {
+        options = options.after_connect(move |_, _| {
+            Box::pin(async move {
+                nodelay::set_on_sockets_to(port);
+                Ok(())
+            })
+        });
+    }
+    options
+}
+
 fn migrator(backend: Backend) -> Migrator {
     // Same versions on both backends; a new migration is added to both lists.
     let list = match backend {
         Backend::Sqlite => {
-            migrations!("sqlite": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search")
+            migrations!("sqlite": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search", 9 => "0009_message_triggers")
         }
         Backend::Postgres => {
-            migrations!("postgres": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search")
+            migrations!("postgres": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search", 9 => "0009_message_triggers")
         }
     };
     Migrator::with_migrations(list)
@@ -166,40 +202,30 @@ impl Store {
         } else {
             return Err(StoreError::Url(url.to_string()));
         };
-        let mut options = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10));
-        if backend == Backend::Sqlite {
-            options = options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    sqlx::raw_sql(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                    )
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok(())
-                })
-            });
-        }
-        if let Some(port) = (backend == Backend::Postgres)
-            .then(|| nodelay::tcp_port(&url))
-            .flatten()
-        {
-            options = options.after_connect(move |_, _| {
-                Box::pin(async move {
-                    nodelay::set_on_sockets_to(port);
-                    Ok(())
-                })
-            });
-        }
-        let pool = options.connect(&url).await?;
+        let pool = pool_options(backend, &url, max_connections)
+            .connect(&url)
+            .await?;
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
         Ok(Store {
             pool,
             backend,
             write_lock,
             prefix: prefix.to_ascii_uppercase().into(),
+            url: url.into(),
+        })
+    }
+
+    /// A store with a pool of its own, opened from the calling task (so on
+    /// its runtime and, for SQLite, with its worker threads started from
+    /// the calling thread, inheriting its CPU affinity), that shares this
+    /// store's write lock: the ingest processor's, on a thread of its own.
+    pub async fn dedicated(&self, max_connections: u32) -> Result<Store> {
+        let pool = pool_options(self.backend, &self.url, max_connections)
+            .connect(&self.url)
+            .await?;
+        Ok(Store {
+            pool,
+            ..self.clone()
         })
     }
 
@@ -319,10 +345,14 @@ pub(crate) fn parsed<T: std::str::FromStr>(row: &AnyRow, name: &str) -> Result<T
 }
 
 /// A value bound to a dynamically built query.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Param {
     Int(i64),
     Text(String),
+    /// An integer column's value or NULL.
+    IntOrNull(Option<i64>),
+    /// A text column's value or NULL.
+    TextOrNull(Option<String>),
 }
 
 /// Builds SQL with `$n` placeholders and their values side by side.
@@ -363,6 +393,8 @@ impl Sql {
             q = match p {
                 Param::Int(i) => q.bind(*i),
                 Param::Text(t) => q.bind(t.clone()),
+                Param::IntOrNull(i) => q.bind(*i),
+                Param::TextOrNull(t) => q.bind(t.clone()),
             };
         }
         q

@@ -26,6 +26,7 @@ impl Actions {
         let a = load_visible(&mut tx, actor, first).await?;
         let b = load_visible(&mut tx, actor, second).await?;
         let (mut source, mut target) = if a.id == from { (a, b) } else { (b, a) };
+        let (source_before, target_before) = (source.clone(), target.clone());
         for t in [&source, &target] {
             if let Some(other) = t.merged_into_id {
                 return Err(ActionError::Invalid(format!(
@@ -50,8 +51,8 @@ impl Actions {
         );
         tx.insert_message(&NewMessage::system(target.id, text, now))
             .await?;
-        self.save(&mut tx, &mut source, now).await?;
-        self.save(&mut tx, &mut target, now).await?;
+        self.save(&mut tx, &source_before, &mut source, now).await?;
+        self.save(&mut tx, &target_before, &mut target, now).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -39,6 +39,9 @@ pub struct OpenTicket {
     pub linked_ticket_id: Option<i64>,
     /// Import without telling anyone.
     pub silent: bool,
+    /// The requester's row, when the caller has just read or made it in
+    /// the same transaction (the gateway): spares looking it up again.
+    pub requester_row: Option<crate::store::Requester>,
 }
 
 impl OpenTicket {
@@ -63,6 +66,7 @@ impl OpenTicket {
             inbound_id: None,
             linked_ticket_id: None,
             silent: false,
+            requester_row: None,
         }
     }
 }
@@ -111,7 +115,7 @@ impl Actions {
         &self,
         tx: &mut Tx,
         by: Option<Actor>,
-        input: OpenTicket,
+        mut input: OpenTicket,
         now: Millis,
     ) -> Result<Opened> {
         let staff = match by {
@@ -176,9 +180,13 @@ impl Actions {
                 input.channel
             )));
         }
-        let requester = tx
-            .upsert_requester(&input.requester, input.requester_name.as_deref(), now)
-            .await?;
+        let requester = match input.requester_row.take() {
+            Some(row) if row.email == input.requester => row,
+            _ => {
+                tx.upsert_requester(&input.requester, input.requester_name.as_deref(), now)
+                    .await?
+            }
+        };
         let number = tx.next_ticket_number().await?;
         let priority = input.priority.unwrap_or(tickets.default_priority);
         let (sla_state, sla_due_at) = self.sla_at_creation(priority, now);

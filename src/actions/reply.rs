@@ -78,6 +78,7 @@ impl Actions {
     ) -> Result<ReplyOutcome> {
         non_empty(&input.body_text)?;
         let mut ticket = load_visible(tx, actor, ticket_id).await?;
+        let mut before = ticket.clone();
         let state = ticket.rule_state();
         let transition = apply(
             &state,
@@ -115,8 +116,9 @@ impl Actions {
                     .ticket(opened.ticket_id)
                     .await?
                     .ok_or_else(|| ActionError::NotFound("ticket".into()))?;
+                let before = new.clone();
                 new.assignee = Some(assignee.clone());
-                self.save(tx, &mut new, now).await?;
+                self.save(tx, &before, &mut new, now).await?;
             }
             return Ok(ReplyOutcome::NewTicket {
                 ticket_id: opened.ticket_id,
@@ -143,6 +145,8 @@ impl Actions {
                 now,
             })
             .await?;
+        // `insert_message` stamped the ticket's update time already.
+        before.updated_at = now;
         if actor.is_staff() && ticket.first_response_at.is_none() {
             ticket.first_response_at = Some(now);
         }
@@ -150,7 +154,7 @@ impl Actions {
             let by = actor_label(tx, actor).await?;
             change_status(tx, &mut ticket, status, reason, &by, now).await?;
         }
-        self.save(tx, &mut ticket, now).await?;
+        self.save(tx, &before, &mut ticket, now).await?;
         if !input.silent {
             if actor.is_staff() {
                 self.notify(
@@ -224,12 +228,15 @@ impl Actions {
             return unreachable_system();
         };
         let mut ticket = load_visible(tx, actor, ticket_id).await?;
+        let mut before = ticket.clone();
         let mut note = NewMessage::system(ticket_id, body, now);
         note.kind = MessageKind::Note;
         note.author_kind = AuthorKind::Agent;
         note.author_user_id = Some(user_id);
         let id = tx.insert_message(&note).await?;
-        self.save(tx, &mut ticket, now).await?;
+        // `insert_message` stamped the ticket's update time already.
+        before.updated_at = now;
+        self.save(tx, &before, &mut ticket, now).await?;
         Ok(id)
     }
 }

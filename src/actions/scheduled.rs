@@ -14,6 +14,7 @@ impl Actions {
         let Some(mut ticket) = tx.ticket_for_update(ticket_id).await? else {
             return Ok(false);
         };
+        let before = ticket.clone();
         let state = ticket.rule_state();
         let Transition::To { status, reason } = apply(
             &state,
@@ -26,7 +27,7 @@ impl Actions {
             return Ok(false);
         };
         change_status(&mut tx, &mut ticket, status, reason, "postdesk", now).await?;
-        self.save(&mut tx, &mut ticket, now).await?;
+        self.save(&mut tx, &before, &mut ticket, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -38,8 +39,9 @@ impl Actions {
             return Ok(());
         };
         // An SLA refresh is not an update anyone made: `updated_at` stays.
+        let before = ticket.clone();
         self.read_sla(&mut ticket, now);
-        tx.save_ticket(&ticket).await?;
+        tx.save_ticket(&before, &ticket).await?;
         tx.commit().await?;
         Ok(())
     }

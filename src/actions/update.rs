@@ -57,6 +57,7 @@ impl Actions {
         require(actor, capability, what)?;
         let mut tx = self.store.begin().await?;
         let mut ticket = load_visible(&mut tx, actor, ticket_id).await?;
+        let before = ticket.clone();
         let by = actor_label(&mut tx, actor).await?;
         let message = match change {
             Change::Status(wanted) => {
@@ -195,7 +196,7 @@ impl Actions {
             tx.insert_message(&NewMessage::system(ticket_id, text, now))
                 .await?;
         }
-        self.save(&mut tx, &mut ticket, now).await?;
+        self.save(&mut tx, &before, &mut ticket, now).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 use super::imap::{ImapError, Session, connect_with};
 use crate::config::{AfterAction, StartMode};
 use crate::mail::MAX_MAIL_BYTES;
-use crate::store::inbound::{ImapOrigin, Stored};
 use crate::store::mailboxes::MailboxRow;
 use crate::store::{Store, StoreError, now_millis};
 
@@ -209,45 +208,43 @@ impl Poller {
                 } else {
                     "(UID BODY.PEEK[])"
                 };
+                let started = std::time::Instant::now();
                 let stream = session.uid_fetch(uid_set(&group), what).await?;
                 let fetches: Vec<_> = stream.try_collect().await?;
+                let fetched = started.elapsed();
+                let mails: Vec<(i64, &[u8])> = fetches
+                    .iter()
+                    .filter_map(|f| {
+                        let body = if too_large {
+                            f.header().unwrap_or_default()
+                        } else {
+                            f.body()?
+                        };
+                        Some((i64::from(f.uid?), body))
+                    })
+                    .collect();
                 let mut tx = self.store.begin().await?;
-                for f in &fetches {
-                    let Some(uid) = f.uid else { continue };
-                    let body = if too_large {
-                        f.header().unwrap_or_default()
-                    } else {
-                        match f.body() {
-                            Some(b) => b,
-                            None => continue,
-                        }
-                    };
-                    let origin = ImapOrigin {
-                        uidvalidity,
-                        uid: i64::from(uid),
-                    };
-                    let key = format!("imap:{}:{uidvalidity}:{uid}", row.id);
-                    if let Stored::New(id) = tx
-                        .store_raw(Some(row.id), Some(origin), &key, body, silent, now)
-                        .await?
-                    {
-                        stored += 1;
-                        if too_large {
-                            let size = sizes
-                                .iter()
-                                .find(|(u, _)| *u == uid)
-                                .map(|(_, s)| *s)
-                                .unwrap_or(0);
-                            let reason = format!(
-                                "the mail is {size} bytes, more than the {MAX_MAIL_BYTES} accepted; only its header was kept"
-                            );
-                            tx.quarantine_raw(id, &reason, now).await?;
-                        }
+                let new = tx
+                    .store_fetched(row.id, uidvalidity, &mails, silent, now)
+                    .await?;
+                stored += new.len();
+                if too_large {
+                    for (uid, id) in &new {
+                        let size = sizes
+                            .iter()
+                            .find(|(u, _)| i64::from(*u) == *uid)
+                            .map(|(_, s)| *s)
+                            .unwrap_or(0);
+                        let reason = format!(
+                            "the mail is {size} bytes, more than the {MAX_MAIL_BYTES} accepted; only its header was kept"
+                        );
+                        tx.quarantine_raw(*id, &reason, now).await?;
                     }
-                    count += 1;
-                    top = top.max(i64::from(uid));
                 }
+                count += mails.len();
+                top = mails.iter().map(|(uid, _)| *uid).fold(top, i64::max);
                 tx.commit().await?;
+                tracing::debug!(mails = fetches.len(), ?fetched, stored = ?started.elapsed(), "group fetched and stored");
                 // Wake every idle processor worker, and leave a permit for one busy now.
                 self.wake.notify_waiters();
                 self.wake.notify_one();

@@ -110,11 +110,22 @@ fn bodies(mail: &ParsedMail) -> (String, Option<String>) {
     (reply, full)
 }
 
+/// The HTML sanitiser's rules, built once.
+static SANITISER: std::sync::LazyLock<ammonia::Builder<'static>> = std::sync::LazyLock::new(|| {
+    let mut rules = ammonia::Builder::default();
+    rules.link_rel(Some("noopener noreferrer nofollow"));
+    rules
+});
+
 fn sanitise(html: &str) -> String {
-    ammonia::Builder::default()
-        .link_rel(Some("noopener noreferrer nofollow"))
-        .clean(html)
-        .to_string()
+    SANITISER.clean(html).to_string()
+}
+
+/// Builds what processing the first mail would otherwise build (the reply
+/// extraction rules, the sanitiser), so that it is not slower than the rest.
+pub fn warm_up() {
+    crate::mail::extract::warm_up();
+    std::sync::LazyLock::force(&SANITISER);
 }
 
 impl Processor {
@@ -126,6 +137,17 @@ impl Processor {
             holder: format!("{}/{n}", self.holder),
             metrics: self.metrics.clone(),
         }
+    }
+
+    /// The same processor writing through another handle to the database.
+    pub fn with_store(mut self, store: crate::store::Store) -> Self {
+        self.actions = self.actions.with_store(store);
+        self
+    }
+
+    /// The store this processor writes to.
+    pub fn store(&self) -> &crate::store::Store {
+        self.actions.store()
     }
 
     /// A processor; `holder` names this daemon in claims.
@@ -196,6 +218,7 @@ impl Processor {
             .claim_raw(&self.holder, now, CLAIM_MS, limit, turn.exclusive())
             .await?;
         let mut pass = Pass::default();
+        let started = std::time::Instant::now();
         let outcome = match self.process_batch(&mails, now).await {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -207,6 +230,9 @@ impl Processor {
             }
         };
         turn.release().await;
+        if !mails.is_empty() {
+            tracing::debug!(mails = mails.len(), elapsed = ?started.elapsed(), "batch processed");
+        }
         for d in outcome {
             match d {
                 Disposition::Quarantined(_) => pass.quarantined += 1,
@@ -524,6 +550,7 @@ impl Processor {
                 open.mail_message_id = mail.message_id.clone();
                 open.inbound_id = Some(raw.id);
                 open.silent = silent;
+                open.requester_row = Some(requester.clone());
                 if let Decision::NewLinked(old) = decision {
                     open.linked_ticket_id = Some(old);
                 }

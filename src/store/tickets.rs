@@ -238,13 +238,13 @@ impl SortKey {
     }
 }
 
-const TICKET_SELECT: &str = "SELECT t.id, t.number, t.subject, t.status, t.priority, t.category, t.channel, \
+const TICKET_COLUMNS: &str = "t.id, t.number, t.subject, t.status, t.priority, t.category, t.channel, \
     t.requester_id, t.assignee_id, t.mailbox_id, t.due_at, t.related_kind, t.related_id, t.linked_ticket_id, \
     t.merged_into_id, t.message_count, t.created_at, t.updated_at, t.last_message_at, t.first_response_at, \
     t.resolved_at, t.closed_at, t.sla_paused_ms, t.sla_paused_since, t.sla_state, t.sla_due_at, \
     r.email AS r_email, r.first_name AS r_first, r.last_name AS r_last, r.undeliverable_at AS r_undeliverable, \
-    u.email AS u_email, u.name AS u_name, u.role AS u_role, u.active AS u_active \
-    FROM tickets t JOIN requesters r ON r.id = t.requester_id LEFT JOIN users u ON u.id = t.assignee_id";
+    u.email AS u_email, u.name AS u_name, u.role AS u_role, u.active AS u_active";
+const TICKET_FROM: &str = "FROM tickets t JOIN requesters r ON r.id = t.requester_id LEFT JOIN users u ON u.id = t.assignee_id";
 
 fn ticket_from(row: &AnyRow, prefix: &str) -> Result<Ticket> {
     let assignee = match opt::<i64>(row, "assignee_id")? {
@@ -304,25 +304,69 @@ fn ticket_from(row: &AnyRow, prefix: &str) -> Result<Ticket> {
     })
 }
 
+/// A ticket's mutable columns (tags aside) with their values, in the order
+/// `save_ticket` compares them.
+fn mutable_columns(t: &Ticket) -> [(&'static str, Param); 19] {
+    let (kind, rid) = t.related.clone().unzip();
+    [
+        ("subject", Param::Text(t.subject.clone())),
+        ("status", Param::Text(t.status.as_str().into())),
+        ("priority", Param::Text(t.priority.as_str().into())),
+        ("category", Param::Text(t.category.clone())),
+        (
+            "assignee_id",
+            Param::IntOrNull(t.assignee.as_ref().map(|u| u.id)),
+        ),
+        ("due_at", Param::IntOrNull(t.due_at)),
+        ("related_kind", Param::TextOrNull(kind)),
+        ("related_id", Param::TextOrNull(rid)),
+        ("linked_ticket_id", Param::IntOrNull(t.linked_ticket_id)),
+        ("merged_into_id", Param::IntOrNull(t.merged_into_id)),
+        ("updated_at", Param::Int(t.updated_at)),
+        ("first_response_at", Param::IntOrNull(t.first_response_at)),
+        ("resolved_at", Param::IntOrNull(t.resolved_at)),
+        ("closed_at", Param::IntOrNull(t.closed_at)),
+        ("sla_paused_ms", Param::Int(t.pause.total_ms)),
+        ("sla_paused_since", Param::IntOrNull(t.pause.since)),
+        ("sla_state", Param::Text(t.sla_state.as_str().into())),
+        ("sla_due_at", Param::IntOrNull(t.sla_due_at)),
+        ("requester_id", Param::Int(t.requester.id)),
+    ]
+}
+
+/// Loads a ticket with its tags in one statement; `lock` takes its row
+/// lock for the rest of the transaction on PostgreSQL (SQLite's write
+/// transactions are serialised already).
 async fn load_ticket(
     conn: &mut AnyConnection,
+    backend: Backend,
     prefix: &str,
     by: &str,
     value: i64,
+    lock: bool,
 ) -> Result<Option<Ticket>> {
+    // Tags hold no control characters (`normalise_tag`): a newline separates them.
+    let (tags, lock) = match backend {
+        Backend::Sqlite => (
+            "(SELECT group_concat(tag, char(10)) FROM (SELECT tag FROM ticket_tags WHERE ticket_id = t.id ORDER BY tag))",
+            "",
+        ),
+        Backend::Postgres => (
+            "(SELECT string_agg(tag, chr(10) ORDER BY tag) FROM ticket_tags WHERE ticket_id = t.id)",
+            if lock { " FOR UPDATE OF t" } else { "" },
+        ),
+    };
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{TICKET_SELECT} WHERE t.{by} = $1"
+        "SELECT {TICKET_COLUMNS}, {tags} AS tag_list {TICKET_FROM} WHERE t.{by} = $1{lock}"
     )))
     .bind(value)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let mut ticket = ticket_from(&row, prefix)?;
-    ticket.tags =
-        sqlx::query_scalar("SELECT tag FROM ticket_tags WHERE ticket_id = $1 ORDER BY tag")
-            .bind(ticket.id)
-            .fetch_all(&mut *conn)
-            .await?;
+    ticket.tags = opt::<String>(&row, "tag_list")?
+        .map(|list| list.split('\n').map(str::to_string).collect())
+        .unwrap_or_default();
     Ok(Some(ticket))
 }
 
@@ -602,7 +646,15 @@ impl Store {
             return Ok(None);
         }
         let mut conn = self.pool.acquire().await?;
-        load_ticket(&mut conn, &self.prefix, "number", reference.number()).await
+        load_ticket(
+            &mut conn,
+            self.backend,
+            &self.prefix,
+            "number",
+            reference.number(),
+            false,
+        )
+        .await
     }
 
     /// As [`Store::ticket_by_ref`] without reading the tags (one query, for
@@ -612,7 +664,7 @@ impl Store {
             return Ok(None);
         }
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{TICKET_SELECT} WHERE t.number = $1"
+            "SELECT {TICKET_COLUMNS} {TICKET_FROM} WHERE t.number = $1"
         )))
         .bind(reference.number())
         .fetch_optional(&self.pool)
@@ -623,7 +675,7 @@ impl Store {
     /// The ticket with this row id.
     pub async fn ticket(&self, id: i64) -> Result<Option<Ticket>> {
         let mut conn = self.pool.acquire().await?;
-        load_ticket(&mut conn, &self.prefix, "id", id).await
+        load_ticket(&mut conn, self.backend, &self.prefix, "id", id, false).await
     }
 
     /// A ticket's thread, oldest first; notes only when asked for.
@@ -863,56 +915,45 @@ impl Tx {
     /// The ticket with this row id, inside the transaction.
     pub async fn ticket(&mut self, id: i64) -> Result<Option<Ticket>> {
         let prefix = self.prefix.clone();
-        load_ticket(&mut self.conn, &prefix, "id", id).await
+        load_ticket(&mut self.conn, self.backend, &prefix, "id", id, false).await
     }
 
     /// Locks a ticket's row for the rest of the transaction (PostgreSQL) and
     /// loads it. SQLite transactions are already serialised.
     pub async fn ticket_for_update(&mut self, id: i64) -> Result<Option<Ticket>> {
-        if self.backend == super::Backend::Postgres {
-            sqlx::query("SELECT id FROM tickets WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .execute(&mut *self.conn)
-                .await?;
-        }
-        self.ticket(id).await
+        let prefix = self.prefix.clone();
+        load_ticket(&mut self.conn, self.backend, &prefix, "id", id, true).await
     }
 
-    /// Writes back every mutable field of a ticket (tags excepted).
-    pub async fn save_ticket(&mut self, t: &Ticket) -> Result<()> {
-        let (kind, rid) = t.related.clone().unzip();
-        sqlx::query(
-            "UPDATE tickets SET subject = $2, status = $3, priority = $4, category = $5, assignee_id = $6, \
-             due_at = $7, related_kind = $8, related_id = $9, linked_ticket_id = $10, merged_into_id = $11, \
-             updated_at = $12, first_response_at = $13, resolved_at = $14, closed_at = $15, sla_paused_ms = $16, \
-             sla_paused_since = $17, sla_state = $18, sla_due_at = $19, requester_id = $20 WHERE id = $1",
-        )
-        .bind(t.id)
-        .bind(t.subject.as_str())
-        .bind(t.status.as_str())
-        .bind(t.priority.as_str())
-        .bind(t.category.as_str())
-        .bind(t.assignee.as_ref().map(|u| u.id))
-        .bind(t.due_at)
-        .bind(kind)
-        .bind(rid)
-        .bind(t.linked_ticket_id)
-        .bind(t.merged_into_id)
-        .bind(t.updated_at)
-        .bind(t.first_response_at)
-        .bind(t.resolved_at)
-        .bind(t.closed_at)
-        .bind(t.pause.total_ms)
-        .bind(t.pause.since)
-        .bind(t.sla_state.as_str())
-        .bind(t.sla_due_at)
-        .bind(t.requester.id)
-        .execute(&mut *self.conn)
-        .await?;
+    /// Writes back the mutable fields of a ticket (tags excepted) that
+    /// differ from `before`, the ticket as it was loaded: one statement, or
+    /// none if nothing changed. Writing only what changed spares the
+    /// indexes of the columns that did not (a reply's save went 92 → 27 µs
+    /// of SQLite's time with 15 indexes on `tickets`).
+    pub async fn save_ticket(&mut self, before: &Ticket, t: &Ticket) -> Result<()> {
+        let old = mutable_columns(before);
+        let mut sql = Sql::default();
+        sql.push("UPDATE tickets SET ");
+        let mut changed = 0;
+        for ((name, new), (_, old)) in mutable_columns(t).into_iter().zip(old) {
+            if new != old {
+                if changed > 0 {
+                    sql.push(", ");
+                }
+                sql.push(name).push(" = ").bind(new);
+                changed += 1;
+            }
+        }
+        if changed == 0 {
+            return Ok(());
+        }
+        sql.push(" WHERE id = ").bind(Param::Int(t.id));
+        sql.query().execute(&mut *self.conn).await?;
         Ok(())
     }
 
-    /// Appends a message, counts it on its ticket and records its Message-ID.
+    /// Appends a message; the database's triggers (migration 0009) count it
+    /// on its ticket, stamp the ticket's update and record its Message-ID.
     pub async fn insert_message(&mut self, m: &NewMessage) -> Result<i64> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO messages (ticket_id, kind, author_kind, author_user_id, author_requester_id, body_text, \
@@ -932,16 +973,6 @@ impl Tx {
         .bind(m.now)
         .fetch_one(&mut *self.conn)
         .await?;
-        sqlx::query(
-            "UPDATE tickets SET message_count = message_count + 1, last_message_at = $2, updated_at = $2 WHERE id = $1",
-        )
-        .bind(m.ticket_id)
-        .bind(m.now)
-        .execute(&mut *self.conn)
-        .await?;
-        if let Some(mid) = &m.mail_message_id {
-            self.record_mail_id(mid, m.ticket_id, "in", m.now).await?;
-        }
         Ok(id)
     }
 

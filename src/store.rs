@@ -115,6 +115,10 @@ pub struct Tx {
     pub(crate) conn: sqlx::Transaction<'static, Any>,
     pub(crate) backend: Backend,
     pub(crate) prefix: Arc<str>,
+    /// (ticket, requester) pairs known to be participants in this
+    /// transaction: the gateway's match and the reply's own check ask the
+    /// same question of the same mail. Forgotten on a savepoint rollback.
+    pub(crate) participants: std::collections::HashSet<(i64, i64)>,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
@@ -266,6 +270,7 @@ impl Store {
             conn,
             backend: self.backend,
             prefix: self.prefix.clone(),
+            participants: Default::default(),
             _guard: guard,
         })
     }

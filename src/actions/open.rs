@@ -187,7 +187,6 @@ impl Actions {
                     .await?
             }
         };
-        let number = tx.next_ticket_number().await?;
         let priority = input.priority.unwrap_or(tickets.default_priority);
         let (sla_state, sla_due_at) = self.sla_at_creation(priority, now);
         let new = NewTicket {
@@ -204,7 +203,7 @@ impl Actions {
             linked_ticket_id: input.linked_ticket_id,
             now,
         };
-        let ticket_id = tx.insert_ticket(number, &new).await?;
+        let (ticket_id, number) = tx.insert_ticket(&new).await?;
         for cc in input.cc.iter().filter(|cc| **cc != input.requester) {
             let p = tx.upsert_requester(cc, None, now).await?;
             tx.add_participant(ticket_id, p.id).await?;

@@ -67,6 +67,49 @@ pub struct Processor {
 struct Batch {
     done: Vec<Finished>,
     staff: HashMap<EmailAddress, Option<crate::store::users::User>>,
+    /// Requesters read or made in this batch, by address (the batch's
+    /// senders are read in one statement as it starts).
+    requesters: HashMap<EmailAddress, crate::store::Requester>,
+}
+
+impl Batch {
+    /// Reads the staff accounts and requesters of the batch's senders in
+    /// two statements, rather than two per mail.
+    async fn prefetch(&mut self, tx: &mut Tx, mails: &[Parsed]) -> Result<(), StoreError> {
+        let mut senders: Vec<&EmailAddress> = mails
+            .iter()
+            .filter_map(|m| Some(&m.as_ref().ok()?.from.as_ref()?.email))
+            .collect();
+        senders.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        senders.dedup();
+        for user in tx.users_by_emails(&senders).await? {
+            let email = user.email.clone();
+            self.staff.insert(email, Some(user).filter(|u| u.active));
+        }
+        for email in &senders {
+            self.staff.entry((*email).clone()).or_insert(None);
+        }
+        for requester in tx.requesters_by_emails(&senders).await? {
+            self.requesters.insert(requester.email.clone(), requester);
+        }
+        Ok(())
+    }
+}
+
+/// A stored mail parsed, or why it could not be.
+type Parsed = Result<ParsedMail, String>;
+
+/// Parses a stored mail; one without a Message-ID is known by a digest of
+/// its bytes, so that a second copy of it is recognised all the same.
+fn parse_raw(raw: &RawMail) -> Parsed {
+    let mut mail = parse(&raw.raw).map_err(|e| format!("unreadable mail: {e}"))?;
+    if mail.message_id.is_none() {
+        mail.message_id = Some(format!(
+            "<{}@digest.postdesk>",
+            crate::secrets::bytes_digest(&raw.raw)
+        ));
+    }
+    Ok(mail)
 }
 
 /// Why a mail went to quarantine rather than a ticket.
@@ -291,10 +334,14 @@ impl Processor {
                 e.insert(store.mailbox(id).await?);
             }
         }
-        let out = match self.run_batch(raws, &mailboxes, false, now).await? {
+        let parsed: Vec<Parsed> = raws.iter().map(parse_raw).collect();
+        let out = match self
+            .run_batch(raws, &parsed, &mailboxes, false, now)
+            .await?
+        {
             Some(out) => out,
             None => self
-                .run_batch(raws, &mailboxes, true, now)
+                .run_batch(raws, &parsed, &mailboxes, true, now)
                 .await?
                 .unwrap_or_default(),
         };
@@ -311,6 +358,7 @@ impl Processor {
     async fn run_batch(
         &self,
         raws: &[RawMail],
+        parsed: &[Parsed],
         mailboxes: &HashMap<i64, Option<MailboxRow>>,
         careful: bool,
         now: Millis,
@@ -318,23 +366,13 @@ impl Processor {
         let mut tx = self.actions.store().begin().await?;
         let mut out = Vec::with_capacity(raws.len());
         let mut batch = Batch::default();
-        for raw in raws {
-            let mail = match parse(&raw.raw) {
-                Ok(mut m) => {
-                    // A mail without a Message-ID is known by a digest of its bytes,
-                    // so a second copy of it is recognised all the same.
-                    if m.message_id.is_none() {
-                        m.message_id = Some(format!(
-                            "<{}@digest.postdesk>",
-                            crate::secrets::bytes_digest(&raw.raw)
-                        ));
-                    }
-                    m
-                }
-                Err(e) => {
-                    let reason = format!("unreadable mail: {e}");
-                    tx.quarantine_raw(raw.id, &reason, now).await?;
-                    out.push(Disposition::Quarantined(reason));
+        batch.prefetch(&mut tx, parsed).await?;
+        for (raw, mail) in raws.iter().zip(parsed) {
+            let mail = match mail {
+                Ok(mail) => mail,
+                Err(reason) => {
+                    tx.quarantine_raw(raw.id, reason, now).await?;
+                    out.push(Disposition::Quarantined(reason.clone()));
                     continue;
                 }
             };
@@ -346,7 +384,7 @@ impl Processor {
             }
             let mark = batch.done.len();
             match self
-                .apply(&mut tx, raw, &mail, mailbox.as_ref(), &mut batch, now)
+                .apply(&mut tx, raw, mail, mailbox.as_ref(), &mut batch, now)
                 .await
             {
                 Ok(d) => {
@@ -360,6 +398,8 @@ impl Processor {
                 Err(_) if !careful => return Ok(None),
                 Err(Refused::Duplicate) => {
                     tx.rollback_to_savepoint().await?;
+                    // Rows this mail made are gone with it.
+                    batch.requesters.clear();
                     batch.done.truncate(mark);
                     batch.done.push(Finished {
                         id: raw.id,
@@ -370,6 +410,7 @@ impl Processor {
                 }
                 Err(Refused::Quarantine(reason)) => {
                     tx.rollback_to_savepoint().await?;
+                    batch.requesters.clear();
                     batch.done.truncate(mark);
                     tracing::warn!(inbound = raw.id, %reason, "mail quarantined");
                     tx.quarantine_raw(raw.id, &reason, now).await?;
@@ -469,9 +510,24 @@ impl Processor {
                 user
             }
         };
-        let requester = tx
-            .upsert_requester(&from.email, from.name.as_deref(), now)
-            .await?;
+        // A known requester is taken as read, unless the mail names one
+        // whose name is still unknown (the upsert fills it in).
+        let requester = match batch.requesters.get(&from.email) {
+            Some(known)
+                if !(known.first_name.is_empty()
+                    && known.last_name.is_empty()
+                    && from.name.as_deref().is_some_and(|n| !n.trim().is_empty())) =>
+            {
+                known.clone()
+            }
+            _ => {
+                let row = tx
+                    .upsert_requester(&from.email, from.name.as_deref(), now)
+                    .await?;
+                batch.requesters.insert(from.email.clone(), row.clone());
+                row
+            }
+        };
         let is_participant = match found.first() {
             Some((t, _)) => tx.is_participant(t, requester.id).await?,
             None => false,

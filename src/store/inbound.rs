@@ -103,6 +103,7 @@ impl Tx {
 
     /// Undoes the work since the savepoint (the transaction stays usable).
     pub async fn rollback_to_savepoint(&mut self) -> Result<()> {
+        self.participants.clear();
         sqlx::raw_sql("ROLLBACK TO SAVEPOINT mail; RELEASE SAVEPOINT mail")
             .execute(&mut *self.conn)
             .await?;

@@ -872,29 +872,30 @@ impl Store {
 }
 
 impl Tx {
-    /// Takes the next reference number; never repeats, even after deletes.
-    /// PostgreSQL draws from a sequence (no lock held until commit); SQLite,
-    /// whose writers are serialised anyway, from a counter row.
-    pub async fn next_ticket_number(&mut self) -> Result<i64> {
-        let sql = match self.backend {
-            super::Backend::Postgres => "SELECT nextval('ticket_ref_seq')",
+    /// Inserts a ticket under the next reference number, which never
+    /// repeats, even after deletes; returns its id and number. PostgreSQL
+    /// draws from a sequence inside the INSERT (one round trip, no lock held
+    /// until commit); SQLite, whose writers are serialised anyway, bumps a
+    /// counter row first.
+    pub async fn insert_ticket(&mut self, t: &NewTicket) -> Result<(i64, i64)> {
+        let number = match self.backend {
+            super::Backend::Postgres => "nextval('ticket_ref_seq')".to_string(),
             super::Backend::Sqlite => {
-                "UPDATE counters SET value = value + 1 WHERE name = 'ticket_ref' RETURNING value"
+                let n: i64 = sqlx::query_scalar(
+                    "UPDATE counters SET value = value + 1 WHERE name = 'ticket_ref' RETURNING value",
+                )
+                .fetch_one(&mut *self.conn)
+                .await?;
+                n.to_string()
             }
         };
-        Ok(sqlx::query_scalar(sql).fetch_one(&mut *self.conn).await?)
-    }
-
-    /// Inserts a ticket and returns its id.
-    pub async fn insert_ticket(&mut self, number: i64, t: &NewTicket) -> Result<i64> {
         let (kind, id) = t.related.clone().unzip();
-        Ok(sqlx::query_scalar(
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO tickets (number, subject, status, priority, category, channel, requester_id, assignee_id, \
              mailbox_id, related_kind, related_id, linked_ticket_id, created_at, updated_at, last_message_at, \
              sla_state, sla_due_at) \
-             VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12, $13, $14) RETURNING id",
-        )
-        .bind(number)
+             VALUES ({number}, $1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12, $13) RETURNING id, number"
+        )))
         .bind(t.subject.as_str())
         .bind(t.priority.as_str())
         .bind(t.category.as_str())
@@ -1158,11 +1159,15 @@ impl Tx {
             .bind(requester_id)
             .execute(&mut *self.conn)
             .await?;
+        self.participants.insert((ticket_id, requester_id));
         Ok(())
     }
 
     /// Whether a requester is the requester or a CC participant of a ticket.
     pub async fn is_participant(&mut self, ticket_id: i64, requester_id: i64) -> Result<bool> {
+        if self.participants.contains(&(ticket_id, requester_id)) {
+            return Ok(true);
+        }
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM tickets t WHERE t.id = $1 AND (t.requester_id = $2 OR EXISTS \
              (SELECT 1 FROM participants p WHERE p.ticket_id = t.id AND p.requester_id = $2))",
@@ -1171,6 +1176,9 @@ impl Tx {
         .bind(requester_id)
         .fetch_one(&mut *self.conn)
         .await?;
+        if n > 0 {
+            self.participants.insert((ticket_id, requester_id));
+        }
         Ok(n > 0)
     }
 

@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{Result, Store, StoreError, Tx, col, opt};
+use super::{Param, Result, Sql, Store, StoreError, Tx, col, opt};
 use crate::domain::{EmailAddress, Role};
 
 /// A staff account.
@@ -347,6 +347,40 @@ impl Tx {
         .fetch_optional(&mut *self.conn)
         .await?;
         row.as_ref().map(user_from).transpose()
+    }
+
+    /// The staff accounts with these addresses, active or not (one round
+    /// trip per 500 addresses: the gateway asks once per batch).
+    pub async fn users_by_emails(&mut self, emails: &[&EmailAddress]) -> Result<Vec<User>> {
+        let mut users = Vec::new();
+        for chunk in emails.chunks(500) {
+            let mut sql = Sql::default();
+            sql.push(&format!("SELECT {USER_COLS} FROM users WHERE email IN "))
+                .bind_list(chunk.iter().map(|e| Param::Text(e.to_string())));
+            for row in sql.query().fetch_all(&mut *self.conn).await? {
+                users.push(user_from(&row)?);
+            }
+        }
+        Ok(users)
+    }
+
+    /// The requesters with these addresses (one round trip per 500).
+    pub async fn requesters_by_emails(
+        &mut self,
+        emails: &[&EmailAddress],
+    ) -> Result<Vec<Requester>> {
+        let mut found = Vec::new();
+        for chunk in emails.chunks(500) {
+            let mut sql = Sql::default();
+            sql.push(&format!(
+                "SELECT {REQUESTER_COLS} FROM requesters WHERE email IN "
+            ))
+            .bind_list(chunk.iter().map(|e| Param::Text(e.to_string())));
+            for row in sql.query().fetch_all(&mut *self.conn).await? {
+                found.push(requester_from(&row)?);
+            }
+        }
+        Ok(found)
     }
 
     /// The requester with this address, created if new. A name is filled in

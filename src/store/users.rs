@@ -349,35 +349,38 @@ impl Tx {
         row.as_ref().map(user_from).transpose()
     }
 
-    /// The staff accounts with these addresses, active or not (one round
-    /// trip per 500 addresses: the gateway asks once per batch).
+    /// The staff accounts with these addresses, active or not (the gateway
+    /// asks once per batch).
     pub async fn users_by_emails(&mut self, emails: &[&EmailAddress]) -> Result<Vec<User>> {
-        let mut users = Vec::new();
-        for chunk in emails.chunks(500) {
-            let mut sql = Sql::default();
-            sql.push(&format!("SELECT {USER_COLS} FROM users WHERE email IN "))
-                .bind_list(chunk.iter().map(|e| Param::Text(e.to_string())));
-            for row in sql.query().fetch_all(&mut *self.conn).await? {
-                users.push(user_from(&row)?);
-            }
-        }
-        Ok(users)
+        self.by_emails(&format!("SELECT {USER_COLS} FROM users"), emails, user_from)
+            .await
     }
 
-    /// The requesters with these addresses (one round trip per 500).
+    /// The requesters with these addresses.
     pub async fn requesters_by_emails(
         &mut self,
         emails: &[&EmailAddress],
     ) -> Result<Vec<Requester>> {
+        let select = format!("SELECT {REQUESTER_COLS} FROM requesters");
+        self.by_emails(&select, emails, requester_from).await
+    }
+
+    /// The rows of `select` whose `email` is one of `emails`, read by
+    /// `from_row`: one round trip per 500 addresses.
+    async fn by_emails<T>(
+        &mut self,
+        select: &str,
+        emails: &[&EmailAddress],
+        from_row: fn(&AnyRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
         let mut found = Vec::new();
         for chunk in emails.chunks(500) {
             let mut sql = Sql::default();
-            sql.push(&format!(
-                "SELECT {REQUESTER_COLS} FROM requesters WHERE email IN "
-            ))
-            .bind_list(chunk.iter().map(|e| Param::Text(e.to_string())));
+            sql.push(select)
+                .push(" WHERE email IN ")
+                .bind_list(chunk.iter().map(|e| Param::Text(e.to_string())));
             for row in sql.query().fetch_all(&mut *self.conn).await? {
-                found.push(requester_from(&row)?);
+                found.push(from_row(&row)?);
             }
         }
         Ok(found)

@@ -509,7 +509,7 @@ async fn ingest(settings: &Settings, mailbox: &str, silent: bool) -> Result<()> 
         .await
         .map_err(|e| temp("storing the mail", &e))?;
     let stored = tx
-        .store_raw(Some(mb.id), None, &key, &raw, silent, now)
+        .store_raw(Some(mb.id), &key, &raw, silent, now)
         .await
         .map_err(|e| temp("storing the mail", &e))?;
     tx.commit()
@@ -857,7 +857,7 @@ async fn import(
             batch += 1;
             let key = format!("sha256:{}", secrets::bytes_digest(&raw));
             match tx
-                .store_raw(Some(mb.id), None, &key, &raw, !notify, now_millis())
+                .store_raw(Some(mb.id), &key, &raw, !notify, now_millis())
                 .await?
             {
                 crate::store::inbound::Stored::New(_) => stored += 1,

@@ -70,6 +70,11 @@ struct Batch {
     /// Requesters read or made in this batch, by address (the batch's
     /// senders are read in one statement as it starts).
     requesters: HashMap<EmailAddress, crate::store::Requester>,
+    /// The Message-IDs the batch's mails name, as known when it started,
+    /// plus those it recorded since: each with its ticket and whether
+    /// postdesk sent it. `None` once a savepoint was rolled back (rows
+    /// recorded in it are gone): then each mail asks the database.
+    mail_ids: Option<HashMap<String, (i64, bool)>>,
 }
 
 impl Batch {
@@ -92,8 +97,67 @@ impl Batch {
         for requester in tx.requesters_by_emails(&senders).await? {
             self.requesters.insert(requester.email.clone(), requester);
         }
+        let mut asked: Vec<&str> = mails
+            .iter()
+            .filter_map(|m| m.as_ref().ok())
+            .flat_map(asked_ids)
+            .collect();
+        asked.sort_unstable();
+        asked.dedup();
+        let mut known = HashMap::with_capacity(asked.len());
+        for chunk in asked.chunks(100) {
+            for (id, ticket, sent) in tx.mail_ids_known(chunk).await? {
+                known.insert(id, (ticket, sent));
+            }
+        }
+        self.mail_ids = Some(known);
         Ok(())
     }
+
+    /// The known ones of `asked`, as [`Tx::mail_ids_known`] answers.
+    async fn mail_ids_known(
+        &self,
+        tx: &mut Tx,
+        asked: &[&str],
+    ) -> Result<Vec<(String, i64, bool)>, StoreError> {
+        match &self.mail_ids {
+            Some(known) => Ok(asked
+                .iter()
+                .filter_map(|id| {
+                    let (ticket, sent) = known.get(*id)?;
+                    Some(((*id).to_string(), *ticket, *sent))
+                })
+                .collect()),
+            None => tx.mail_ids_known(asked).await,
+        }
+    }
+
+    /// Notes Message-IDs the batch recorded for `ticket` (an id already
+    /// known keeps its ticket, as in the database).
+    fn recorded<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>, ticket: i64) {
+        if let Some(known) = &mut self.mail_ids {
+            for id in ids {
+                known.entry(id.to_string()).or_insert((ticket, false));
+            }
+        }
+    }
+
+    /// A savepoint was rolled back: what this batch made in it is gone.
+    fn rolled_back(&mut self) {
+        self.requesters.clear();
+        self.mail_ids = None;
+    }
+}
+
+/// The Message-IDs a mail's matching looks up: its own, In-Reply-To, then
+/// References from the newest (the first 100, as `Tx::mail_ids_known` reads).
+fn asked_ids(mail: &ParsedMail) -> impl Iterator<Item = &str> {
+    mail.message_id
+        .iter()
+        .chain(&mail.in_reply_to)
+        .chain(mail.references.iter().rev())
+        .map(String::as_str)
+        .take(100)
 }
 
 /// A stored mail parsed, or why it could not be.
@@ -398,8 +462,7 @@ impl Processor {
                 Err(_) if !careful => return Ok(None),
                 Err(Refused::Duplicate) => {
                     tx.rollback_to_savepoint().await?;
-                    // Rows this mail made are gone with it.
-                    batch.requesters.clear();
+                    batch.rolled_back();
                     batch.done.truncate(mark);
                     batch.done.push(Finished {
                         id: raw.id,
@@ -410,7 +473,7 @@ impl Processor {
                 }
                 Err(Refused::Quarantine(reason)) => {
                     tx.rollback_to_savepoint().await?;
-                    batch.requesters.clear();
+                    batch.rolled_back();
                     batch.done.truncate(mark);
                     tracing::warn!(inbound = raw.id, %reason, "mail quarantined");
                     tx.quarantine_raw(raw.id, &reason, now).await?;
@@ -443,8 +506,8 @@ impl Processor {
             .map(String::as_str)
             .collect();
         let own = mail.message_id.as_deref();
-        let asked: Vec<&str> = own.into_iter().chain(wanted.iter().copied()).collect();
-        let seen = tx.mail_ids_known(&asked).await?;
+        let asked: Vec<&str> = asked_ids(mail).collect();
+        let seen = batch.mail_ids_known(tx, &asked).await?;
         // Postdesk's own mail coming back, or a copy already processed.
         if let Some(id) = own {
             match seen.iter().find(|(k, ..)| k == id) {
@@ -641,6 +704,12 @@ impl Processor {
         referenced.dedup();
         tx.record_referenced_ids(&referenced, ticket_id, now)
             .await?;
+        // As the database did: the mail's own id (by trigger), then the first
+        // 50 ancestors.
+        batch.recorded(
+            own.into_iter().chain(referenced.iter().copied().take(50)),
+            ticket_id,
+        );
         self.store_attachments(tx, ticket_id, message_id, mail, now)
             .await?;
         batch.done.push(Finished {
@@ -732,6 +801,7 @@ impl Processor {
             note.inbound_id = Some(raw.id);
             note.full_text = Some(mail.text.chars().take(20_000).collect());
             tx.insert_message(&note).await?;
+            batch.recorded(mail.message_id.as_deref(), t);
         }
         let what = if class == Classification::Bounce {
             "bounce"

@@ -27,13 +27,6 @@ pub enum Stored {
     Duplicate(i64),
 }
 
-/// Where a raw mail came from on its IMAP server, if it came over IMAP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImapOrigin {
-    pub uidvalidity: i64,
-    pub uid: i64,
-}
-
 /// One quarantined mail, for `postdesk quarantine list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quarantined {
@@ -124,47 +117,17 @@ impl Tx {
         Ok(())
     }
 
-    /// Stores a raw mail unless the same one is already there. Over IMAP
-    /// the key is (mailbox, UIDVALIDITY, UID); from a pipe or an import it
-    /// is (mailbox, Message-ID or digest).
+    /// Stores a raw mail from a pipe or an import unless the same one is
+    /// already there, known by (mailbox, Message-ID or digest). Mail fetched
+    /// over IMAP goes through [`Tx::store_fetched`].
     pub async fn store_raw(
         &mut self,
         mailbox_id: Option<i64>,
-        origin: Option<ImapOrigin>,
         dedup_key: &str,
         raw: &[u8],
         silent: bool,
         now: i64,
     ) -> Result<Stored> {
-        if let Some(o) = origin {
-            // Over IMAP the unique (mailbox, UIDVALIDITY, UID) decides: one round trip.
-            let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO inbound (mailbox_id, uidvalidity, uid, dedup_key, silent, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (mailbox_id, uidvalidity, uid) DO NOTHING RETURNING id",
-            )
-            .bind(mailbox_id)
-            .bind(o.uidvalidity)
-            .bind(o.uid)
-            .bind(dedup_key)
-            .bind(i64::from(silent))
-            .bind(now)
-            .fetch_optional(&mut *self.conn)
-            .await?;
-            if let Some(id) = id {
-                self.store_bytes(id, raw).await?;
-                return Ok(Stored::New(id));
-            }
-            let id = sqlx::query_scalar(
-                "SELECT id FROM inbound WHERE mailbox_id = $1 AND uidvalidity = $2 AND uid = $3",
-            )
-            .bind(mailbox_id)
-            .bind(o.uidvalidity)
-            .bind(o.uid)
-            .fetch_one(&mut *self.conn)
-            .await?;
-            return Ok(Stored::Duplicate(id));
-        }
         let existing: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM inbound WHERE dedup_key = $1 AND (mailbox_id = $2 OR ($2 IS NULL AND mailbox_id IS NULL)) LIMIT 1",
         )

@@ -378,7 +378,7 @@ async fn notmuch_threads_group_into_the_same_conversations() {
         mails.sort_by_key(|(d, _)| *d);
         let mut tx = store.begin().await.unwrap();
         for (i, (_, raw)) in mails.iter().enumerate() {
-            tx.store_raw(None, None, &format!("notmuch-{i}"), raw, true, 1)
+            tx.store_raw(None, &format!("notmuch-{i}"), raw, true, 1)
                 .await
                 .unwrap();
         }

@@ -8,7 +8,6 @@ use postdesk::domain::{MessageKind, Role, Span, Status};
 use postdesk::gateway::processor::{Disposition, Processor};
 use postdesk::gateway::signing_key;
 use postdesk::store::Store;
-use postdesk::store::inbound::{ImapOrigin, Stored};
 
 const T0: i64 = 1_800_000_000_000;
 
@@ -69,25 +68,22 @@ impl Rig {
         self.uid += 1;
         let raw = raw.replace("\r\n", "\n").replace('\n', "\r\n");
         let mut tx = self.store.begin().await.unwrap();
-        let origin = ImapOrigin {
-            uidvalidity: 1,
-            uid: self.uid,
-        };
+        let mails = [(self.uid, raw.as_bytes())];
         let stored = tx
-            .store_raw(
-                Some(self.mailbox_id),
-                Some(origin),
-                "key",
-                raw.as_bytes(),
-                false,
-                T0,
-            )
+            .store_fetched(self.mailbox_id, 1, &mails, false, T0)
+            .await
+            .unwrap();
+        // The same UID again stores nothing.
+        let again = tx
+            .store_fetched(self.mailbox_id, 1, &mails, false, T0)
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        let Stored::New(id) = stored else {
-            panic!("stored twice")
+        assert!(again.is_empty(), "stored twice");
+        let [(uid, id)] = stored[..] else {
+            panic!("not stored: {stored:?}")
         };
+        assert_eq!(uid, self.uid);
         id
     }
 
@@ -318,7 +314,56 @@ In-Reply-To: <b1@example.org>\n\nStill broken\n",
     assert_eq!(ticket.message_count, 2);
 }
 
+/// Within one batch (one transaction, Message-IDs read once as it starts)
+/// a reply finds the mail before it, a reply naming only an ancestor finds
+/// the ticket that ancestor was recorded on, and a second copy of a mail is
+/// a duplicate, not a second message.
+async fn a_batch_threads_replies_to_its_own_mails(db: TestDb) {
+    let mut r = rig(&db).await;
+    let mails = [
+        "From: jane@example.org\nTo: support@example.test\nSubject: Scanner\nMessage-ID: <s1@example.org>\n\
+References: <outside@elsewhere.example>\n\nThe scanner jams\n",
+        "From: jane@example.org\nTo: support@example.test\nSubject: Re: Scanner\nMessage-ID: <s2@example.org>\n\
+In-Reply-To: <s1@example.org>\n\nStill jams\n",
+        "From: jane@example.org\nTo: support@example.test\nSubject: Scanner again\nMessage-ID: <s3@example.org>\n\
+References: <outside@elsewhere.example>\n\nAnd the tray\n",
+        "From: jane@example.org\nTo: support@example.test\nSubject: Re: Scanner\nMessage-ID: <s2@example.org>\n\
+In-Reply-To: <s1@example.org>\n\nStill jams\n",
+        "From: paul@example.org\nTo: support@example.test\nSubject: Monitor\nMessage-ID: <s4@example.org>\n\nFlickers\n",
+    ];
+    for mail in mails {
+        r.store(mail).await;
+    }
+    let pass = r.processor.run_once(10, T0 + 1).await.unwrap();
+    assert_eq!((pass.processed, pass.quarantined), (5, 0));
+    let mut tx = r.store.begin().await.unwrap();
+    let known = tx
+        .tickets_of_mail_ids(&[
+            "<s1@example.org>",
+            "<s2@example.org>",
+            "<s3@example.org>",
+            "<outside@elsewhere.example>",
+            "<s4@example.org>",
+        ])
+        .await
+        .unwrap();
+    drop(tx);
+    let ticket_of = |id: &str| known.iter().find(|(k, _)| k == id).unwrap().1;
+    let first = ticket_of("<s1@example.org>");
+    for id in [
+        "<s2@example.org>",
+        "<s3@example.org>",
+        "<outside@elsewhere.example>",
+    ] {
+        assert_eq!(ticket_of(id), first, "{id} is on the first mail's ticket");
+    }
+    assert_ne!(ticket_of("<s4@example.org>"), first);
+    let ticket = r.store.ticket(first).await.unwrap().unwrap();
+    assert_eq!(ticket.message_count, 3, "the second copy added nothing");
+}
+
 crate::on_both_backends!(
+    a_batch_threads_replies_to_its_own_mails,
     a_failing_mail_is_quarantined_alone_in_its_batch,
     replies_thread_by_message_id_tag_token_and_marker,
     strangers_agents_and_status_rules,

@@ -47,7 +47,16 @@ try {
   const mine = page.locator('.bubble.mine').last();
   expect((await mine.innerText()).includes('Sent from the portal'), 'my reply is shown');
   expect((await mine.innerText()).includes('photo.png'), 'the file is listed');
-  const loaded = await mine.locator('img').evaluate((img) => img.complete && img.naturalWidth === 1);
+  // The preview is loading="lazy": bring it into view, then wait for it to
+  // load (or fail) rather than read it at once.
+  const preview = mine.locator('img');
+  await preview.scrollIntoViewIfNeeded();
+  const loaded = await preview.evaluate((img) => new Promise((done) => {
+    if (img.complete && img.naturalWidth > 0) return done(img.naturalWidth === 1);
+    img.addEventListener('load', () => done(img.naturalWidth === 1));
+    img.addEventListener('error', () => done(false));
+    setTimeout(() => done(false), 10000);
+  }));
   expect(loaded, 'the photo preview loads');
   await shot('reply-with-photo');
 

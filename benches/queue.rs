@@ -6,7 +6,7 @@
 //! before and after.
 //!
 //!     cargo bench --bench queue -- [--db sqlite|postgres] [--tickets 100000]
-//!         [--messages 10] [--requests 200] [--compact yes]
+//!         [--messages 10] [--requests 200] [--compact yes] [--keep yes]
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -203,9 +203,11 @@ async fn main() {
     for start in (0..tickets).step_by(1000) {
         let mut sql = String::from("BEGIN;");
         let mut rows = Vec::new();
+        let mut times = Vec::new();
         for n in start..(start + 1000).min(tickets) {
             let created = now - year + (n as i64 * year / tickets as i64);
             let updated = created + rng.below(30 * 24 * 3_600_000) as i64;
+            times.push((created, updated));
             let assignee = if rng.below(10) < 3 {
                 "NULL".to_string()
             } else {
@@ -217,7 +219,7 @@ async fn main() {
                 sentence(&mut rng, &words, 4)
             );
             rows.push(format!(
-                "({}, '{subject}', '{}', '{}', '{}', 'email', {}, {assignee}, {per}, {created}, {updated}, {updated}, '{}')",
+                "({}, '{subject}', '{}', '{}', '{}', 'email', {}, {assignee}, 0, {created}, {updated}, {updated}, '{}')",
                 n + 1,
                 statuses[rng.skewed(6) as usize],
                 priorities[rng.below(4) as usize],
@@ -231,9 +233,11 @@ async fn main() {
              message_count, created_at, updated_at, last_message_at, sla_state) VALUES {};",
             rows.join(",")
         ));
-        // Ticket ids follow numbers on a fresh database.
+        // Ticket ids follow numbers on a fresh database. The messages are
+        // spread from the ticket's creation to its last update (the
+        // triggers count them and set the ticket's updated_at to the last).
         let mut msgs = Vec::new();
-        for n in start..(start + 1000).min(tickets) {
+        for (n, (created, updated)) in (start..(start + 1000).min(tickets)).zip(times) {
             for i in 0..per {
                 let note = rng.below(10) == 0;
                 let len = 12 + rng.below(40) as usize;
@@ -248,7 +252,7 @@ async fn main() {
                         format!("{}, NULL", 2 + rng.below(20))
                     },
                     sentence(&mut rng, &words, len),
-                    now - year + i as i64,
+                    created + (updated - created) * (i as i64 + 1) / per as i64,
                 ));
                 message_count += 1;
             }
@@ -432,6 +436,10 @@ async fn main() {
     let _ = daemon.kill();
     let _ = daemon.wait();
     if let Some(name) = pg {
-        common::drop_pg(&name);
+        if arg("--keep", "no") == "yes" {
+            println!("kept for inspection: {url}");
+        } else {
+            common::drop_pg(&name);
+        }
     }
 }

@@ -83,7 +83,7 @@ impl Batch {
     async fn prefetch(&mut self, tx: &mut Tx, mails: &[Parsed]) -> Result<(), StoreError> {
         let mut senders: Vec<&EmailAddress> = mails
             .iter()
-            .filter_map(|m| Some(&m.as_ref().ok()?.from.as_ref()?.email))
+            .filter_map(|m| Some(&m.as_ref().ok()?.mail.from.as_ref()?.email))
             .collect();
         senders.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
         senders.dedup();
@@ -100,7 +100,7 @@ impl Batch {
         let mut asked: Vec<&str> = mails
             .iter()
             .filter_map(|m| m.as_ref().ok())
-            .flat_map(asked_ids)
+            .flat_map(|p| asked_ids(&p.mail))
             .collect();
         asked.sort_unstable();
         asked.dedup();
@@ -160,12 +160,44 @@ fn asked_ids(mail: &ParsedMail) -> impl Iterator<Item = &str> {
         .take(100)
 }
 
-/// A stored mail parsed, or why it could not be.
-type Parsed = Result<ParsedMail, String>;
+/// A stored mail parsed, with the work that needs no database done before
+/// the transaction starts: its class, and the text and sanitised HTML its
+/// message shows (for a mail from a person).
+struct Prepared {
+    mail: ParsedMail,
+    class: Classification,
+    bounce: Option<BounceInfo>,
+    body_text: String,
+    full_text: Option<String>,
+    body_html: Option<String>,
+}
+
+/// A stored mail prepared, or why it could not be.
+type Parsed = Result<Prepared, String>;
+
+/// Parses and prepares a stored mail.
+fn prepare(raw: &RawMail) -> Parsed {
+    let mail = parse_raw(raw)?;
+    let (class, bounce) = classify(&mail);
+    let (body_text, full_text, body_html) = if class == Classification::Human {
+        let (text, full) = bodies(&mail);
+        (text, full, mail.html.as_deref().map(sanitise))
+    } else {
+        (String::new(), None, None)
+    };
+    Ok(Prepared {
+        mail,
+        class,
+        bounce,
+        body_text,
+        full_text,
+        body_html,
+    })
+}
 
 /// Parses a stored mail; one without a Message-ID is known by a digest of
 /// its bytes, so that a second copy of it is recognised all the same.
-fn parse_raw(raw: &RawMail) -> Parsed {
+fn parse_raw(raw: &RawMail) -> Result<ParsedMail, String> {
     let mut mail = parse(&raw.raw).map_err(|e| format!("unreadable mail: {e}"))?;
     if mail.message_id.is_none() {
         mail.message_id = Some(format!(
@@ -398,7 +430,9 @@ impl Processor {
                 e.insert(store.mailbox(id).await?);
             }
         }
-        let parsed: Vec<Parsed> = raws.iter().map(parse_raw).collect();
+        let prepare_started = std::time::Instant::now();
+        let parsed: Vec<Parsed> = raws.iter().map(prepare).collect();
+        tracing::debug!(mails = raws.len(), elapsed = ?prepare_started.elapsed(), "batch prepared");
         let out = match self
             .run_batch(raws, &parsed, &mailboxes, false, now)
             .await?
@@ -490,11 +524,12 @@ impl Processor {
         &self,
         tx: &mut Tx,
         raw: &RawMail,
-        mail: &ParsedMail,
+        prepared: &Prepared,
         mailbox: Option<&MailboxRow>,
         batch: &mut Batch,
         now: Millis,
     ) -> Result<Disposition, Refused> {
+        let mail = &prepared.mail;
         let settings = self.actions.settings();
         let prefix = &settings.tickets.prefix;
         // In-Reply-To first, then References from the newest; one lookup for
@@ -554,8 +589,8 @@ impl Processor {
         if let Some(tag) = ticket_tag(&mail.subject, prefix) {
             found.subject_tag = tx.ticket_id_by_number(tag.number()).await?;
         }
-        let (class, bounce) = classify(mail);
-        if class != Classification::Human {
+        if prepared.class != Classification::Human {
+            let (class, bounce) = (prepared.class.clone(), prepared.bounce.clone());
             return self
                 .record_automated(tx, raw, mail, class, bounce, found, batch, now)
                 .await;
@@ -602,8 +637,11 @@ impl Processor {
                 is_participant,
             },
         );
-        let (body_text, full_text) = bodies(mail);
-        let body_html = mail.html.as_deref().map(sanitise);
+        let (body_text, full_text, body_html) = (
+            prepared.body_text.clone(),
+            prepared.full_text.clone(),
+            prepared.body_html.clone(),
+        );
         // CC participants: everyone addressed but the support address(es) and the sender.
         let ours = |e: &EmailAddress| {
             settings.mailboxes.iter().any(|m| {

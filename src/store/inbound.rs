@@ -289,8 +289,12 @@ impl Store {
             .fetch_all(&mut *tx.conn)
             .await?;
         let mut mails = rows.iter().map(raw_from).collect::<Result<Vec<_>>>()?;
-        load_bytes(&mut tx.conn, &mut mails).await?;
         tx.commit().await?;
+        // The bytes of a stored mail never change: they are read after the
+        // claim is committed, so that the database's write lock (SQLite has
+        // one for all writers) is not held while megabytes are read.
+        let mut conn = self.pool.acquire().await?;
+        load_bytes(&mut conn, &mut mails).await?;
         mails.sort_by_key(|m| m.id);
         Ok(mails)
     }

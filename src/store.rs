@@ -117,7 +117,9 @@ pub struct Tx {
     pub(crate) prefix: Arc<str>,
     /// (ticket, requester) pairs known to be participants in this
     /// transaction: the gateway's match and the reply's own check ask the
-    /// same question of the same mail. Forgotten on a savepoint rollback.
+    /// same question of the same mail, a batch reads those of the tickets
+    /// its mails name, and a ticket opened here knows its requester.
+    /// Forgotten on a savepoint rollback.
     pub(crate) participants: std::collections::HashSet<(i64, i64)>,
     _guard: Option<OwnedMutexGuard<()>>,
 }

@@ -183,8 +183,13 @@ impl Actions {
         let requester = match input.requester_row.take() {
             Some(row) if row.email == input.requester => row,
             _ => {
-                tx.upsert_requester(&input.requester, input.requester_name.as_deref(), now)
-                    .await?
+                tx.upsert_requester(
+                    &input.requester,
+                    input.requester_name.as_deref(),
+                    now,
+                    false,
+                )
+                .await?
             }
         };
         let priority = input.priority.unwrap_or(tickets.default_priority);
@@ -205,7 +210,7 @@ impl Actions {
         };
         let (ticket_id, number) = tx.insert_ticket(&new).await?;
         for cc in input.cc.iter().filter(|cc| **cc != input.requester) {
-            let p = tx.upsert_requester(cc, None, now).await?;
+            let p = tx.upsert_requester(cc, None, now, false).await?;
             tx.add_participant(ticket_id, p.id).await?;
         }
         let (author_kind, author_user_id, author_requester_id) = match staff {

@@ -110,6 +110,12 @@ impl Batch {
                 known.insert(id, (ticket, sent));
             }
         }
+        // Who takes part in the tickets those mails belong to: a reply's
+        // sender is checked against them.
+        let mut tickets: Vec<i64> = known.values().map(|(ticket, _)| *ticket).collect();
+        tickets.sort_unstable();
+        tickets.dedup();
+        tx.load_participants(&tickets).await?;
         self.mail_ids = Some(known);
         Ok(())
     }
@@ -618,9 +624,11 @@ impl Processor {
             {
                 known.clone()
             }
-            _ => {
+            known => {
+                // Not among the senders the batch read: most likely new.
+                let likely_new = known.is_none() && batch.mail_ids.is_some();
                 let row = tx
-                    .upsert_requester(&from.email, from.name.as_deref(), now)
+                    .upsert_requester(&from.email, from.name.as_deref(), now, likely_new)
                     .await?;
                 batch.requesters.insert(from.email.clone(), row.clone());
                 row
@@ -728,7 +736,7 @@ impl Processor {
         };
         if matches!(disposition, Disposition::Replied { .. }) && staff.is_none() {
             for e in &cc {
-                let p = tx.upsert_requester(e, None, now).await?;
+                let p = tx.upsert_requester(e, None, now, false).await?;
                 tx.add_participant(ticket_id, p.id).await?;
             }
         }

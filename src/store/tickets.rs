@@ -890,7 +890,7 @@ impl Tx {
             }
         };
         let (kind, id) = t.related.clone().unzip();
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let inserted: (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO tickets (number, subject, status, priority, category, channel, requester_id, assignee_id, \
              mailbox_id, related_kind, related_id, linked_ticket_id, created_at, updated_at, last_message_at, \
              sla_state, sla_due_at) \
@@ -910,7 +910,9 @@ impl Tx {
         .bind(t.sla_state.as_str())
         .bind(t.sla_due_at)
         .fetch_one(&mut *self.conn)
-        .await?)
+        .await?;
+        self.participants.insert((inserted.0, t.requester_id));
+        Ok(inserted)
     }
 
     /// The ticket with this row id, inside the transaction.
@@ -1160,6 +1162,24 @@ impl Tx {
             .execute(&mut *self.conn)
             .await?;
         self.participants.insert((ticket_id, requester_id));
+        Ok(())
+    }
+
+    /// Reads who takes part in these tickets (their requesters and CC
+    /// participants), 100 tickets a statement, so that
+    /// [`Tx::is_participant`] answers for them without a round trip.
+    pub async fn load_participants(&mut self, ticket_ids: &[i64]) -> Result<()> {
+        for chunk in ticket_ids.chunks(100) {
+            let mut sql = Sql::default();
+            sql.push("SELECT id, requester_id FROM tickets WHERE id IN ")
+                .bind_list(chunk.iter().map(|id| Param::Int(*id)))
+                .push(" UNION ALL SELECT ticket_id, requester_id FROM participants WHERE ticket_id IN ")
+                .bind_list(chunk.iter().map(|id| Param::Int(*id)));
+            for row in sql.query().fetch_all(&mut *self.conn).await? {
+                self.participants
+                    .insert((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?));
+            }
+        }
         Ok(())
     }
 

@@ -78,8 +78,10 @@ struct Batch {
 }
 
 impl Batch {
-    /// Reads the staff accounts and requesters of the batch's senders in
-    /// two statements, rather than two per mail.
+    /// Reads, as the batch starts, what its mails will ask of the database:
+    /// the staff accounts and requesters of its senders, the Message-IDs
+    /// they name, and who takes part in the tickets those belong to — a few
+    /// statements per batch rather than several per mail.
     async fn prefetch(&mut self, tx: &mut Tx, mails: &[Parsed]) -> Result<(), StoreError> {
         let mut senders: Vec<&EmailAddress> = mails
             .iter()

@@ -876,25 +876,27 @@ impl Tx {
     /// repeats, even after deletes; returns its id and number. PostgreSQL
     /// draws from a sequence inside the INSERT (one round trip, no lock held
     /// until commit); SQLite, whose writers are serialised anyway, bumps a
-    /// counter row first.
+    /// counter row first. The statement's text is the same for every
+    /// ticket (the number is bound on SQLite), so it is prepared once per
+    /// connection.
     pub async fn insert_ticket(&mut self, t: &NewTicket) -> Result<(i64, i64)> {
-        let number = match self.backend {
-            super::Backend::Postgres => "nextval('ticket_ref_seq')".to_string(),
+        let (number_sql, counted) = match self.backend {
+            super::Backend::Postgres => ("nextval('ticket_ref_seq')", None),
             super::Backend::Sqlite => {
                 let n: i64 = sqlx::query_scalar(
                     "UPDATE counters SET value = value + 1 WHERE name = 'ticket_ref' RETURNING value",
                 )
                 .fetch_one(&mut *self.conn)
                 .await?;
-                n.to_string()
+                ("$14", Some(n))
             }
         };
         let (kind, id) = t.related.clone().unzip();
-        let inserted: (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let mut insert = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO tickets (number, subject, status, priority, category, channel, requester_id, assignee_id, \
              mailbox_id, related_kind, related_id, linked_ticket_id, created_at, updated_at, last_message_at, \
              sla_state, sla_due_at) \
-             VALUES ({number}, $1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12, $13) RETURNING id, number"
+             VALUES ({number_sql}, $1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12, $13) RETURNING id, number"
         )))
         .bind(t.subject.as_str())
         .bind(t.priority.as_str())
@@ -908,9 +910,11 @@ impl Tx {
         .bind(t.linked_ticket_id)
         .bind(t.now)
         .bind(t.sla_state.as_str())
-        .bind(t.sla_due_at)
-        .fetch_one(&mut *self.conn)
-        .await?;
+        .bind(t.sla_due_at);
+        if let Some(n) = counted {
+            insert = insert.bind(n);
+        }
+        let inserted: (i64, i64) = insert.fetch_one(&mut *self.conn).await?;
         self.participants.insert((inserted.0, t.requester_id));
         Ok(inserted)
     }

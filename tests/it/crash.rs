@@ -100,8 +100,18 @@ imap = {{ host = \"127.0.0.1\", port = {}, tls = \"none\", username = \"{support
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Give post-processing a moment, then stop cleanly.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Post-processing (the moves to Done) follows the stores: wait for it
+    // rather than for a fixed time (a loaded machine took longer than 1.5 s
+    // once), then stop cleanly. The server's final state is asserted below.
+    let mut watch = stack.session(&support, &pw).await;
+    while watch.select("INBOX").await.unwrap().exists > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "stored mail was never moved out of INBOX"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = watch.logout().await;
     assert!(
         Command::new("kill")
             .args(["-TERM", &child.0.id().to_string()])

@@ -51,3 +51,49 @@ pub fn peak_rss_mb(pid: &str) -> f64 {
         .unwrap_or(0.0)
         / 1024.0
 }
+
+/// The machine's CPU time so far, seconds: (busy, all), from `/proc/stat`
+/// (user, nice, system, irq, softirq, steal are busy; idle and iowait not).
+pub fn machine_cpu() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let at = |i: usize| ticks.get(i).copied().unwrap_or(0.0) / 100.0;
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6) + at(7);
+    (busy, busy + at(3) + at(4))
+}
+
+/// CPU seconds (user, system) of each thread of process `pid`, by thread
+/// name, threads of the same name summed.
+pub fn thread_cpu(pid: u32) -> Vec<(String, (f64, f64))> {
+    let mut by_name: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // "tid (name) state ppid … utime stime …": fields after the name.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_string();
+        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let field = |i: usize| {
+            rest.get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let entry = by_name.entry(name).or_default();
+        entry.0 += field(11) / 100.0;
+        entry.1 += field(12) / 100.0;
+    }
+    by_name.into_iter().collect()
+}

@@ -304,6 +304,7 @@ async fn main() {
     let (db_url, pg_name) = database(&kind, &work);
 
     let started = Instant::now();
+    let cpu_before = common::machine_cpu();
     let mut others: Vec<Child> = (1..daemons)
         .map(|k| {
             start_daemon(
@@ -320,7 +321,17 @@ async fn main() {
     let store = postdesk::store::Store::connect(&db_url, 2, "TKT")
         .await
         .unwrap();
-    while done(&store).await < n as i64 {
+    // The first commit seen: from there on the rate is the sustained one
+    // (before it the daemon starts, connects and fetches its first group).
+    let mut first: Option<(Instant, i64)> = None;
+    loop {
+        let now_done = done(&store).await;
+        if now_done >= n as i64 {
+            break;
+        }
+        if first.is_none() && now_done > 0 {
+            first = Some((Instant::now(), now_done));
+        }
         assert!(
             started.elapsed() < Duration::from_secs(600),
             "ingest did not finish in 10 minutes"
@@ -328,12 +339,31 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let sustained = first.map(|(at, done)| (n as i64 - done) as f64 / at.elapsed().as_secs_f64());
+    let cpu_after = common::machine_cpu();
     let counts = store.inbound_counts().await.unwrap();
     println!(
         "ingest {kind}, {daemons} daemon(s), {boxes} mailbox(es): {n} mails ({:.1} MB) in {elapsed:.2} s (daemon start to last commit) = {:.0} mails/s; peak RSS {:.1} MB (first daemon); states {counts:?}",
         bytes as f64 / 1e6,
         n as f64 / elapsed,
         common::peak_rss_mb(&(daemon.id().to_string()))
+    );
+    if let Some(rate) = sustained {
+        println!("sustained, from the first commit seen to the last: {rate:.0} mails/s");
+    }
+    // Whether the run was bound by the machine's two cores: the share of all
+    // CPU time that was busy (the daemon, Dovecot, this bench), and the
+    // daemon's threads' own CPU seconds.
+    let (busy, all) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
+    let threads: Vec<String> = common::thread_cpu(daemon.id())
+        .into_iter()
+        .filter(|(_, (user, sys))| user + sys > 0.0)
+        .map(|(name, (user, sys))| format!("{name} {user:.2} + {sys:.2}"))
+        .collect();
+    println!(
+        "CPU: machine {:.0}% busy ({busy:.2} of {all:.2} s); daemon threads, user + system s: {}",
+        100.0 * busy / all.max(0.01),
+        threads.join(", ")
     );
 
     // Latency with IDLE: APPEND one mail, wait until it is processed.

@@ -121,14 +121,36 @@ pub struct Tx {
     /// its mails name, and a ticket opened here knows its requester.
     /// Forgotten on a savepoint rollback.
     pub(crate) participants: std::collections::HashSet<(i64, i64)>,
+    /// Notifications held back to be written in one statement at the
+    /// commit (see [`Tx::defer_notifications`]); `None` writes each at once.
+    pub(crate) deferred: Option<Deferred>,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
+/// Notifications a transaction writes at its commit, and how many of them
+/// came before its open savepoint (a rollback to it drops the rest).
+#[derive(Debug, Default)]
+pub(crate) struct Deferred {
+    pub(crate) notifications: Vec<outbox::Notification>,
+    pub(crate) before_savepoint: usize,
+}
+
 impl Tx {
-    /// Commits the transaction.
-    pub async fn commit(self) -> Result<()> {
+    /// Commits the transaction, with the notifications it held back.
+    pub async fn commit(mut self) -> Result<()> {
+        if let Some(deferred) = self.deferred.take() {
+            outbox::insert_all(&mut self.conn, &deferred.notifications).await?;
+        }
         self.conn.commit().await?;
         Ok(())
+    }
+
+    /// Holds the outbox rows this transaction enqueues back until its
+    /// commit, which writes them in a few multi-row statements: a batch of
+    /// mails enqueues one or more per mail, and nothing reads the outbox
+    /// inside a transaction.
+    pub fn defer_notifications(&mut self) {
+        self.deferred.get_or_insert_with(Deferred::default);
     }
 }
 
@@ -273,6 +295,7 @@ impl Store {
             backend: self.backend,
             prefix: self.prefix.clone(),
             participants: Default::default(),
+            deferred: None,
             _guard: guard,
         })
     }

@@ -470,6 +470,7 @@ impl Processor {
         now: Millis,
     ) -> Result<Option<Vec<Disposition>>, Transient> {
         let mut tx = self.actions.store().begin().await?;
+        tx.defer_notifications();
         let mut out = Vec::with_capacity(raws.len());
         let mut batch = Batch::default();
         batch.prefetch(&mut tx, parsed).await?;

@@ -80,6 +80,9 @@ pub struct Finished {
 impl Tx {
     /// Opens a savepoint: work after it can be undone alone.
     pub async fn savepoint(&mut self) -> Result<()> {
+        if let Some(deferred) = &mut self.deferred {
+            deferred.before_savepoint = deferred.notifications.len();
+        }
         sqlx::raw_sql("SAVEPOINT mail")
             .execute(&mut *self.conn)
             .await?;
@@ -97,6 +100,9 @@ impl Tx {
     /// Undoes the work since the savepoint (the transaction stays usable).
     pub async fn rollback_to_savepoint(&mut self) -> Result<()> {
         self.participants.clear();
+        if let Some(deferred) = &mut self.deferred {
+            deferred.notifications.truncate(deferred.before_savepoint);
+        }
         sqlx::raw_sql("ROLLBACK TO SAVEPOINT mail; RELEASE SAVEPOINT mail")
             .execute(&mut *self.conn)
             .await?;

@@ -18,19 +18,44 @@ pub struct Notification {
     pub now: i64,
 }
 
-pub(super) async fn insert(conn: &mut AnyConnection, n: &Notification) -> Result<()> {
-    let payload = serde_json::json!({ "message_id": n.message_id }).to_string();
-    sqlx::query(
-        "INSERT INTO outbox (ticket_id, notice, recipient, payload, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $5)",
-    )
-    .bind(n.ticket_id)
-    .bind(n.notice.as_str())
-    .bind(n.recipient.as_str())
-    .bind(payload)
-    .bind(n.now)
-    .execute(&mut *conn)
-    .await?;
+/// Writes notifications, a power of two of them (at most 64) a statement,
+/// so that a handful of statement texts serve every count and stay prepared.
+pub(super) async fn insert_all(conn: &mut AnyConnection, all: &[Notification]) -> Result<()> {
+    let mut rest = all;
+    while !rest.is_empty() {
+        let size = 1 << rest.len().min(64).ilog2();
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
+        let mut text = String::from(
+            "INSERT INTO outbox (ticket_id, notice, recipient, payload, next_attempt_at, created_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let n = 5 * i;
+            if i > 0 {
+                text.push_str(", ");
+            }
+            text.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 5
+            ));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
+        for n in chunk {
+            let payload = serde_json::json!({ "message_id": n.message_id }).to_string();
+            q = q
+                .bind(n.ticket_id)
+                .bind(n.notice.as_str())
+                .bind(n.recipient.clone())
+                .bind(payload)
+                .bind(n.now);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -1246,7 +1246,13 @@ impl Tx {
 
     /// Queues a notification (delivered by the outbox worker).
     pub async fn enqueue(&mut self, n: &super::outbox::Notification) -> Result<()> {
-        super::outbox::insert(&mut self.conn, n).await
+        match &mut self.deferred {
+            Some(deferred) => {
+                deferred.notifications.push(n.clone());
+                Ok(())
+            }
+            None => super::outbox::insert_all(&mut self.conn, std::slice::from_ref(n)).await,
+        }
     }
 }
 

@@ -275,6 +275,18 @@ MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"X\"\n\n--X\nContent
     );
 }
 
+/// The recipients of the receipts queued for `ticket`.
+async fn receipts(r: &Rig, ticket: i64) -> Vec<String> {
+    r.store
+        .outbox_for_ticket(ticket)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.notice == "receipt")
+        .map(|o| o.recipient)
+        .collect()
+}
+
 /// A batch runs without a savepoint per mail; one failing mail makes it run
 /// again with them: the failing mail alone is quarantined, the others land
 /// exactly once, in order (the reply on the ticket its first mail opened).
@@ -312,6 +324,9 @@ In-Reply-To: <b1@example.org>\n\nStill broken\n",
     );
     let ticket = r.store.ticket(known[0].1).await.unwrap().unwrap();
     assert_eq!(ticket.message_count, 2);
+    // The batch's notifications are written at its commit: the receipt of
+    // the first mail survives the failing mail's rollback, once.
+    assert_eq!(receipts(&r, known[0].1).await, ["jane@example.org"]);
 }
 
 /// Within one batch (one transaction, Message-IDs read once as it starts)
@@ -362,7 +377,38 @@ In-Reply-To: <s1@example.org>\n\nStill jams\n",
     assert_eq!(ticket.message_count, 3, "the second copy added nothing");
 }
 
+/// A batch's notifications are written together at its commit, several to
+/// a statement: 70 new requests (statements of 64, 4 and 2 rows) give each
+/// ticket exactly its own requester's receipt.
+async fn a_batch_writes_each_ticket_its_own_receipt(db: TestDb) {
+    let mut r = rig(&db).await;
+    for i in 0..70 {
+        r.store(&format!(
+            "From: user{i}@example.org\nTo: support@example.test\nSubject: Request {i}\n\
+Message-ID: <n{i}@example.org>\n\nPlease help ({i})\n"
+        ))
+        .await;
+    }
+    let pass = r.processor.run_once(100, T0 + 1).await.unwrap();
+    assert_eq!((pass.processed, pass.quarantined), (70, 0));
+    let ids: Vec<String> = (0..70).map(|i| format!("<n{i}@example.org>")).collect();
+    let asked: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut tx = r.store.begin().await.unwrap();
+    let known = tx.tickets_of_mail_ids(&asked).await.unwrap();
+    drop(tx);
+    assert_eq!(known.len(), 70);
+    for (mail_id, ticket) in known {
+        let i: usize = mail_id[2..mail_id.find('@').unwrap()].parse().unwrap();
+        assert_eq!(
+            receipts(&r, ticket).await,
+            [format!("user{i}@example.org")],
+            "{mail_id}"
+        );
+    }
+}
+
 crate::on_both_backends!(
+    a_batch_writes_each_ticket_its_own_receipt,
     a_batch_threads_replies_to_its_own_mails,
     a_failing_mail_is_quarantined_alone_in_its_batch,
     replies_thread_by_message_id_tag_token_and_marker,

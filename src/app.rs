@@ -14,7 +14,7 @@ use crate::gateway::supervisor::Supervisor;
 use crate::metrics::Metrics;
 use crate::outbox::{Templates, Worker};
 use crate::scheduler::Scheduler;
-use crate::store::{Store, StoreError, now_millis};
+use crate::store::{Commits, Store, StoreError, now_millis};
 use crate::web::{self, AppState};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -209,7 +209,7 @@ fn spawn_processor(
                 }
             };
             runtime.block_on(async move {
-                let own = match processor.store().dedicated(3).await {
+                let own = match processor.store().dedicated(3, Commits::Unflushed).await {
                     Ok(store) => Some(store),
                     Err(e) => {
                         tracing::warn!(error = %e, "the processor shares the daemon's pool");

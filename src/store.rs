@@ -39,6 +39,25 @@ pub enum Backend {
     Postgres,
 }
 
+/// Whether a SQLite connection's commits reach the disk before they return
+/// (PostgreSQL's are, always).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commits {
+    /// `synchronous = FULL`: every commit flushes the log. For every
+    /// connection whose commit is followed by an acknowledgement to the
+    /// outside: a poller's before it flags or moves the mail on the IMAP
+    /// server, an HTTP answer, the outbox's claim before a mail is sent.
+    Flushed,
+    /// `synchronous = NORMAL`: a commit survives the process being killed;
+    /// a power cut may undo it unless a flushed commit came after (the log
+    /// is written in order, and flushing it flushes what is before). For
+    /// work that acknowledges nothing and is redone from stored input: the
+    /// ingest processor, whose undone batch would be processed again from
+    /// the raw mail kept (its notifications are claimed, and so flushed,
+    /// before any is sent).
+    Unflushed,
+}
+
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -125,6 +144,8 @@ pub struct Tx {
     /// commit (see [`Tx::defer_notifications`]); `None` writes each at once.
     pub(crate) deferred: Option<Deferred>,
     _guard: Option<OwnedMutexGuard<()>>,
+    /// When the transaction began (after the write lock, on SQLite).
+    started: std::time::Instant,
 }
 
 /// Notifications a transaction writes at its commit, and how many of them
@@ -141,7 +162,17 @@ impl Tx {
         if let Some(deferred) = self.deferred.take() {
             outbox::insert_all(&mut self.conn, &deferred.notifications).await?;
         }
+        let committing = std::time::Instant::now();
         self.conn.commit().await?;
+        if self._guard.is_some() {
+            // SQLite's one write lock is what ingest waits on: who held it, how long.
+            tracing::debug!(
+                thread = std::thread::current().name().unwrap_or("?"),
+                held = ?self.started.elapsed(),
+                commit = ?committing.elapsed(),
+                "write lock released"
+            );
+        }
         Ok(())
     }
 
@@ -168,19 +199,29 @@ macro_rules! migrations {
 
 /// The pool options for a backend: SQLite's pragmas on every connection,
 /// TCP_NODELAY on PostgreSQL's sockets.
-fn pool_options(backend: Backend, url: &str, max_connections: u32) -> AnyPoolOptions {
+fn pool_options(
+    backend: Backend,
+    url: &str,
+    max_connections: u32,
+    commits: Commits,
+) -> AnyPoolOptions {
     let mut options = AnyPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(Duration::from_secs(10));
     if backend == Backend::Sqlite {
-        options = options.after_connect(|conn, _| {
+        let pragmas = match commits {
+            Commits::Flushed => {
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+            }
+            Commits::Unflushed => {
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+            }
+        };
+        options = options.after_connect(move |conn, _| {
             Box::pin(async move {
-                sqlx::raw_sql(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                )
-                .execute(&mut *conn)
-                .await?;
+                sqlx::raw_sql(pragmas).execute(&mut *conn).await?;
                 Ok(())
             })
         });
@@ -203,10 +244,10 @@ fn migrator(backend: Backend) -> Migrator {
     // Same versions on both backends; a new migration is added to both lists.
     let list = match backend {
         Backend::Sqlite => {
-            migrations!("sqlite": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search", 9 => "0009_message_triggers", 10 => "0010_statement_triggers")
+            migrations!("sqlite": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search", 9 => "0009_message_triggers", 10 => "0010_statement_triggers", 11 => "0011_unchanged_times")
         }
         Backend::Postgres => {
-            migrations!("postgres": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search", 9 => "0009_message_triggers", 10 => "0010_statement_triggers")
+            migrations!("postgres": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search", 9 => "0009_message_triggers", 10 => "0010_statement_triggers", 11 => "0011_unchanged_times")
         }
     };
     Migrator::with_migrations(list)
@@ -230,7 +271,7 @@ impl Store {
         } else {
             return Err(StoreError::Url(url.to_string()));
         };
-        let pool = pool_options(backend, &url, max_connections)
+        let pool = pool_options(backend, &url, max_connections, Commits::Flushed)
             .connect(&url)
             .await?;
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
@@ -247,8 +288,10 @@ impl Store {
     /// its runtime and, for SQLite, with its worker threads started from
     /// the calling thread, inheriting its CPU affinity), that shares this
     /// store's write lock: the ingest processor's, on a thread of its own.
-    pub async fn dedicated(&self, max_connections: u32) -> Result<Store> {
-        let pool = pool_options(self.backend, &self.url, max_connections)
+    /// `commits`: whether each of its SQLite commits is flushed to disk
+    /// before it returns (see [`Commits`]).
+    pub async fn dedicated(&self, max_connections: u32, commits: Commits) -> Result<Store> {
+        let pool = pool_options(self.backend, &self.url, max_connections, commits)
             .connect(&self.url)
             .await?;
         Ok(Store {
@@ -297,6 +340,7 @@ impl Store {
             participants: Default::default(),
             deferred: None,
             _guard: guard,
+            started: std::time::Instant::now(),
         })
     }
 
@@ -440,7 +484,31 @@ pub fn now_millis() -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{Backend, migrator};
+    use super::{Backend, Commits, Store, migrator};
+
+    /// The daemon's connections flush every commit; the ingest processor's
+    /// own pool leaves that to the next flushed commit.
+    #[tokio::test]
+    async fn only_the_processors_pool_leaves_commits_unflushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url, 1, "TKT").await.unwrap();
+        let own = store.dedicated(1, Commits::Unflushed).await.unwrap();
+        let flushed = store.dedicated(1, Commits::Flushed).await.unwrap();
+        let synchronous = |s: &Store| {
+            let pool = s.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("PRAGMA synchronous")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        // 2 is FULL, 1 NORMAL.
+        assert_eq!(synchronous(&store).await, 2);
+        assert_eq!(synchronous(&flushed).await, 2);
+        assert_eq!(synchronous(&own).await, 1);
+    }
 
     /// Every migration file of each backend is registered, under the same
     /// versions on both (a file left out of the list is silently never run).

@@ -684,7 +684,44 @@ async fn a_mailbox_default_assignee_is_applied_and_told(db: TestDb) {
     assert!(t.assignee.is_none());
 }
 
+/// Every message counts on its ticket and stamps its times when they
+/// move (SQLite's trigger leaves unchanged times alone, to spare indexes).
+async fn messages_count_and_stamp_their_ticket(db: TestDb) {
+    let (store, actions) = actions_for(settings(&db)).await;
+    let (_, agent) = staff(&store, "agent@example.test", Role::Agent).await;
+    let opened = actions
+        .open_ticket(None, mail("jane@example.org", "Scanner", "Jams"), T0)
+        .await
+        .unwrap();
+    let id = opened.ticket_id;
+    let stamps = |t: postdesk::store::Ticket| (t.message_count, t.last_message_at, t.updated_at);
+    let ticket = store.ticket(id).await.unwrap().unwrap();
+    assert_eq!(stamps(ticket), (1, T0, T0), "the first message");
+    let jane = requester(opened.requester_id);
+    actions
+        .reply(jane, id, ReplyInput::text("Still jams"), T0 + 60_000)
+        .await
+        .unwrap();
+    let ticket = store.ticket(id).await.unwrap().unwrap();
+    assert_eq!(stamps(ticket), (2, T0 + 60_000, T0 + 60_000), "a reply");
+    actions
+        .note(agent, id, "Ordered a new roller", T0 + 120_000)
+        .await
+        .unwrap();
+    actions
+        .reply(jane, id, ReplyInput::text("Thanks"), T0 + 120_000)
+        .await
+        .unwrap();
+    let ticket = store.ticket(id).await.unwrap().unwrap();
+    assert_eq!(
+        stamps(ticket),
+        (4, T0 + 120_000, T0 + 120_000),
+        "a note, then a reply at the same time"
+    );
+}
+
 crate::on_both_backends!(
+    messages_count_and_stamp_their_ticket,
     a_mailbox_default_assignee_is_applied_and_told,
     statuses_follow_the_rules_through_a_conversation,
     requesters_may_only_reply_and_close,

@@ -348,8 +348,11 @@ async fn main() {
         n as f64 / elapsed,
         common::peak_rss_mb(&(daemon.id().to_string()))
     );
-    if let Some(rate) = sustained {
-        println!("sustained, from the first commit seen to the last: {rate:.0} mails/s");
+    if let (Some(rate), Some((at, _))) = (sustained, first) {
+        println!(
+            "sustained, from the first commit seen to the last: {rate:.0} mails/s; first commit seen {:.2} s after the daemon started",
+            (at - started).as_secs_f64()
+        );
     }
     // Whether the run was bound by the machine's two cores: the share of all
     // CPU time that was busy (the daemon, Dovecot, this bench), and the

@@ -140,8 +140,8 @@ pub struct Tx {
     /// its mails name, and a ticket opened here knows its requester.
     /// Forgotten on a savepoint rollback.
     pub(crate) participants: std::collections::HashSet<(i64, i64)>,
-    /// Notifications held back to be written in one statement at the
-    /// commit (see [`Tx::defer_notifications`]); `None` writes each at once.
+    /// Notifications held back to be written together at the commit (see
+    /// [`Tx::defer_notifications`]); `None` writes each at once.
     pub(crate) deferred: Option<Deferred>,
     _guard: Option<OwnedMutexGuard<()>>,
     /// When the transaction began (after the write lock, on SQLite).
@@ -209,19 +209,18 @@ fn pool_options(
         .max_connections(max_connections.max(1))
         .acquire_timeout(Duration::from_secs(10));
     if backend == Backend::Sqlite {
-        let pragmas = match commits {
-            Commits::Flushed => {
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
-            }
-            Commits::Unflushed => {
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
-            }
+        let synchronous = match commits {
+            Commits::Flushed => "FULL",
+            Commits::Unflushed => "NORMAL",
         };
         options = options.after_connect(move |conn, _| {
             Box::pin(async move {
-                sqlx::raw_sql(pragmas).execute(&mut *conn).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+                )))
+                .execute(&mut *conn)
+                .await?;
                 Ok(())
             })
         });

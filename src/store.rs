@@ -119,6 +119,61 @@ pub struct Store {
     /// The URL the pool was opened with, for [`Store::dedicated`] (it may
     /// hold a password: never printed).
     url: Arc<str>,
+    /// SQLite: the file raw mail is kept in (see [`MailFile`]).
+    mail: Option<MailFile>,
+    /// Whether this store opened `mail` (a dedicated store shares it, and
+    /// leaves closing it to the store it came from).
+    opens_mail: bool,
+}
+
+/// SQLite only: the file beside the main database that holds the bytes of
+/// inbound mail (`PATH.mail`, table `raw`), with a write lock of its own.
+///
+/// Decision: a poller's stores are mostly megabytes of raw mail, and
+/// SQLite has one writer per file: in the main file they held the write
+/// lock the processor needs for about a quarter of an ingest's time. Here
+/// a poller commits the bytes first (flushed) under this file's lock, then
+/// the small `inbound` rows under the main one; a crash between leaves
+/// bytes no row names, which the next fetch of the same UIDs finds again.
+/// Readers see the file as the schema `mail`, attached to every main
+/// connection. PostgreSQL keeps the bytes in `inbound_raw`.
+#[derive(Clone)]
+pub(crate) struct MailFile {
+    pub(crate) pool: AnyPool,
+    pub(crate) lock: Arc<Mutex<()>>,
+    /// Its path, attached to main connections.
+    path: Arc<str>,
+}
+
+impl MailFile {
+    /// Starts a write transaction on the mail file, holding its lock.
+    pub(crate) async fn begin(&self) -> Result<MailTx> {
+        let guard = self.lock.clone().lock_owned().await;
+        Ok(MailTx {
+            conn: self.pool.begin().await?,
+            _guard: guard,
+        })
+    }
+}
+
+/// A write transaction on the mail file (see [`MailFile`]).
+pub(crate) struct MailTx {
+    pub(crate) conn: sqlx::Transaction<'static, Any>,
+    _guard: OwnedMutexGuard<()>,
+}
+
+/// The path of a `sqlite:` URL's file, and that of its mail file.
+fn sqlite_paths(url: &str) -> Result<(String, String)> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") {
+        // In-memory databases are per connection: the mail file could not be shared.
+        return Err(StoreError::Url(url.to_string()));
+    }
+    Ok((path.to_string(), format!("{path}.mail")))
 }
 
 impl std::fmt::Debug for Store {
@@ -143,6 +198,10 @@ pub struct Tx {
     /// Notifications held back to be written together at the commit (see
     /// [`Tx::defer_notifications`]); `None` writes each at once.
     pub(crate) deferred: Option<Deferred>,
+    /// SQLite: the mail file, and the transaction on it this one opened to
+    /// keep raw mail (committed just before this one).
+    pub(crate) mail: Option<MailFile>,
+    pub(crate) mail_tx: Option<MailTx>,
     _guard: Option<OwnedMutexGuard<()>>,
     /// When the transaction began (after the write lock, on SQLite).
     started: std::time::Instant,
@@ -161,6 +220,10 @@ impl Tx {
     pub async fn commit(mut self) -> Result<()> {
         if let Some(deferred) = self.deferred.take() {
             outbox::insert_all(&mut self.conn, &deferred.notifications).await?;
+        }
+        // The bytes first: a row never names bytes that are not there.
+        if let Some(mail_tx) = self.mail_tx.take() {
+            mail_tx.conn.commit().await?;
         }
         let committing = std::time::Instant::now();
         self.conn.commit().await?;
@@ -199,11 +262,13 @@ macro_rules! migrations {
 
 /// The pool options for a backend: SQLite's pragmas on every connection,
 /// TCP_NODELAY on PostgreSQL's sockets.
+/// `attach`: SQLite, the mail file to attach as `mail`.
 fn pool_options(
     backend: Backend,
     url: &str,
     max_connections: u32,
     commits: Commits,
+    attach: Option<Arc<str>>,
 ) -> AnyPoolOptions {
     let mut options = AnyPoolOptions::new()
         .max_connections(max_connections.max(1))
@@ -213,11 +278,15 @@ fn pool_options(
             Commits::Flushed => "FULL",
             Commits::Unflushed => "NORMAL",
         };
+        let attach = attach
+            .map(|path| format!("ATTACH DATABASE '{}' AS mail;", path.replace('\'', "''")))
+            .unwrap_or_default();
         options = options.after_connect(move |conn, _| {
+            let attach = attach.clone();
             Box::pin(async move {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; {attach}"
                 )))
                 .execute(&mut *conn)
                 .await?;
@@ -243,13 +312,36 @@ fn migrator(backend: Backend) -> Migrator {
     // Same versions on both backends; a new migration is added to both lists.
     let list = match backend {
         Backend::Sqlite => {
-            migrations!("sqlite": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search", 9 => "0009_message_triggers", 10 => "0010_statement_triggers", 11 => "0011_unchanged_times")
+            migrations!("sqlite": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search", 9 => "0009_message_triggers", 10 => "0010_statement_triggers", 11 => "0011_unchanged_times", 12 => "0012_raw_mail_file")
         }
         Backend::Postgres => {
-            migrations!("postgres": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search", 9 => "0009_message_triggers", 10 => "0010_statement_triggers", 11 => "0011_unchanged_times")
+            migrations!("postgres": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search", 9 => "0009_message_triggers", 10 => "0010_statement_triggers", 11 => "0011_unchanged_times", 12 => "0012_raw_mail_file")
         }
     };
     Migrator::with_migrations(list)
+}
+
+impl MailFile {
+    /// Opens (and creates, if missing) the mail file beside the database
+    /// of a `sqlite:` URL.
+    async fn open(url: &str) -> Result<MailFile> {
+        let (_, path) = sqlite_paths(url)?;
+        let mail_url = format!("sqlite://{path}?mode=rwc");
+        let pool = pool_options(Backend::Sqlite, &mail_url, 2, Commits::Flushed, None)
+            .connect(&mail_url)
+            .await?;
+        // A raw mail is written once under a key no other mail has (see
+        // `inbound::raw_key`) and read by that key; its row in the main file
+        // names the key.
+        sqlx::raw_sql("CREATE TABLE IF NOT EXISTS raw (key TEXT PRIMARY KEY, raw BLOB NOT NULL)")
+            .execute(&pool)
+            .await?;
+        Ok(MailFile {
+            pool,
+            lock: Arc::new(Mutex::new(())),
+            path: path.into(),
+        })
+    }
 }
 
 impl Store {
@@ -270,7 +362,12 @@ impl Store {
         } else {
             return Err(StoreError::Url(url.to_string()));
         };
-        let pool = pool_options(backend, &url, max_connections, Commits::Flushed)
+        let mail = match backend {
+            Backend::Sqlite => Some(MailFile::open(&url).await?),
+            Backend::Postgres => None,
+        };
+        let attach = mail.as_ref().map(|m| m.path.clone());
+        let pool = pool_options(backend, &url, max_connections, Commits::Flushed, attach)
             .connect(&url)
             .await?;
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
@@ -280,6 +377,8 @@ impl Store {
             write_lock,
             prefix: prefix.to_ascii_uppercase().into(),
             url: url.into(),
+            opens_mail: mail.is_some(),
+            mail,
         })
     }
 
@@ -290,11 +389,13 @@ impl Store {
     /// `commits`: whether each of its SQLite commits is flushed to disk
     /// before it returns (see [`Commits`]).
     pub async fn dedicated(&self, max_connections: u32, commits: Commits) -> Result<Store> {
-        let pool = pool_options(self.backend, &self.url, max_connections, commits)
+        let attach = self.mail.as_ref().map(|m| m.path.clone());
+        let pool = pool_options(self.backend, &self.url, max_connections, commits, attach)
             .connect(&self.url)
             .await?;
         Ok(Store {
             pool,
+            opens_mail: false,
             ..self.clone()
         })
     }
@@ -338,6 +439,8 @@ impl Store {
             prefix: self.prefix.clone(),
             participants: Default::default(),
             deferred: None,
+            mail: self.mail.clone(),
+            mail_tx: None,
             _guard: guard,
             started: std::time::Instant::now(),
         })
@@ -349,9 +452,13 @@ impl Store {
         Ok(())
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Closes the pool (and the mail file's, if this store opened it),
+    /// waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(mail) = self.mail.as_ref().filter(|_| self.opens_mail) {
+            mail.pool.close().await;
+        }
     }
 
     /// Reads a setting from the `settings` table.

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::imap::{ImapError, Session, connect_with};
 use crate::config::{AfterAction, StartMode};
 use crate::mail::MAX_MAIL_BYTES;
+use crate::store::inbound::Fetched;
 use crate::store::mailboxes::MailboxRow;
 use crate::store::{Store, StoreError, now_millis};
 
@@ -212,38 +213,36 @@ impl Poller {
                 let stream = session.uid_fetch(uid_set(&group), what).await?;
                 let fetches: Vec<_> = stream.try_collect().await?;
                 let fetched = started.elapsed();
-                let mails: Vec<(i64, &[u8])> = fetches
+                let mails: Vec<Fetched<'_>> = fetches
                     .iter()
                     .filter_map(|f| {
-                        let body = if too_large {
-                            f.header().unwrap_or_default()
+                        let uid = f.uid?;
+                        let (raw, quarantine) = if too_large {
+                            let size = sizes
+                                .iter()
+                                .find(|(u, _)| *u == uid)
+                                .map_or(0, |(_, s)| *s);
+                            let reason = format!(
+                                "the mail is {size} bytes, more than the {MAX_MAIL_BYTES} accepted; only its header was kept"
+                            );
+                            (f.header().unwrap_or_default(), Some(reason))
                         } else {
-                            f.body()?
+                            (f.body()?, None)
                         };
-                        Some((i64::from(f.uid?), body))
+                        Some(Fetched {
+                            uid: i64::from(uid),
+                            raw,
+                            quarantine,
+                        })
                     })
                     .collect();
-                let mut tx = self.store.begin().await?;
-                let new = tx
+                let new = self
+                    .store
                     .store_fetched(row.id, uidvalidity, &mails, silent, now)
                     .await?;
                 stored += new.len();
-                if too_large {
-                    for (uid, id) in &new {
-                        let size = sizes
-                            .iter()
-                            .find(|(u, _)| i64::from(*u) == *uid)
-                            .map(|(_, s)| *s)
-                            .unwrap_or(0);
-                        let reason = format!(
-                            "the mail is {size} bytes, more than the {MAX_MAIL_BYTES} accepted; only its header was kept"
-                        );
-                        tx.quarantine_raw(*id, &reason, now).await?;
-                    }
-                }
                 count += mails.len();
-                top = mails.iter().map(|(uid, _)| *uid).fold(top, i64::max);
-                tx.commit().await?;
+                top = mails.iter().map(|m| m.uid).fold(top, i64::max);
                 tracing::debug!(mails = fetches.len(), ?fetched, stored = ?started.elapsed(), "group fetched and stored");
                 // Wake every idle processor worker, and leave a permit for one busy now.
                 self.wake.notify_waiters();

@@ -1,9 +1,14 @@
 //! Inbound raw mail: committed before the IMAP server is told anything,
 //! claimed for processing, marked done or quarantined with the reason.
+//!
+//! The bytes live apart from the `inbound` row: on PostgreSQL in
+//! `inbound_raw`, on SQLite in the mail file (see [`super::MailFile`]),
+//! under a key the row names (`raw_key`; NULL for rows stored before the
+//! mail file, whose bytes stay in `inbound_raw`).
 
 use sqlx::Row;
 
-use super::{Backend, Param, Result, Sql, Store, Tx};
+use super::{Backend, Param, Result, Sql, Store, StoreError, Tx};
 
 /// A stored raw mail waiting to be processed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +44,27 @@ pub struct Quarantined {
 
 const RAW_COLS: &str = "id, mailbox_id, silent, attempts, received_at";
 
+/// The bytes of the inbound row `i`, as an SQL expression.
+fn raw_of_row(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "CASE WHEN i.raw_key IS NULL THEN (SELECT raw FROM inbound_raw WHERE inbound_id = i.id) \
+             ELSE (SELECT raw FROM mail.raw WHERE key = i.raw_key) END"
+        }
+        Backend::Postgres => "(SELECT raw FROM inbound_raw WHERE inbound_id = i.id)",
+    }
+}
+
+/// A mail fetched over IMAP, to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched<'a> {
+    pub uid: i64,
+    pub raw: &'a [u8],
+    /// Stored straight into quarantine with this reason (a mail too large
+    /// to download, of which only the header is kept).
+    pub quarantine: Option<String>,
+}
+
 /// A claimed row without its bytes (they are read from `inbound_raw` after).
 fn raw_from(row: &sqlx::any::AnyRow) -> Result<RawMail> {
     Ok(RawMail {
@@ -51,19 +77,55 @@ fn raw_from(row: &sqlx::any::AnyRow) -> Result<RawMail> {
     })
 }
 
-/// Fills in the bytes of claimed mails, one query for all.
-async fn load_bytes(conn: &mut sqlx::AnyConnection, mails: &mut [RawMail]) -> Result<()> {
+/// Fills in the bytes of claimed mails, one query for all. A mail whose
+/// bytes are missing keeps none (and fails to parse, into quarantine).
+async fn load_bytes(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    mails: &mut [RawMail],
+) -> Result<()> {
     if mails.is_empty() {
         return Ok(());
     }
     let mut sql = Sql::default();
-    sql.push("SELECT inbound_id, raw FROM inbound_raw WHERE inbound_id IN ")
-        .bind_list(mails.iter().map(|m| Param::Int(m.id)));
+    sql.push(&format!(
+        "SELECT i.id, {} AS raw FROM inbound i WHERE i.id IN ",
+        raw_of_row(backend)
+    ))
+    .bind_list(mails.iter().map(|m| Param::Int(m.id)));
     for row in sql.query().fetch_all(&mut *conn).await? {
         let id: i64 = row.try_get(0)?;
         if let Some(m) = mails.iter_mut().find(|m| m.id == id) {
-            m.raw = row.try_get(1)?;
+            m.raw = row.try_get::<Option<Vec<u8>>, _>(1)?.unwrap_or_default();
         }
+    }
+    Ok(())
+}
+
+/// Writes raw mails into the mail file under their keys. `replace`: a key
+/// already there gets these bytes (a pipe's key, whose earlier bytes can
+/// only be left by a crash before their row was committed); otherwise the
+/// bytes there stay (an IMAP key: the same UID of the same mailbox is the
+/// same mail).
+async fn write_raw(
+    conn: &mut sqlx::AnyConnection,
+    mails: &[(&str, &[u8])],
+    replace: bool,
+) -> Result<()> {
+    let verb = if replace { "REPLACE" } else { "IGNORE" };
+    for chunk in mails.chunks(500) {
+        let mut text = format!("INSERT OR {verb} INTO raw (key, raw) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                text.push_str(", ");
+            }
+            text.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
+        for (key, raw) in chunk {
+            q = q.bind(*key).bind(*raw);
+        }
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -144,91 +206,40 @@ impl Tx {
         if let Some(id) = existing {
             return Ok(Stored::Duplicate(id));
         }
+        // Unique: (mailbox, key) is, and mailbox ids are never reused.
+        let raw_key = self.mail.is_some().then(|| {
+            let mailbox = mailbox_id.map_or_else(|| "-".to_string(), |m| m.to_string());
+            format!("pipe:{mailbox}:{dedup_key}")
+        });
         let id = sqlx::query_scalar(
-            "INSERT INTO inbound (mailbox_id, dedup_key, silent, received_at) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO inbound (mailbox_id, dedup_key, silent, received_at, raw_key) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(mailbox_id)
         .bind(dedup_key)
         .bind(i64::from(silent))
         .bind(now)
+        .bind(raw_key.clone())
         .fetch_one(&mut *self.conn)
         .await?;
-        self.store_bytes(id, raw).await?;
-        Ok(Stored::New(id))
-    }
-
-    /// The bytes of a stored mail, beside its row.
-    /// Stores a group of mails fetched from one IMAP mailbox, keyed by
-    /// (mailbox, UIDVALIDITY, UID), in two statements per 500 mails (a
-    /// statement per mail made the poller hold SQLite's write lock twice as
-    /// long). Returns the UID and row id of each mail stored now; mails
-    /// already there are passed over.
-    pub async fn store_fetched(
-        &mut self,
-        mailbox_id: i64,
-        uidvalidity: i64,
-        mails: &[(i64, &[u8])],
-        silent: bool,
-        now: i64,
-    ) -> Result<Vec<(i64, i64)>> {
-        let mut stored = Vec::with_capacity(mails.len());
-        for chunk in mails.chunks(500) {
-            let mut text = String::from(
-                "INSERT INTO inbound (mailbox_id, uidvalidity, uid, dedup_key, silent, received_at) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let n = 5 + 2 * i;
-                if i > 0 {
-                    text.push_str(", ");
+        match (&raw_key, self.mail.clone()) {
+            (Some(key), Some(mail)) => {
+                if self.mail_tx.is_none() {
+                    self.mail_tx = Some(mail.begin().await?);
                 }
-                text.push_str(&format!("($1, $2, ${n}, ${}, $3, $4)", n + 1));
-            }
-            text.push_str(
-                " ON CONFLICT (mailbox_id, uidvalidity, uid) DO NOTHING RETURNING id, uid",
-            );
-            let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(text))
-                .bind(mailbox_id)
-                .bind(uidvalidity)
-                .bind(i64::from(silent))
-                .bind(now);
-            for (uid, _) in chunk {
-                q = q
-                    .bind(*uid)
-                    .bind(format!("imap:{mailbox_id}:{uidvalidity}:{uid}"));
-            }
-            let new = q.fetch_all(&mut *self.conn).await?;
-            if new.is_empty() {
-                continue;
-            }
-            let mut text = String::from("INSERT INTO inbound_raw (inbound_id, raw) VALUES ");
-            for i in 0..new.len() {
-                if i > 0 {
-                    text.push_str(", ");
+                if let Some(mail_tx) = &mut self.mail_tx {
+                    write_raw(&mut mail_tx.conn, &[(key, raw)], true).await?;
                 }
-                text.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
             }
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
-            for (id, uid) in &new {
-                let raw = chunk
-                    .iter()
-                    .find(|(u, _)| u == uid)
-                    .map_or(&[][..], |(_, raw)| *raw);
-                q = q.bind(*id).bind(raw);
+            _ => {
+                sqlx::query("INSERT INTO inbound_raw (inbound_id, raw) VALUES ($1, $2)")
+                    .bind(id)
+                    .bind(raw)
+                    .execute(&mut *self.conn)
+                    .await?;
             }
-            q.execute(&mut *self.conn).await?;
-            stored.extend(new.into_iter().map(|(id, uid)| (uid, id)));
         }
-        Ok(stored)
-    }
-
-    async fn store_bytes(&mut self, id: i64, raw: &[u8]) -> Result<()> {
-        sqlx::query("INSERT INTO inbound_raw (inbound_id, raw) VALUES ($1, $2)")
-            .bind(id)
-            .bind(raw)
-            .execute(&mut *self.conn)
-            .await?;
-        Ok(())
+        Ok(Stored::New(id))
     }
 
     /// Marks stored mails processed, noting the ticket each went to, in one
@@ -263,6 +274,91 @@ impl Tx {
 }
 
 impl Store {
+    /// Stores a group of mails fetched from one IMAP mailbox, keyed by
+    /// (mailbox, UIDVALIDITY, UID), and commits. Returns the UID and row
+    /// id of each mail stored now; mails already there are passed over.
+    ///
+    /// On SQLite the bytes are committed to the mail file first, then the
+    /// rows to the main file: the main file's write lock, which the
+    /// processor needs, is held only for the rows. On PostgreSQL, one
+    /// transaction. Either way a few statements per 500 mails (a statement
+    /// per mail made the poller hold SQLite's write lock twice as long).
+    pub async fn store_fetched(
+        &self,
+        mailbox_id: i64,
+        uidvalidity: i64,
+        mails: &[Fetched<'_>],
+        silent: bool,
+        now: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        let key = |uid: i64| format!("imap:{mailbox_id}:{uidvalidity}:{uid}");
+        if let Some(mail) = &self.mail {
+            let keys: Vec<String> = mails.iter().map(|m| key(m.uid)).collect();
+            let raws: Vec<(&str, &[u8])> = keys
+                .iter()
+                .zip(mails)
+                .map(|(k, m)| (k.as_str(), m.raw))
+                .collect();
+            let mut mail_tx = mail.begin().await?;
+            write_raw(&mut mail_tx.conn, &raws, false).await?;
+            mail_tx.conn.commit().await?;
+        }
+        let in_mail_file = self.mail.is_some();
+        let mut tx = self.begin().await?;
+        let mut stored = Vec::with_capacity(mails.len());
+        for chunk in mails.chunks(500) {
+            let mut text = String::from(
+                "INSERT INTO inbound (mailbox_id, uidvalidity, uid, dedup_key, raw_key, silent, received_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let n = 5 + 3 * i;
+                if i > 0 {
+                    text.push_str(", ");
+                }
+                text.push_str(&format!("($1, $2, ${n}, ${}, ${}, $3, $4)", n + 1, n + 2));
+            }
+            text.push_str(
+                " ON CONFLICT (mailbox_id, uidvalidity, uid) DO NOTHING RETURNING id, uid",
+            );
+            let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(text))
+                .bind(mailbox_id)
+                .bind(uidvalidity)
+                .bind(i64::from(silent))
+                .bind(now);
+            for m in chunk {
+                let key = key(m.uid);
+                q = q
+                    .bind(m.uid)
+                    .bind(key.clone())
+                    .bind(in_mail_file.then_some(key));
+            }
+            let new = q.fetch_all(&mut *tx.conn).await?;
+            let of = |uid: i64| chunk.iter().find(|m| m.uid == uid);
+            if !in_mail_file && !new.is_empty() {
+                let mut text = String::from("INSERT INTO inbound_raw (inbound_id, raw) VALUES ");
+                for i in 0..new.len() {
+                    if i > 0 {
+                        text.push_str(", ");
+                    }
+                    text.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+                }
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
+                for (id, uid) in &new {
+                    q = q.bind(*id).bind(of(*uid).map_or(&[][..], |m| m.raw));
+                }
+                q.execute(&mut *tx.conn).await?;
+            }
+            for (id, uid) in &new {
+                if let Some(reason) = of(*uid).and_then(|m| m.quarantine.as_deref()) {
+                    tx.quarantine_raw(*id, reason, now).await?;
+                }
+            }
+            stored.extend(new.into_iter().map(|(id, uid)| (uid, id)));
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
     /// Claims up to `limit` unprocessed mails for `holder` until `now + ttl_ms`.
     /// On PostgreSQL rows locked by another daemon are skipped; a dead
     /// daemon's claims expire.
@@ -300,7 +396,7 @@ impl Store {
         // claim is committed, so that the database's write lock (SQLite has
         // one for all writers) is not held while megabytes are read.
         let mut conn = self.pool.acquire().await?;
-        load_bytes(&mut conn, &mut mails).await?;
+        load_bytes(&mut conn, self.backend, &mut mails).await?;
         mails.sort_by_key(|m| m.id);
         Ok(mails)
     }
@@ -330,7 +426,7 @@ impl Store {
             .transpose()?
             .into_iter()
             .collect::<Vec<_>>();
-        load_bytes(&mut tx.conn, &mut mails).await?;
+        load_bytes(&mut tx.conn, self.backend, &mut mails).await?;
         tx.commit().await?;
         Ok(mails.pop())
     }
@@ -376,11 +472,11 @@ impl Store {
 
     /// Quarantined mails, oldest first.
     pub async fn quarantined(&self, limit: i64) -> Result<Vec<Quarantined>> {
-        let rows = sqlx::query(
-            "SELECT i.id, m.name, i.reason, i.received_at, LENGTH(r.raw) AS size FROM inbound i \
-             LEFT JOIN inbound_raw r ON r.inbound_id = i.id \
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT i.id, m.name, i.reason, i.received_at, COALESCE(LENGTH({}), 0) AS size FROM inbound i \
              LEFT JOIN mailboxes m ON m.id = i.mailbox_id WHERE i.state = 'quarantined' ORDER BY i.id LIMIT $1",
-        )
+            raw_of_row(self.backend)
+        )))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -401,14 +497,21 @@ impl Store {
 
     /// The raw bytes and state of an inbound mail.
     pub async fn inbound(&self, id: i64) -> Result<Option<(String, Option<String>, Vec<u8>)>> {
-        let row = sqlx::query(
-            "SELECT i.state, i.reason, r.raw FROM inbound i JOIN inbound_raw r ON r.inbound_id = i.id WHERE i.id = $1",
-        )
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Ok((r.try_get("state")?, r.try_get("reason")?, r.try_get("raw")?)))
-            .transpose()
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT i.state, i.reason, {} AS raw FROM inbound i WHERE i.id = $1",
+            raw_of_row(self.backend)
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let raw: Option<Vec<u8>> = r.try_get("raw")?;
+            let raw = raw.ok_or_else(|| {
+                StoreError::Corrupt(format!("the bytes of inbound mail {id} are missing"))
+            })?;
+            Ok((r.try_get("state")?, r.try_get("reason")?, raw))
+        })
+        .transpose()
     }
 
     /// Puts a quarantined mail back in the queue. Returns whether it was quarantined.
@@ -442,5 +545,155 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Fetched, Stored};
+    use crate::store::Store;
+    use std::time::Duration;
+
+    async fn sqlite_store(dir: &tempfile::TempDir) -> (Store, i64) {
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url, 4, "TKT").await.unwrap();
+        store.migrate().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let mailbox: i64 = sqlx::query_scalar(
+            "INSERT INTO mailboxes (name, address, settings, from_config, created_at) \
+             VALUES ('support', 'support@example.test', '{}', 0, 0) RETURNING id",
+        )
+        .fetch_one(&mut *tx.conn)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        (store, mailbox)
+    }
+
+    async fn count(store: &Store, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    /// A poller's bytes are committed to the mail file without the main
+    /// file's write lock: while another transaction holds that lock they
+    /// are already there, and the rows follow once it is released.
+    #[tokio::test]
+    async fn fetched_bytes_commit_to_the_mail_file_before_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, mailbox) = sqlite_store(&dir).await;
+        let holder = store.begin().await.unwrap();
+        let poller = store.clone();
+        let storing = tokio::spawn(async move {
+            let mails = [
+                Fetched {
+                    uid: 7,
+                    raw: b"Subject: a\r\n\r\none",
+                    quarantine: None,
+                },
+                Fetched {
+                    uid: 8,
+                    raw: b"Subject: b\r\n\r\ntwo",
+                    quarantine: Some("too large".into()),
+                },
+            ];
+            poller
+                .store_fetched(mailbox, 3, &mails, false, 1)
+                .await
+                .unwrap()
+        });
+        let keys = "SELECT COUNT(*) FROM mail.raw WHERE key IN ('imap:1:3:7', 'imap:1:3:8')";
+        let mut waited = 0;
+        while count(&store, keys).await < 2 {
+            assert!(waited < 500, "the bytes waited for the main write lock");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            waited += 1;
+        }
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM inbound").await, 0);
+        drop(holder);
+        let stored = storing.await.unwrap();
+        assert_eq!(stored.len(), 2);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM inbound_raw").await, 0);
+        let (state, _, raw) = store.inbound(stored[0].1).await.unwrap().unwrap();
+        assert_eq!(
+            (state.as_str(), &raw[..]),
+            ("new", &b"Subject: a\r\n\r\none"[..])
+        );
+        let quarantined = store.quarantined(10).await.unwrap();
+        assert_eq!(quarantined.len(), 1);
+        assert_eq!(
+            (quarantined[0].reason.as_str(), quarantined[0].size),
+            ("too large", 17)
+        );
+        // Fetched again (after a crash before the server was told): nothing new.
+        let again = [Fetched {
+            uid: 7,
+            raw: b"Subject: a\r\n\r\none",
+            quarantine: None,
+        }];
+        assert!(
+            store
+                .store_fetched(mailbox, 3, &again, false, 2)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let claimed = store.claim_raw("me", 5, 1000, 10, false).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].raw, b"Subject: a\r\n\r\none");
+    }
+
+    /// A piped mail's bytes go to the mail file with its transaction, a
+    /// rolled-back one leaves no row, and a row stored before the mail file
+    /// existed is still read from `inbound_raw`.
+    #[tokio::test]
+    async fn piped_and_older_mail_is_read_where_it_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, mailbox) = sqlite_store(&dir).await;
+        let mut tx = store.begin().await.unwrap();
+        tx.store_raw(Some(mailbox), "<a@x>", b"first try", false, 1)
+            .await
+            .unwrap();
+        drop(tx);
+        let mut tx = store.begin().await.unwrap();
+        let Stored::New(piped) = tx
+            .store_raw(Some(mailbox), "<a@x>", b"piped", false, 1)
+            .await
+            .unwrap()
+        else {
+            panic!("a rolled-back mail counted as stored")
+        };
+        tx.commit().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let again = tx
+            .store_raw(Some(mailbox), "<a@x>", b"other", false, 2)
+            .await
+            .unwrap();
+        assert_eq!(again, Stored::Duplicate(piped));
+        let older: i64 = sqlx::query_scalar(
+            "INSERT INTO inbound (mailbox_id, dedup_key, received_at) VALUES (NULL, 'old', 0) RETURNING id",
+        )
+        .fetch_one(&mut *tx.conn)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO inbound_raw (inbound_id, raw) VALUES ($1, $2)")
+            .bind(older)
+            .bind(&b"older"[..])
+            .execute(&mut *tx.conn)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(store.inbound(piped).await.unwrap().unwrap().2, b"piped");
+        assert_eq!(store.inbound(older).await.unwrap().unwrap().2, b"older");
+        let claimed = store.claim_raw("me", 5, 1000, 10, false).await.unwrap();
+        let raws: Vec<&[u8]> = claimed.iter().map(|m| &m.raw[..]).collect();
+        assert_eq!(raws, [&b"piped"[..], &b"older"[..]]);
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM inbound_raw").await,
+            1,
+            "new mail went to inbound_raw"
+        );
     }
 }

@@ -8,6 +8,7 @@ use postdesk::domain::{MessageKind, Role, Span, Status};
 use postdesk::gateway::processor::{Disposition, Processor};
 use postdesk::gateway::signing_key;
 use postdesk::store::Store;
+use postdesk::store::inbound::Fetched;
 
 const T0: i64 = 1_800_000_000_000;
 
@@ -67,18 +68,22 @@ impl Rig {
     async fn store(&mut self, raw: &str) -> i64 {
         self.uid += 1;
         let raw = raw.replace("\r\n", "\n").replace('\n', "\r\n");
-        let mut tx = self.store.begin().await.unwrap();
-        let mails = [(self.uid, raw.as_bytes())];
-        let stored = tx
+        let mails = [Fetched {
+            uid: self.uid,
+            raw: raw.as_bytes(),
+            quarantine: None,
+        }];
+        let stored = self
+            .store
             .store_fetched(self.mailbox_id, 1, &mails, false, T0)
             .await
             .unwrap();
         // The same UID again stores nothing.
-        let again = tx
+        let again = self
+            .store
             .store_fetched(self.mailbox_id, 1, &mails, false, T0)
             .await
             .unwrap();
-        tx.commit().await.unwrap();
         assert!(again.is_empty(), "stored twice");
         let [(uid, id)] = stored[..] else {
             panic!("not stored: {stored:?}")

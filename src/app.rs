@@ -191,6 +191,8 @@ fn spawn_processor(
     tasks: &TaskTracker,
 ) {
     let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    // Each next batch is read and prepared here, on the daemon's runtime.
+    let helper = (tokio::runtime::Handle::current(), processor.store().clone());
     let (thread_wake, thread_shutdown) = (wake.clone(), shutdown.clone());
     let fallback = processor.clone();
     let spawned = std::thread::Builder::new()
@@ -217,7 +219,9 @@ fn spawn_processor(
                     }
                 };
                 let processor = match &own {
-                    Some(store) => processor.with_store(store.clone()),
+                    Some(store) => processor
+                        .with_store(store.clone())
+                        .with_helper(helper.0, helper.1),
                     None => processor,
                 };
                 run_processor(processor, thread_wake, thread_shutdown).await;
@@ -257,7 +261,11 @@ fn pin_to_one_core() {
 /// seconds anyway (mail stored by `ingest`, claims of a dead daemon expiring).
 async fn run_processor(processor: Processor, wake: Arc<Notify>, shutdown: CancellationToken) {
     loop {
-        let busy = match processor.run_once(200, crate::store::now_millis()).await {
+        // Up to 16 batches per turn: other daemons (PostgreSQL) get theirs between.
+        let pass = processor
+            .run_pipelined(200, 16, || !shutdown.is_cancelled())
+            .await;
+        let busy = match pass {
             Ok(pass) => pass.processed + pass.quarantined > 0,
             Err(e) => {
                 tracing::warn!(error = %e, "processing stored mail failed; retrying");

@@ -67,7 +67,7 @@ pub struct Poller {
 type UidSize = (u32, u32);
 
 /// Most bytes fetched in one round trip.
-const FETCH_BYTES: usize = 2 * 1024 * 1024;
+const FETCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// Splits (uid, size) pairs into groups of at most [`FETCH_BYTES`] (a lone
 /// mail larger than that still gets a group of its own).

@@ -58,6 +58,47 @@ pub struct Processor {
     key: SigningKey,
     holder: String,
     metrics: Option<Arc<Metrics>>,
+    /// Where the next batch is read and prepared while one is written (see
+    /// [`Processor::run_pipelined`]); `None` prepares each in turn.
+    helper: Option<Helper>,
+}
+
+/// Another runtime (the daemon's main one, on the other cores) and a store
+/// whose connections live on it.
+#[derive(Debug, Clone)]
+struct Helper {
+    runtime: tokio::runtime::Handle,
+    store: crate::store::Store,
+}
+
+/// A batch claimed, its bytes being read and its mails prepared.
+struct Ahead {
+    /// The ids claimed, to give back if it is abandoned.
+    ids: Vec<i64>,
+    ready: AheadState,
+}
+
+/// Claimed mails with their bytes, and each one prepared.
+type Loaded = (Vec<RawMail>, Vec<Parsed>);
+
+enum AheadState {
+    Ready(Loaded),
+    Pending(tokio::task::JoinHandle<Result<Loaded, StoreError>>),
+}
+
+impl Ahead {
+    async fn wait(self) -> Result<Loaded, Transient> {
+        match self.ready {
+            AheadState::Ready(loaded) => Ok(loaded),
+            AheadState::Pending(task) => match task.await {
+                Ok(done) => Ok(done?),
+                // The helper runtime is shutting down: the claims lapse or are given back.
+                Err(e) => Err(Transient(StoreError::Corrupt(format!(
+                    "preparing a batch stopped: {e}"
+                )))),
+            },
+        }
+    }
 }
 
 /// What one batch gathers as it goes: the mails finished (marked in one
@@ -283,7 +324,20 @@ impl Processor {
             key: self.key.clone(),
             holder: format!("{}/{n}", self.holder),
             metrics: self.metrics.clone(),
+            helper: self.helper.clone(),
         }
+    }
+
+    /// The same processor reading and preparing each next batch on
+    /// `runtime`, through `store` (whose connections belong to it), while
+    /// it writes the current one.
+    pub fn with_helper(
+        mut self,
+        runtime: tokio::runtime::Handle,
+        store: crate::store::Store,
+    ) -> Self {
+        self.helper = Some(Helper { runtime, store });
+        self
     }
 
     /// The same processor writing through another handle to the database.
@@ -304,6 +358,7 @@ impl Processor {
             key,
             holder: holder.into(),
             metrics: None,
+            helper: None,
         }
     }
 
@@ -361,9 +416,10 @@ impl Processor {
         let Some(turn) = store.processing_turn(TURN_WAIT).await? else {
             return Ok(Pass::default());
         };
-        let mails = store
-            .claim_raw(&self.holder, now, CLAIM_MS, limit, turn.exclusive())
+        let mut mails = store
+            .claim_raw_rows(&self.holder, now, CLAIM_MS, limit, turn.exclusive(), 0)
             .await?;
+        store.load_raw(&mut mails).await?;
         let mut pass = Pass::default();
         let started = std::time::Instant::now();
         let outcome = match self.process_batch(&mails, now).await {
@@ -387,6 +443,120 @@ impl Processor {
             }
         }
         Ok(pass)
+    }
+
+    /// Claims and processes batches of up to `limit` stored mails back to
+    /// back, at most `batches` of them in one processing turn, while
+    /// `go_on()` says so: each next batch is claimed before the current one
+    /// is written, and its bytes are read and its mails prepared on the
+    /// helper runtime meanwhile, so that the write lock (the bound on
+    /// SQLite) waits on nothing else. Batches stay in arrival order: each
+    /// claims only mails after the last one's.
+    pub async fn run_pipelined(
+        &self,
+        limit: i64,
+        batches: usize,
+        go_on: impl Fn() -> bool,
+    ) -> Result<Pass, Transient> {
+        let store = self.actions.store();
+        let Some(turn) = store.processing_turn(TURN_WAIT).await? else {
+            return Ok(Pass::default());
+        };
+        let exclusive = turn.exclusive();
+        let now = crate::store::now_millis();
+        let mut ahead = self.claim_ahead(limit, now, exclusive, 0).await?;
+        let mut pass = Pass::default();
+        for round in 1..=batches {
+            let Some(last) = ahead.ids.last().copied() else {
+                break;
+            };
+            let ids = std::mem::take(&mut ahead.ids);
+            let give_back = |more: &[i64]| {
+                let all: Vec<i64> = ids.iter().chain(more).copied().collect();
+                async move {
+                    let _ = store.release_claims(&all, &self.holder).await;
+                }
+            };
+            let (raws, parsed) = match ahead.wait().await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    give_back(&[]).await;
+                    return Err(e);
+                }
+            };
+            let now = crate::store::now_millis();
+            let next = if round < batches && go_on() {
+                match self.claim_ahead(limit, now, exclusive, last).await {
+                    Ok(next) => Some(next),
+                    Err(e) => {
+                        give_back(&[]).await;
+                        return Err(e);
+                    }
+                }
+            } else {
+                None
+            };
+            let started = std::time::Instant::now();
+            match self.process_prepared(&raws, &parsed, now).await {
+                Ok(out) => {
+                    tracing::debug!(mails = raws.len(), elapsed = ?started.elapsed(), "batch processed");
+                    for d in out {
+                        match d {
+                            Disposition::Quarantined(_) => pass.quarantined += 1,
+                            _ => pass.processed += 1,
+                        }
+                    }
+                }
+                Err(e) => {
+                    give_back(next.as_ref().map_or(&[][..], |n| &n.ids)).await;
+                    return Err(e);
+                }
+            }
+            match next {
+                Some(next) => ahead = next,
+                None => break,
+            }
+        }
+        turn.release().await;
+        Ok(pass)
+    }
+
+    /// Claims the next batch (mails after id `after`) and starts reading
+    /// and preparing it on the helper runtime, or does so at once without one.
+    async fn claim_ahead(
+        &self,
+        limit: i64,
+        now: Millis,
+        exclusive: bool,
+        after: i64,
+    ) -> Result<Ahead, Transient> {
+        let mut raws = self
+            .actions
+            .store()
+            .claim_raw_rows(&self.holder, now, CLAIM_MS, limit, exclusive, after)
+            .await?;
+        let ids = raws.iter().map(|r| r.id).collect();
+        let ready = match &self.helper {
+            Some(helper) if !raws.is_empty() => {
+                let store = helper.store.clone();
+                AheadState::Pending(helper.runtime.spawn(async move {
+                    store.load_raw(&mut raws).await?;
+                    let parsed = tokio::task::spawn_blocking(move || {
+                        let parsed: Vec<Parsed> = raws.iter().map(prepare).collect();
+                        (raws, parsed)
+                    })
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("preparing a batch failed: {e}")))?;
+                    Ok(parsed)
+                }))
+            }
+            _ => {
+                self.actions.store().load_raw(&mut raws).await?;
+                let parsed = raws.iter().map(prepare).collect();
+                AheadState::Ready((raws, parsed))
+            }
+        };
+        Ok(Ahead { ids, ready })
     }
 
     /// Processes the stored mail `id` in a turn of its own (the `ingest` and
@@ -428,6 +598,20 @@ impl Processor {
         raws: &[RawMail],
         now: Millis,
     ) -> Result<Vec<Disposition>, Transient> {
+        let prepare_started = std::time::Instant::now();
+        let parsed: Vec<Parsed> = raws.iter().map(prepare).collect();
+        tracing::debug!(mails = raws.len(), elapsed = ?prepare_started.elapsed(), "batch prepared");
+        self.process_prepared(raws, &parsed, now).await
+    }
+
+    /// Processes claimed mails already prepared (`parsed[i]` from `raws[i]`),
+    /// as [`Processor::process_batch`] says.
+    async fn process_prepared(
+        &self,
+        raws: &[RawMail],
+        parsed: &[Parsed],
+        now: Millis,
+    ) -> Result<Vec<Disposition>, Transient> {
         if raws.is_empty() {
             return Ok(Vec::new());
         }
@@ -438,16 +622,10 @@ impl Processor {
                 e.insert(store.mailbox(id).await?);
             }
         }
-        let prepare_started = std::time::Instant::now();
-        let parsed: Vec<Parsed> = raws.iter().map(prepare).collect();
-        tracing::debug!(mails = raws.len(), elapsed = ?prepare_started.elapsed(), "batch prepared");
-        let out = match self
-            .run_batch(raws, &parsed, &mailboxes, false, now)
-            .await?
-        {
+        let out = match self.run_batch(raws, parsed, &mailboxes, false, now).await? {
             Some(out) => out,
             None => self
-                .run_batch(raws, &parsed, &mailboxes, true, now)
+                .run_batch(raws, parsed, &mailboxes, true, now)
                 .await?
                 .unwrap_or_default(),
         };

@@ -359,19 +359,22 @@ impl Store {
         Ok(stored)
     }
 
-    /// Claims up to `limit` unprocessed mails for `holder` until `now + ttl_ms`.
-    /// On PostgreSQL rows locked by another daemon are skipped; a dead
-    /// daemon's claims expire.
-    pub async fn claim_raw(
+    /// Claims for `holder` until `now + ttl_ms` up to `limit` unprocessed
+    /// mails with ids above `after`, in id order, without their bytes (see
+    /// [`Store::load_raw`]). On PostgreSQL rows locked by another daemon
+    /// are skipped; a dead daemon's claims expire. `take_over`:
+    /// inside an exclusive processing turn, claims left by others are
+    /// stale and taken.
+    pub async fn claim_raw_rows(
         &self,
         holder: &str,
         now: i64,
         ttl_ms: i64,
         limit: i64,
         take_over: bool,
+        after: i64,
     ) -> Result<Vec<RawMail>> {
         let lock = self.skip_locked();
-        // `take_over`: inside an exclusive processing turn every claim is stale.
         let unclaimed = if take_over {
             "$3 = $3"
         } else {
@@ -379,7 +382,7 @@ impl Store {
         };
         let sql = format!(
             "UPDATE inbound SET claimed_by = $1, claim_until = $2, attempts = attempts + 1 WHERE id IN \
-             (SELECT id FROM inbound WHERE state = 'new' AND {unclaimed} \
+             (SELECT id FROM inbound WHERE state = 'new' AND id > $5 AND {unclaimed} \
              ORDER BY id LIMIT $4{lock}) RETURNING {RAW_COLS}"
         );
         let mut tx = self.begin().await?;
@@ -388,17 +391,22 @@ impl Store {
             .bind(now.saturating_add(ttl_ms))
             .bind(now)
             .bind(limit)
+            .bind(after)
             .fetch_all(&mut *tx.conn)
             .await?;
         let mut mails = rows.iter().map(raw_from).collect::<Result<Vec<_>>>()?;
         tx.commit().await?;
-        // The bytes of a stored mail never change: they are read after the
-        // claim is committed, so that the database's write lock (SQLite has
-        // one for all writers) is not held while megabytes are read.
-        let mut conn = self.pool.acquire().await?;
-        load_bytes(&mut conn, self.backend, &mut mails).await?;
         mails.sort_by_key(|m| m.id);
         Ok(mails)
+    }
+
+    /// Reads the bytes of claimed mails. They never change once stored:
+    /// they are read after the claim is committed, so that the database's
+    /// write lock (SQLite has one for all writers) is not held while
+    /// megabytes are read, and may be read on another thread meanwhile.
+    pub async fn load_raw(&self, mails: &mut [RawMail]) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        load_bytes(&mut conn, self.backend, mails).await
     }
 
     /// Claims one stored mail by id, if it is waiting and unclaimed.
@@ -570,6 +578,15 @@ mod tests {
         (store, mailbox)
     }
 
+    async fn claim(store: &Store) -> Vec<super::RawMail> {
+        let mut mails = store
+            .claim_raw_rows("me", 5, 1000, 10, false, 0)
+            .await
+            .unwrap();
+        store.load_raw(&mut mails).await.unwrap();
+        mails
+    }
+
     async fn count(store: &Store, sql: &str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
             .fetch_one(&store.pool)
@@ -640,7 +657,7 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        let claimed = store.claim_raw("me", 5, 1000, 10, false).await.unwrap();
+        let claimed = claim(&store).await;
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].raw, b"Subject: a\r\n\r\none");
     }
@@ -687,7 +704,7 @@ mod tests {
         tx.commit().await.unwrap();
         assert_eq!(store.inbound(piped).await.unwrap().unwrap().2, b"piped");
         assert_eq!(store.inbound(older).await.unwrap().unwrap().2, b"older");
-        let claimed = store.claim_raw("me", 5, 1000, 10, false).await.unwrap();
+        let claimed = claim(&store).await;
         let raws: Vec<&[u8]> = claimed.iter().map(|m| &m.raw[..]).collect();
         assert_eq!(raws, [&b"piped"[..], &b"older"[..]]);
         assert_eq!(

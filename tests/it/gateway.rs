@@ -382,6 +382,68 @@ In-Reply-To: <s1@example.org>\n\nStill jams\n",
     assert_eq!(ticket.message_count, 3, "the second copy added nothing");
 }
 
+/// Pipelined batches (each next one claimed, read and prepared on the
+/// helper runtime before the current one is written) keep arrival order: a
+/// reply in a later batch finds the ticket its parent opened in an earlier
+/// one, a second copy finds the first. A turn ends after its last batch
+/// with nothing claimed ahead: the next turn takes the rest at once.
+async fn pipelined_batches_keep_arrival_order(db: TestDb) {
+    let mut r = rig(&db).await;
+    let mails = [
+        "From: jane@example.org\nTo: support@example.test\nSubject: Scanner\nMessage-ID: <s1@example.org>\n\nThe scanner jams\n",
+        "From: jane@example.org\nTo: support@example.test\nSubject: Re: Scanner\nMessage-ID: <s2@example.org>\n\
+In-Reply-To: <s1@example.org>\n\nStill jams\n",
+        "From: paul@example.org\nTo: support@example.test\nSubject: Monitor\nMessage-ID: <s4@example.org>\n\nFlickers\n",
+        "From: jane@example.org\nTo: support@example.test\nSubject: Re: Scanner\nMessage-ID: <s2@example.org>\n\
+In-Reply-To: <s1@example.org>\n\nStill jams\n",
+        "From: paul@example.org\nTo: support@example.test\nSubject: Re: Monitor\nMessage-ID: <s5@example.org>\n\
+In-Reply-To: <s4@example.org>\n\nStill flickers\n",
+    ];
+    for mail in mails {
+        r.store(mail).await;
+    }
+    let processor = r
+        .processor
+        .clone()
+        .with_helper(tokio::runtime::Handle::current(), r.store.clone());
+    // One mail per batch, three batches in this turn.
+    let pass = processor.run_pipelined(1, 3, || true).await.unwrap();
+    assert_eq!((pass.processed, pass.quarantined), (3, 0));
+    let counts = r.store.inbound_counts().await.unwrap();
+    assert_eq!(counts, [("done".to_string(), 3), ("new".to_string(), 2)]);
+    let pass = processor.run_pipelined(1, 16, || true).await.unwrap();
+    assert_eq!((pass.processed, pass.quarantined), (2, 0));
+    let mut tx = r.store.begin().await.unwrap();
+    let known = tx
+        .tickets_of_mail_ids(&[
+            "<s1@example.org>",
+            "<s2@example.org>",
+            "<s4@example.org>",
+            "<s5@example.org>",
+        ])
+        .await
+        .unwrap();
+    drop(tx);
+    let ticket_of = |id: &str| known.iter().find(|(k, _)| k == id).unwrap().1;
+    assert_eq!(ticket_of("<s2@example.org>"), ticket_of("<s1@example.org>"));
+    assert_eq!(ticket_of("<s5@example.org>"), ticket_of("<s4@example.org>"));
+    assert_ne!(ticket_of("<s1@example.org>"), ticket_of("<s4@example.org>"));
+    let jane = r
+        .store
+        .ticket(ticket_of("<s1@example.org>"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(jane.message_count, 2, "the second copy added nothing");
+    let paul = r
+        .store
+        .ticket(ticket_of("<s4@example.org>"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(paul.message_count, 2);
+}
+
 /// A batch's notifications are written together at its commit, several to
 /// a statement: 70 new requests (statements of 64, 4 and 2 rows) give each
 /// ticket exactly its own requester's receipt.
@@ -415,6 +477,7 @@ Message-ID: <n{i}@example.org>\n\nPlease help ({i})\n"
 crate::on_both_backends!(
     a_batch_writes_each_ticket_its_own_receipt,
     a_batch_threads_replies_to_its_own_mails,
+    pipelined_batches_keep_arrival_order,
     a_failing_mail_is_quarantined_alone_in_its_batch,
     replies_thread_by_message_id_tag_token_and_marker,
     strangers_agents_and_status_rules,

@@ -97,3 +97,21 @@ pub fn thread_cpu(pid: u32) -> Vec<(String, (f64, f64))> {
     }
     by_name.into_iter().collect()
 }
+
+/// A process's I/O so far, from `/proc/PID/io`: (write calls, bytes handed to
+/// `write`/`pwrite`, read calls, bytes read), zero where unreadable.
+pub fn process_io(pid: u32) -> (u64, u64, u64, u64) {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    let field = |name: &str| {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (
+        field("syscw:"),
+        field("wchar:"),
+        field("syscr:"),
+        field("rchar:"),
+    )
+}

@@ -363,6 +363,14 @@ async fn main() {
         .filter(|(_, (user, sys))| user + sys > 0.0)
         .map(|(name, (user, sys))| format!("{name} {user:.2} + {sys:.2}"))
         .collect();
+    let (wcalls, wbytes, rcalls, rbytes) = common::process_io(daemon.id());
+    println!(
+        "I/O of the daemon so far: {wcalls} write calls ({:.1} MB), {rcalls} read calls ({:.1} MB); per mail {:.1} writes, {:.1} KB",
+        wbytes as f64 / 1e6,
+        rbytes as f64 / 1e6,
+        wcalls as f64 / n as f64,
+        wbytes as f64 / 1e3 / n as f64
+    );
     println!(
         "CPU: machine {:.0}% busy ({busy:.2} of {all:.2} s); daemon threads, user + system s: {}",
         100.0 * busy / all.max(0.01),

@@ -270,6 +270,10 @@ async fn main() {
                 msgs.join(",")
             ));
         }
+        if kind != "postgres" {
+            // What the daemon's commits do for the rows they write.
+            sql.push_str(postdesk::store::SEARCH_CATCH_UP);
+        }
         sql.push_str("COMMIT;");
         exec(&pool, &sql).await;
         if kind == "postgres" && start % 10_000 == 9_000 {

@@ -916,6 +916,7 @@ impl Tx {
         }
         let inserted: (i64, i64) = insert.fetch_one(&mut *self.conn).await?;
         self.participants.insert((inserted.0, t.requester_id));
+        self.search_behind = self.backend == Backend::Sqlite;
         Ok(inserted)
     }
 
@@ -961,6 +962,7 @@ impl Tx {
 
     /// Appends a message; the database's triggers (migration 0009) count it
     /// on its ticket, stamp the ticket's update and record its Message-ID.
+    /// On SQLite its text reaches the full-text search at the commit.
     pub async fn insert_message(&mut self, m: &NewMessage) -> Result<i64> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO messages (ticket_id, kind, author_kind, author_user_id, author_requester_id, body_text, \
@@ -980,6 +982,7 @@ impl Tx {
         .bind(m.now)
         .fetch_one(&mut *self.conn)
         .await?;
+        self.search_behind |= self.backend == Backend::Sqlite && m.kind != MessageKind::System;
         Ok(id)
     }
 

@@ -720,7 +720,92 @@ async fn messages_count_and_stamp_their_ticket(db: TestDb) {
     );
 }
 
+/// A search finds a ticket by any word of its subject, requester and
+/// messages, whichever transaction wrote them (SQLite indexes them at each
+/// commit, not per row): the words of a query may come from different
+/// messages; system messages and other tickets' words do not count; a
+/// merge brings the moved messages' words along; a deleted ticket is gone.
+async fn search_finds_every_word_of_the_thread(db: TestDb) {
+    let (store, actions) = actions_for(settings(&db)).await;
+    let (_, agent) = staff(&store, "agent@example.test", Role::Agent).await;
+    let mut opened = Vec::new();
+    for (from, subject, body) in [
+        ("jane@example.org", "Printer jam", "paper stuck"),
+        ("bob@example.org", "Scanner", "glass cracked"),
+    ] {
+        let input = mail(from, subject, body);
+        opened.push(actions.open_ticket(None, input, T0).await.unwrap());
+    }
+    let (a, b) = (&opened[0], &opened[1]);
+    let jane = requester(a.requester_id);
+    actions
+        .reply(
+            jane,
+            a.ticket_id,
+            ReplyInput::text("the roller squeaks"),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
+    actions
+        .note(agent, a.ticket_id, "ordered toner", T0 + 2)
+        .await
+        .unwrap();
+    actions
+        .change(agent, a.ticket_id, Change::Priority(Priority::High), T0 + 3)
+        .await
+        .unwrap();
+    let found = |q: &str| {
+        let store = store.clone();
+        let q = q.to_string();
+        async move {
+            let filter = TicketFilter {
+                q: Some(q),
+                ..Default::default()
+            };
+            let (_, rows) = store
+                .list_tickets(&filter, (SortKey::Updated, true), 1, 50)
+                .await
+                .unwrap();
+            let mut numbers: Vec<i64> = rows.iter().map(|r| r.reference.number()).collect();
+            numbers.sort();
+            numbers
+        }
+    };
+    assert_eq!(found("roller").await, [1], "a later reply");
+    assert_eq!(
+        found("printer squeak toner").await,
+        [1],
+        "words of several messages"
+    );
+    assert_eq!(
+        found("jane stuck").await,
+        [1],
+        "requester and first message"
+    );
+    assert_eq!(
+        found("roller glass").await,
+        Vec::<i64>::new(),
+        "words of two tickets"
+    );
+    assert_eq!(
+        found("priority").await,
+        Vec::<i64>::new(),
+        "system messages"
+    );
+    assert_eq!(found("cracked").await, [2]);
+    actions
+        .merge(agent, b.ticket_id, a.ticket_id, T0 + 4)
+        .await
+        .unwrap();
+    assert_eq!(found("glass roller").await, [1], "moved by the merge");
+    let (_, admin) = staff(&store, "admin@example.test", Role::Admin).await;
+    actions.delete(admin, a.ticket_id).await.unwrap();
+    assert_eq!(found("roller").await, Vec::<i64>::new(), "deleted");
+}
+
 crate::on_both_backends!(
+    search_finds_every_word_of_the_thread,
     messages_count_and_stamp_their_ticket,
     a_mailbox_default_assignee_is_applied_and_told,
     statuses_follow_the_rules_through_a_conversation,

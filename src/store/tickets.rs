@@ -873,26 +873,19 @@ impl Store {
 
 impl Tx {
     /// Inserts a ticket under the next reference number, which never
-    /// repeats, even after deletes; returns its id and number. PostgreSQL
-    /// draws from a sequence inside the INSERT (one round trip, no lock held
-    /// until commit); SQLite, whose writers are serialised anyway, bumps a
-    /// counter row first. The statement's text is the same for every
-    /// ticket (the number is bound on SQLite), so it is prepared once per
-    /// connection.
+    /// repeats, even after deletes; returns its id and number. The number
+    /// is drawn inside the INSERT: from a sequence on PostgreSQL (no lock
+    /// held until commit), from the `ticket_ref` counter on SQLite (read
+    /// under the write lock the INSERT takes; a trigger, migration 0014,
+    /// moves the counter on). One round trip, and the same statement text
+    /// for every ticket, so it is prepared once per connection.
     pub async fn insert_ticket(&mut self, t: &NewTicket) -> Result<(i64, i64)> {
-        let (number_sql, counted) = match self.backend {
-            super::Backend::Postgres => ("nextval('ticket_ref_seq')", None),
-            super::Backend::Sqlite => {
-                let n: i64 = sqlx::query_scalar(
-                    "UPDATE counters SET value = value + 1 WHERE name = 'ticket_ref' RETURNING value",
-                )
-                .fetch_one(&mut *self.conn)
-                .await?;
-                ("$14", Some(n))
-            }
+        let number_sql = match self.backend {
+            Backend::Postgres => "nextval('ticket_ref_seq')",
+            Backend::Sqlite => "(SELECT value + 1 FROM counters WHERE name = 'ticket_ref')",
         };
         let (kind, id) = t.related.clone().unzip();
-        let mut insert = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let insert = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO tickets (number, subject, status, priority, category, channel, requester_id, assignee_id, \
              mailbox_id, related_kind, related_id, linked_ticket_id, created_at, updated_at, last_message_at, \
              sla_state, sla_due_at) \
@@ -911,9 +904,6 @@ impl Tx {
         .bind(t.now)
         .bind(t.sla_state.as_str())
         .bind(t.sla_due_at);
-        if let Some(n) = counted {
-            insert = insert.bind(n);
-        }
         let inserted: (i64, i64) = insert.fetch_one(&mut *self.conn).await?;
         self.participants.insert((inserted.0, t.requester_id));
         self.search_behind = self.backend == Backend::Sqlite;

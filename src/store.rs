@@ -128,18 +128,15 @@ pub struct Store {
     primary: bool,
 }
 
-/// SQLite only: copies the write-ahead logs of the main file and of the
-/// mail file back into them on a connection of its own, woken after
-/// commits (at most every 50 ms), instead of in whichever commit crosses
-/// SQLite's threshold.
+/// SQLite only: copies the main file's write-ahead log back into the
+/// database on a connection of its own, woken after commits (at most every
+/// 50 ms), instead of in whichever commit crosses SQLite's threshold.
 ///
 /// Decision: that commit held the write lock through the copy and two
 /// flushes, 12–25 ms in every other batch of the ingest processor (measured
 /// with the "write lock released" line); a passive checkpoint waits for no
 /// writer and no reader. Connections keep SQLite's own checkpoint at a
-/// far higher threshold (64 MB of log) as a safety net. The mail file's
-/// connections too: at SQLite's default its checkpoint (4 MB copied and
-/// flushed) ran inside nearly every group a poller stored.
+/// far higher threshold (64 MB of log) as a safety net.
 #[derive(Clone)]
 pub(crate) struct Checkpointer {
     wake: Arc<tokio::sync::Notify>,
@@ -151,10 +148,8 @@ pub(crate) struct Checkpointer {
 const WAL_AUTOCHECKPOINT: u32 = 16_384;
 
 impl Checkpointer {
-    /// `mail`: the mail file, attached so that each checkpoint copies its
-    /// log too (a checkpoint without a schema name does every attached one).
-    async fn start(url: &str, mail: Option<Arc<str>>) -> Result<Checkpointer> {
-        let pool = pool_options(Backend::Sqlite, url, 1, Commits::Flushed, mail)
+    async fn start(url: &str) -> Result<Checkpointer> {
+        let pool = pool_options(Backend::Sqlite, url, 1, Commits::Flushed, None)
             .connect(url)
             .await?;
         let wake = Arc::new(tokio::sync::Notify::new());
@@ -378,8 +373,14 @@ fn pool_options(
             Commits::Flushed => "FULL",
             Commits::Unflushed => "NORMAL",
         };
-        // Both files' connections leave checkpoints to the `Checkpointer`.
-        let autocheckpoint = WAL_AUTOCHECKPOINT;
+        // The main file's connections (those that attach the mail file)
+        // leave checkpoints to the `Checkpointer`; the mail file's keep
+        // SQLite's default (their commits hold only the mail file's lock).
+        let autocheckpoint = if attach.is_some() {
+            WAL_AUTOCHECKPOINT
+        } else {
+            1_000
+        };
         let attach = attach
             .map(|path| format!("ATTACH DATABASE '{}' AS mail;", path.replace('\'', "''")))
             .unwrap_or_default();
@@ -470,13 +471,12 @@ impl Store {
             Backend::Postgres => None,
         };
         let attach = mail.as_ref().map(|m| m.path.clone());
-        let attach_again = attach.clone();
         let pool = pool_options(backend, &url, max_connections, Commits::Flushed, attach)
             .connect(&url)
             .await?;
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
         let checkpoints = match backend {
-            Backend::Sqlite => Some(Checkpointer::start(&url, attach_again).await?),
+            Backend::Sqlite => Some(Checkpointer::start(&url).await?),
             Backend::Postgres => None,
         };
         Ok(Store {
@@ -776,28 +776,12 @@ mod tests {
             .put_setting("big", &"x".repeat(1 << 20))
             .await
             .unwrap();
-        let grown = |path: std::path::PathBuf, size: u64| async move {
-            let mut waited = 0;
-            while std::fs::metadata(&path).unwrap().len() < size {
-                assert!(waited < 500, "{} was not checkpointed", path.display());
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                waited += 1;
-            }
-        };
-        grown(path.clone(), before + (1 << 20)).await;
-        // The mail file's log too, far below SQLite's own threshold.
-        let mail_path = dir.path().join("t.db.mail");
-        let before = std::fs::metadata(&mail_path).unwrap().len();
-        let mail = store.mail.clone().unwrap();
-        let mut mail_tx = mail.begin().await.unwrap();
-        sqlx::query("INSERT INTO raw (key, raw) VALUES ('k', $1)")
-            .bind(vec![7u8; 1 << 20])
-            .execute(&mut *mail_tx.conn)
-            .await
-            .unwrap();
-        mail_tx.conn.commit().await.unwrap();
-        store.put_setting("wake", "up").await.unwrap();
-        grown(mail_path, before + (1 << 20)).await;
+        let mut waited = 0;
+        while std::fs::metadata(&path).unwrap().len() < before + (1 << 20) {
+            assert!(waited < 500, "the commit was not checkpointed");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            waited += 1;
+        }
         store.close().await;
     }
 

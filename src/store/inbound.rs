@@ -114,13 +114,10 @@ async fn write_raw(
 ) -> Result<()> {
     let verb = if replace { "REPLACE" } else { "IGNORE" };
     for chunk in mails.chunks(500) {
-        let mut text = format!("INSERT OR {verb} INTO raw (key, raw) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                text.push_str(", ");
-            }
-            text.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
-        }
+        let text = format!(
+            "INSERT OR {verb} INTO raw (key, raw) VALUES {}",
+            pair_placeholders(chunk.len())
+        );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
         for (key, raw) in chunk {
             q = q.bind(*key).bind(*raw);
@@ -128,6 +125,14 @@ async fn write_raw(
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// `($1, $2), ($3, $4), …` for `rows` rows of two values.
+fn pair_placeholders(rows: usize) -> String {
+    (0..rows)
+        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A stored mail processed to its end: the ticket it went to, and a note
@@ -335,13 +340,10 @@ impl Store {
             let new = q.fetch_all(&mut *tx.conn).await?;
             let of = |uid: i64| chunk.iter().find(|m| m.uid == uid);
             if !in_mail_file && !new.is_empty() {
-                let mut text = String::from("INSERT INTO inbound_raw (inbound_id, raw) VALUES ");
-                for i in 0..new.len() {
-                    if i > 0 {
-                        text.push_str(", ");
-                    }
-                    text.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
-                }
+                let text = format!(
+                    "INSERT INTO inbound_raw (inbound_id, raw) VALUES {}",
+                    pair_placeholders(new.len())
+                );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
                 for (id, uid) in &new {
                     q = q.bind(*id).bind(of(*uid).map_or(&[][..], |m| m.raw));
@@ -561,6 +563,12 @@ mod tests {
     use super::{Fetched, Stored};
     use crate::store::Store;
     use std::time::Duration;
+
+    #[test]
+    fn pair_placeholders_number_two_values_a_row() {
+        assert_eq!(super::pair_placeholders(1), "($1, $2)");
+        assert_eq!(super::pair_placeholders(3), "($1, $2), ($3, $4), ($5, $6)");
+    }
 
     async fn sqlite_store(dir: &tempfile::TempDir) -> (Store, i64) {
         let url = format!("sqlite://{}", dir.path().join("t.db").display());

@@ -200,7 +200,7 @@ impl MailFile {
     pub(crate) async fn begin(&self) -> Result<MailTx> {
         let guard = self.lock.clone().lock_owned().await;
         Ok(MailTx {
-            conn: self.pool.begin().await?,
+            conn: self.pool.begin_with("BEGIN IMMEDIATE").await?,
             _guard: guard,
         })
     }
@@ -541,7 +541,19 @@ impl Store {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
-        let conn = self.pool.begin().await?;
+        let mut conn = self.pool.begin().await?;
+        if self.backend == Backend::Sqlite {
+            // The main file's write lock taken first, where SQLite waits for
+            // it (busy_timeout): a transaction that read first fails at once
+            // with "database is locked" when its first write finds the lock
+            // held, and it can still be held after the in-process lock was
+            // released (a dropped transaction's rollback runs after the
+            // drop, on SQLite's worker thread). Not `BEGIN IMMEDIATE`: that
+            // would take the attached mail file's lock too.
+            sqlx::query("UPDATE counters SET value = value WHERE 0")
+                .execute(&mut *conn)
+                .await?;
+        }
         Ok(Tx {
             conn,
             backend: self.backend,
@@ -842,6 +854,43 @@ mod tests {
             1,
             "one document per ticket"
         );
+        store.close().await;
+    }
+
+    /// A write transaction that reads before it writes does not fail with
+    /// "database is locked" while another connection holds SQLite's write
+    /// lock (another process, or a dropped transaction whose rollback has
+    /// not run yet): it waits for the lock at its start.
+    #[tokio::test]
+    async fn a_transaction_waits_for_a_writer_elsewhere() {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url, 2, "TKT").await.unwrap();
+        store.migrate().await.unwrap();
+        let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("BEGIN IMMEDIATE; INSERT INTO settings (key, value) VALUES ('k', 'other')")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let release = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            sqlx::raw_sql("ROLLBACK").execute(&mut other).await.unwrap();
+        });
+        let mut tx = store.begin().await.unwrap();
+        let before: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'k'")
+                .fetch_optional(&mut *tx.conn)
+                .await
+                .unwrap();
+        assert_eq!(before, None);
+        sqlx::query("INSERT INTO settings (key, value) VALUES ('k', 'ours')")
+            .execute(&mut *tx.conn)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        release.await.unwrap();
+        assert_eq!(store.setting("k").await.unwrap().as_deref(), Some("ours"));
         store.close().await;
     }
 

@@ -797,15 +797,21 @@ mod tests {
         store.close().await;
     }
 
+    /// A migrated SQLite store in `dir`, and its URL.
+    async fn migrated(dir: &tempfile::TempDir) -> (Store, String) {
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url, 2, "TKT").await.unwrap();
+        store.migrate().await.unwrap();
+        (store, url)
+    }
+
     /// Tickets and messages written by hand (as a bulk load does) reach
     /// SQLite's full-text search at the next catch-up, and a thread's
     /// document keeps growing across catch-ups.
     #[tokio::test]
     async fn hand_written_rows_are_caught_up_by_the_next_commit() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::connect(&url, 2, "TKT").await.unwrap();
-        store.migrate().await.unwrap();
+        let (store, _) = migrated(&dir).await;
         let write = |sql: &'static str| {
             let pool = store.pool.clone();
             async move { sqlx::raw_sql(sql).execute(&pool).await.unwrap() }
@@ -865,9 +871,7 @@ mod tests {
     async fn a_transaction_waits_for_a_writer_elsewhere() {
         use sqlx::Connection;
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::connect(&url, 2, "TKT").await.unwrap();
-        store.migrate().await.unwrap();
+        let (store, url) = migrated(&dir).await;
         let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
         sqlx::raw_sql("BEGIN IMMEDIATE; INSERT INTO settings (key, value) VALUES ('k', 'other')")
             .execute(&mut other)

@@ -8,6 +8,9 @@
 //!     cargo bench --bench ingest -- [--mails 3000] [--db sqlite|postgres] [--latency 200]
 //!         [--daemons 1] [--mailboxes 1]
 //!
+//! `BENCH_DB_DIR=/dev/shm` puts the SQLite database there instead of the work
+//! directory (the disk's share of the time is the difference).
+//!
 //! With `--daemons N` (PostgreSQL), N daemons share the `--mailboxes M`
 //! mailboxes (the mails split evenly over them) under their leases.
 
@@ -227,10 +230,16 @@ fn database(kind: &str, work: &Path) -> (String, Option<String>) {
             Some(name),
         )
     } else {
-        (
-            format!("sqlite://{}", work.join("bench.db").display()),
-            None,
-        )
+        // BENCH_DB_DIR=/dev/shm puts the database in memory: the
+        // difference from a run on disk is the disk's share of the time.
+        let dir = std::env::var_os("BENCH_DB_DIR")
+            .filter(|d| !d.is_empty())
+            .map_or_else(|| work.to_path_buf(), PathBuf::from);
+        let path = dir.join("bench.db");
+        for ext in ["", "-wal", "-shm", ".mail", ".mail-wal", ".mail-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+        }
+        (format!("sqlite://{}", path.display()), None)
     }
 }
 

@@ -80,6 +80,85 @@ fn fetch_bytes(backend: Backend) -> usize {
     }
 }
 
+/// One UID FETCH of the pipeline: a group of mails fetched whole, or one
+/// mail too large to download (its header only).
+struct Unit {
+    uids: Vec<u32>,
+    /// The size the server reported, for a mail too large to download.
+    too_large: Option<u32>,
+    /// Set on the last unit of a listing chunk: once it is stored, every
+    /// UID up to this one is, and the mailbox's position moves here.
+    position: Option<i64>,
+}
+
+/// The units of one listing chunk: each too-large mail on its own, then
+/// the others in groups of at most `budget` bytes; the last carries the
+/// chunk's position (an empty unit, if the server listed none of the chunk
+/// any more).
+fn units(chunk: &[u32], sizes: &[UidSize], budget: usize) -> Vec<Unit> {
+    let (large, normal): (Vec<UidSize>, Vec<UidSize>) = sizes
+        .iter()
+        .copied()
+        .partition(|(_, size)| *size as usize > MAX_MAIL_BYTES);
+    let mut units: Vec<Unit> = large
+        .iter()
+        .map(|(uid, size)| Unit {
+            uids: vec![*uid],
+            too_large: Some(*size),
+            position: None,
+        })
+        .chain(size_groups(&normal, budget).into_iter().map(|uids| Unit {
+            uids,
+            too_large: None,
+            position: None,
+        }))
+        .collect();
+    // Mails the server listed but did not return (expunged meanwhile) are passed over.
+    let position = chunk.last().map(|u| i64::from(*u));
+    match units.last_mut() {
+        Some(last) => last.position = position,
+        None => units.push(Unit {
+            uids: Vec::new(),
+            too_large: None,
+            position,
+        }),
+    }
+    units
+}
+
+/// The bodies (or, for a mail too large, the header) of one fetched unit.
+struct FetchedGroup {
+    fetches: Vec<async_imap::types::Fetch>,
+    unit: Unit,
+}
+
+impl FetchedGroup {
+    /// The group's mails as the store takes them; a mail too large to
+    /// download goes to quarantine with its size in the reason.
+    fn mails(&self) -> Vec<Fetched<'_>> {
+        self.fetches
+            .iter()
+            .filter_map(|f| {
+                let uid = f.uid?;
+                let (raw, quarantine) = match self.unit.too_large {
+                    Some(size) => {
+                        let reason = format!(
+                            "the mail is {size} bytes, more than the {MAX_MAIL_BYTES} accepted; only its header was kept"
+                        );
+                        (f.header().unwrap_or_default(), Some(reason))
+                    }
+                    None => (f.body()?, None),
+                };
+                Some(Fetched {
+                    uid: i64::from(uid),
+                    raw,
+                    quarantine,
+                })
+            })
+            .collect()
+    }
+}
+
 /// Splits (uid, size) pairs into groups of at most `budget` bytes (a lone
 /// mail larger than that still gets a group of its own).
 fn size_groups(sizes: &[UidSize], budget: usize) -> Vec<Vec<u32>> {
@@ -188,87 +267,81 @@ impl Poller {
             .filter(|u| i64::from(*u) > last_uid)
             .collect();
         uids.sort_unstable();
-        for chunk in uids.chunks(BATCH) {
-            // Sizes first, so memory stays bounded: bodies are fetched in groups
-            // of at most `fetch_bytes`, and a mail over the size limit is never
-            // downloaded whole: its header is kept and it goes to quarantine.
-            let sizes: Vec<UidSize> = {
-                let stream = session
-                    .uid_fetch(uid_set(chunk), "(UID RFC822.SIZE)")
-                    .await?;
-                let fetches: Vec<_> = stream.try_collect().await?;
-                fetches
-                    .iter()
-                    .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0))))
-                    .collect()
-            };
-            let (large, normal): (Vec<UidSize>, Vec<UidSize>) = sizes
-                .iter()
-                .copied()
-                .partition(|(_, size)| *size as usize > MAX_MAIL_BYTES);
-            // Each group is stored (and committed) as soon as it is fetched, so a
-            // poller holds at most one group of bodies: `fetch_bytes`, or one mail.
-            let mut top = last_uid;
-            let mut count = 0;
-            let units = large.iter().map(|(uid, _)| (vec![*uid], true)).chain(
-                size_groups(&normal, fetch_bytes(self.store.backend()))
-                    .into_iter()
-                    .map(|g| (g, false)),
-            );
-            for (group, too_large) in units {
-                let what = if too_large {
+        // A pipeline of two stages: each unit is stored (and committed) while
+        // the next is fetched, since the store waits on the disk and the fetch
+        // on the server. Sizes come first, a chunk of UIDs at a time, so memory
+        // stays bounded: a poller holds at most two units of bodies
+        // (`fetch_bytes`, or one mail each), and a mail over the size limit is
+        // never downloaded whole: its header is kept and it goes to quarantine.
+        let budget = fetch_bytes(self.store.backend());
+        let mut chunks = uids.chunks(BATCH);
+        let mut queue: std::collections::VecDeque<Unit> = Default::default();
+        let mut previous: Option<FetchedGroup> = None;
+        loop {
+            let fetch = async {
+                if queue.is_empty() {
+                    let Some(chunk) = chunks.next() else {
+                        return Ok::<_, PollError>(None);
+                    };
+                    let stream = session
+                        .uid_fetch(uid_set(chunk), "(UID RFC822.SIZE)")
+                        .await?;
+                    let fetches: Vec<_> = stream.try_collect().await?;
+                    let sizes: Vec<UidSize> = fetches
+                        .iter()
+                        .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0))))
+                        .collect();
+                    queue.extend(units(chunk, &sizes, budget));
+                }
+                let Some(unit) = queue.pop_front() else {
+                    return Ok(None);
+                };
+                if unit.uids.is_empty() {
+                    return Ok(Some(FetchedGroup {
+                        fetches: Vec::new(),
+                        unit,
+                    }));
+                }
+                let what = if unit.too_large.is_some() {
                     "(UID BODY.PEEK[HEADER])"
                 } else {
                     "(UID BODY.PEEK[])"
                 };
                 let started = std::time::Instant::now();
-                let stream = session.uid_fetch(uid_set(&group), what).await?;
+                let stream = session.uid_fetch(uid_set(&unit.uids), what).await?;
                 let fetches: Vec<_> = stream.try_collect().await?;
-                let fetched = started.elapsed();
-                let mails: Vec<Fetched<'_>> = fetches
-                    .iter()
-                    .filter_map(|f| {
-                        let uid = f.uid?;
-                        let (raw, quarantine) = if too_large {
-                            let size = sizes
-                                .iter()
-                                .find(|(u, _)| *u == uid)
-                                .map_or(0, |(_, s)| *s);
-                            let reason = format!(
-                                "the mail is {size} bytes, more than the {MAX_MAIL_BYTES} accepted; only its header was kept"
-                            );
-                            (f.header().unwrap_or_default(), Some(reason))
-                        } else {
-                            (f.body()?, None)
-                        };
-                        Some(Fetched {
-                            uid: i64::from(uid),
-                            raw,
-                            quarantine,
-                        })
-                    })
-                    .collect();
+                tracing::debug!(mails = fetches.len(), elapsed = ?started.elapsed(), "group fetched");
+                Ok(Some(FetchedGroup { fetches, unit }))
+            };
+            let store = async {
+                let Some(group) = &previous else {
+                    return Ok::<_, PollError>(None);
+                };
+                let started = std::time::Instant::now();
+                let mails = group.mails();
+                let position = group.unit.position;
                 let new = self
                     .store
-                    .store_fetched(row.id, uidvalidity, &mails, silent, now)
+                    .store_fetched(row.id, uidvalidity, &mails, silent, position, now)
                     .await?;
-                stored += new.len();
-                count += mails.len();
-                top = mails.iter().map(|m| m.uid).fold(top, i64::max);
-                tracing::debug!(mails = fetches.len(), ?fetched, stored = ?started.elapsed(), "group fetched and stored");
+                tracing::debug!(mails = mails.len(), elapsed = ?started.elapsed(), "group stored");
+                Ok(Some((new.len(), mails.len(), position)))
+            };
+            let (fetched, stored_group) = futures::future::join(fetch, store).await;
+            // A failed store comes first: its unit is not acknowledged, and
+            // the next sync starts over from the stored position.
+            if let Some((new, mails, position)) = stored_group? {
+                stored += new;
+                self.count("postdesk_mail_fetched_total", mails);
+                last_uid = position.unwrap_or(last_uid);
                 // Wake every idle processor worker, and leave a permit for one busy now.
                 self.wake.notify_waiters();
                 self.wake.notify_one();
             }
-            // Mails the server listed but did not return (expunged meanwhile) are passed over.
-            top = top.max(chunk.last().map(|u| i64::from(*u)).unwrap_or(top));
-            let mut tx = self.store.begin().await?;
-            self.store
-                .set_mailbox_position(&mut tx, row.id, uidvalidity, top, now)
-                .await?;
-            tx.commit().await?;
-            self.count("postdesk_mail_fetched_total", count);
-            last_uid = top;
+            previous = fetched?;
+            if previous.is_none() {
+                break;
+            }
         }
         while session.unsolicited_responses.try_recv().is_ok() {}
         self.post_process(session, &row, done, last_uid).await?;
@@ -431,5 +504,30 @@ mod tests {
             vec![vec![1, 2], vec![3, 4], vec![5]]
         );
         assert!(super::size_groups(&[], 1000).is_empty());
+    }
+
+    #[test]
+    fn a_chunk_ends_in_the_unit_that_moves_the_position() {
+        let too_large = crate::mail::MAX_MAIL_BYTES as u32 + 1;
+        let sizes = [(10, 400), (11, too_large), (12, 400), (14, 400)];
+        let units = super::units(&[10, 11, 12, 13, 14], &sizes, 1000);
+        let shape: Vec<_> = units
+            .iter()
+            .map(|u| (u.uids.clone(), u.too_large, u.position))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (vec![11], Some(too_large), None),
+                (vec![10, 12], None, None),
+                // 13 was listed but not returned: passed over all the same.
+                (vec![14], None, Some(14)),
+            ]
+        );
+        // A chunk the server no longer has: one empty unit moves the position.
+        let units = super::units(&[20, 21], &[], 1000);
+        assert_eq!(units.len(), 1);
+        assert!(units[0].uids.is_empty());
+        assert_eq!(units[0].position, Some(21));
     }
 }

@@ -288,16 +288,19 @@ impl Store {
     /// processor needs, is held only for the rows. On PostgreSQL, one
     /// transaction. Either way a few statements per 500 mails (a statement
     /// per mail made the poller hold SQLite's write lock twice as long).
+    /// With `position`, the mailbox's last stored UID moves there in the
+    /// same transaction (a commit of its own waited for the write lock).
     pub async fn store_fetched(
         &self,
         mailbox_id: i64,
         uidvalidity: i64,
         mails: &[Fetched<'_>],
         silent: bool,
+        position: Option<i64>,
         now: i64,
     ) -> Result<Vec<(i64, i64)>> {
         let key = |uid: i64| format!("imap:{mailbox_id}:{uidvalidity}:{uid}");
-        if let Some(mail) = &self.mail {
+        if let (Some(mail), false) = (&self.mail, mails.is_empty()) {
             let keys: Vec<String> = mails.iter().map(|m| key(m.uid)).collect();
             let raws: Vec<(&str, &[u8])> = keys
                 .iter()
@@ -356,6 +359,10 @@ impl Store {
                 }
             }
             stored.extend(new.into_iter().map(|(id, uid)| (uid, id)));
+        }
+        if let Some(last_uid) = position {
+            self.set_mailbox_position(&mut tx, mailbox_id, uidvalidity, last_uid, now)
+                .await?;
         }
         tx.commit().await?;
         Ok(stored)
@@ -625,7 +632,7 @@ mod tests {
                 },
             ];
             poller
-                .store_fetched(mailbox, 3, &mails, false, 1)
+                .store_fetched(mailbox, 3, &mails, false, None, 1)
                 .await
                 .unwrap()
         });
@@ -660,7 +667,7 @@ mod tests {
         }];
         assert!(
             store
-                .store_fetched(mailbox, 3, &again, false, 2)
+                .store_fetched(mailbox, 3, &again, false, None, 2)
                 .await
                 .unwrap()
                 .is_empty()

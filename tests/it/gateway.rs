@@ -75,13 +75,13 @@ impl Rig {
         }];
         let stored = self
             .store
-            .store_fetched(self.mailbox_id, 1, &mails, false, T0)
+            .store_fetched(self.mailbox_id, 1, &mails, false, None, T0)
             .await
             .unwrap();
         // The same UID again stores nothing.
         let again = self
             .store
-            .store_fetched(self.mailbox_id, 1, &mails, false, T0)
+            .store_fetched(self.mailbox_id, 1, &mails, false, None, T0)
             .await
             .unwrap();
         assert!(again.is_empty(), "stored twice");

@@ -45,6 +45,31 @@ pub struct Attachment {
     pub content_id: Option<String>,
     pub inline: bool,
     pub data: Vec<u8>,
+    /// The content's SHA-256 in hex, under which its bytes are stored once.
+    pub sha256: String,
+}
+
+impl Attachment {
+    /// An attachment of `data`, its digest computed here: when a mail is
+    /// parsed, off the processor's write transaction.
+    pub fn new(
+        filename: String,
+        content_type: String,
+        content_id: Option<String>,
+        inline: bool,
+        data: Vec<u8>,
+    ) -> Self {
+        use sha2::{Digest, Sha256};
+        let sha256 = hex::encode(Sha256::digest(&data));
+        Attachment {
+            filename,
+            content_type,
+            content_id,
+            inline,
+            data,
+            sha256,
+        }
+    }
 }
 
 /// The headers that decide whether a mail was written by a person.
@@ -299,19 +324,18 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, MailError> {
         let inline = part
             .content_disposition()
             .is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline"));
-        attachments.push(Attachment {
-            filename: filename
+        attachments.push(Attachment::new(
+            filename
                 .chars()
                 .filter(|c| !c.is_control() && *c != '/' && *c != '\\')
                 .take(200)
                 .collect(),
             content_type,
-            content_id: part
-                .content_id()
+            part.content_id()
                 .map(|c| c.trim_matches(['<', '>']).to_string()),
             inline,
             data,
-        });
+        ));
     }
     // A DSN without structured parts still names the returned mail in its text.
     if let Some(r) = &mut report
@@ -402,6 +426,22 @@ fn delivery_status(body: &str) -> Vec<(String, Option<String>, Option<String>)> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_parsed_attachment_carries_the_digest_its_bytes_are_stored_under() {
+        let raw = b"From: a@example.org\r\nSubject: file\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee file\r\n\
+--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=a.bin\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nYWJj\r\n--b--\r\n";
+        let m = parse(raw).unwrap();
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.attachments[0].data, b"abc");
+        // SHA-256 of "abc" (FIPS 180-2, appendix B.1).
+        assert_eq!(
+            m.attachments[0].sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     #[test]
     fn parses_a_simple_mail() {

@@ -1088,10 +1088,9 @@ impl Tx {
         message_id: i64,
         a: &crate::mail::Attachment,
     ) -> Result<()> {
-        use sha2::{Digest, Sha256};
-        let digest = hex::encode(Sha256::digest(&a.data));
+        let digest = a.sha256.as_str();
         sqlx::query("INSERT INTO blobs (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
-            .bind(digest.as_str())
+            .bind(digest)
             .bind(a.data.len() as i64)
             .bind(a.data.as_slice())
             .execute(&mut *self.conn)

@@ -119,17 +119,17 @@ pub async fn read_upload(
                         "At most {MAX_FILES} files at once."
                     )));
                 }
-                form.files.push(crate::mail::Attachment {
-                    filename: if filename.is_empty() {
+                form.files.push(crate::mail::Attachment::new(
+                    if filename.is_empty() {
                         "file".into()
                     } else {
                         filename
                     },
                     content_type,
-                    content_id: None,
-                    inline: false,
+                    None,
+                    false,
                     data,
-                });
+                ));
             }
             _ => {
                 if form.fields.len() < 32 {

@@ -352,6 +352,9 @@ macro_rules! migrations {
     };
 }
 
+/// The page cache, in KiB, of each connection's view of the mail file.
+const MAIL_CACHE_KIB: u32 = 256;
+
 /// The pool options for a backend: SQLite's pragmas on every connection,
 /// TCP_NODELAY on PostgreSQL's sockets. SQLite keeps its temporary files in
 /// memory: those are mostly statement journals (the pages a statement in a
@@ -381,9 +384,18 @@ fn pool_options(
         } else {
             1_000
         };
-        let attach = attach
-            .map(|path| format!("ATTACH DATABASE '{}' AS mail;", path.replace('\'', "''")))
-            .unwrap_or_default();
+        // Raw mail is written once and read once: a small page cache for
+        // it where the main file's connections attach it, and on the
+        // connections that attach nothing (the mail file's own, the
+        // checkpointer's, which reads only the log). SQLite's default, 2 MB
+        // per connection and schema, filled up with pages never read again.
+        let attach = match attach {
+            Some(path) => format!(
+                "ATTACH DATABASE '{}' AS mail; PRAGMA mail.cache_size = -{MAIL_CACHE_KIB};",
+                path.replace('\'', "''")
+            ),
+            None => format!("PRAGMA cache_size = -{MAIL_CACHE_KIB};"),
+        };
         options = options.after_connect(move |conn, _| {
             let attach = attach.clone();
             Box::pin(async move {
@@ -765,6 +777,25 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(temp_store, 2);
+        // Raw mail, written once and read once, gets a small page cache;
+        // the main file keeps SQLite's default.
+        let cache = |pool: sqlx::AnyPool, pragma: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(pragma)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        };
+        let small = -i64::from(super::MAIL_CACHE_KIB);
+        assert_eq!(
+            cache(own.pool.clone(), "PRAGMA mail.cache_size").await,
+            small
+        );
+        assert_eq!(
+            cache(own.pool.clone(), "PRAGMA main.cache_size").await,
+            -2000
+        );
+        let mail = store.mail.as_ref().unwrap().pool.clone();
+        assert_eq!(cache(mail, "PRAGMA cache_size").await, small);
     }
 
     /// The main file's log is copied into the database by the

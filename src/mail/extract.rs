@@ -59,11 +59,23 @@ static DATE_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
-/// Gmail's ISO form without a verb: `2016-03-03 17:21 GMT+01:00 Some One`.
+/// Gmail's ISO form without a verb: `2016-03-03 17:21 GMT+01:00 Some One`
+/// (the name, group 1, is at most `ISO_STAMP_NAME` characters: counted by
+/// `is_iso_stamp`, since `{1,100}` over Unicode's `\w` compiled to 5.7 MB).
 static ISO_STAMP: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*\d{4}-\d{2}-\d{2} \d{1,2}:\d{2} GMT[+-]\d{2}:\d{2} [\w\s.'-]{1,100}$")
+    Regex::new(r"^\s*\d{4}-\d{2}-\d{2} \d{1,2}:\d{2} GMT[+-]\d{2}:\d{2} ([\w\s.'-]+)$")
         .expect("valid regex")
 });
+
+/// The longest name `ISO_STAMP` accepts after the time, in characters.
+const ISO_STAMP_NAME: usize = 100;
+
+/// Whether a text is Gmail's ISO header with a name of a sensible length.
+fn is_iso_stamp(text: &str) -> bool {
+    ISO_STAMP
+        .captures(text)
+        .is_some_and(|c| c[1].chars().count() <= ISO_STAMP_NAME)
+}
 
 /// The opening word of an "On … wrote:" header, for headers wrapped over lines.
 static WROTE_START: LazyLock<Regex> = LazyLock::new(|| {
@@ -127,7 +139,7 @@ fn is_header_text(text: &str) -> bool {
         || WROTE_ANY.is_match(text)
         || STAMP_FIRST.is_match(text)
         || STAMP_ADDRESS.is_match(text)
-        || ISO_STAMP.is_match(text)
+        || is_iso_stamp(text)
         || FORWARDED.is_match(text)
         || DATE_WROTE.is_match(text)
         || DATE_ADDRESS.is_match(text)
@@ -357,7 +369,22 @@ pub fn extract_reply(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::extract_reply;
+    use super::{ISO_STAMP_NAME, extract_reply, is_iso_stamp};
+
+    #[test]
+    fn gmail_iso_headers_take_names_up_to_the_limit() {
+        let header = |name: &str| format!("2016-03-03 17:21 GMT+01:00 {name}");
+        assert!(is_iso_stamp(&header("Some One")));
+        assert!(is_iso_stamp(&header("Jöns O'Neil-Åberg Jr.")));
+        assert!(is_iso_stamp(&header(&"é".repeat(ISO_STAMP_NAME))));
+        assert!(!is_iso_stamp(&header(&"é".repeat(ISO_STAMP_NAME + 1))));
+        assert!(!is_iso_stamp(&header("Jane <j@x.org>")));
+        assert!(!is_iso_stamp("2016-03-03 17:21 GMT+01:00 "));
+        assert_eq!(
+            extract_reply(&format!("Sure.\n\n{}\n> old\n", header("Some One"))),
+            "Sure."
+        );
+    }
 
     #[test]
     fn strips_quotes_headers_and_signatures() {

@@ -113,18 +113,50 @@ async fn write_raw(
     replace: bool,
 ) -> Result<()> {
     let verb = if replace { "REPLACE" } else { "IGNORE" };
-    for chunk in mails.chunks(500) {
+    for chunk in byte_chunks(mails, RAW_INSERT_BYTES) {
         let text = format!(
             "INSERT OR {verb} INTO raw (key, raw) VALUES {}",
             pair_placeholders(chunk.len())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
+        // Row counts vary with each group: not worth a cached statement each.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(text)).persistent(false);
         for (key, raw) in chunk {
             q = q.bind(*key).bind(*raw);
         }
         q.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// The mail bytes one INSERT into `raw` binds at most: sqlx copies a
+/// statement's arguments, so a 4 MB fetch group bound at once held a second
+/// copy of itself (heaptrack: 4.1 MB of the daemon's peak).
+const RAW_INSERT_BYTES: usize = 512 * 1024;
+
+/// Consecutive runs of `(key, bytes)` pairs of at most `budget` bytes and 500
+/// rows each; a pair larger than `budget` gets a run of its own.
+fn byte_chunks<'a, 'm>(
+    mut rest: &'a [(&'m str, &'m [u8])],
+    budget: usize,
+) -> impl Iterator<Item = &'a [(&'m str, &'m [u8])]> {
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let n = rest
+            .iter()
+            .take(500)
+            .take_while(|(_, raw)| {
+                bytes += raw.len();
+                bytes <= budget
+            })
+            .count()
+            .max(1);
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
 }
 
 /// `($1, $2), ($3, $4), …` for `rows` rows of two values.
@@ -329,6 +361,7 @@ impl Store {
                 " ON CONFLICT (mailbox_id, uidvalidity, uid) DO NOTHING RETURNING id, uid",
             );
             let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(text))
+                .persistent(false)
                 .bind(mailbox_id)
                 .bind(uidvalidity)
                 .bind(i64::from(silent))
@@ -347,7 +380,7 @@ impl Store {
                     "INSERT INTO inbound_raw (inbound_id, raw) VALUES {}",
                     pair_placeholders(new.len())
                 );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(text)).persistent(false);
                 for (id, uid) in &new {
                     q = q.bind(*id).bind(of(*uid).map_or(&[][..], |m| m.raw));
                 }
@@ -575,6 +608,29 @@ mod tests {
     fn pair_placeholders_number_two_values_a_row() {
         assert_eq!(super::pair_placeholders(1), "($1, $2)");
         assert_eq!(super::pair_placeholders(3), "($1, $2), ($3, $4), ($5, $6)");
+    }
+
+    #[test]
+    fn raw_inserts_stay_under_the_byte_budget() {
+        let small = [0u8; 300];
+        let big = [0u8; 1500];
+        let mails: Vec<(&str, &[u8])> = vec![
+            ("a", &small),
+            ("b", &small),
+            ("c", &small),
+            ("d", &big),
+            ("e", &small),
+        ];
+        let runs: Vec<Vec<&str>> = super::byte_chunks(&mails, 1000)
+            .map(|run| run.iter().map(|(k, _)| *k).collect())
+            .collect();
+        assert_eq!(runs, [vec!["a", "b", "c"], vec!["d"], vec!["e"]]);
+        let many = vec![("k", &small[..1]); 1200];
+        let sizes: Vec<usize> = super::byte_chunks(&many, usize::MAX)
+            .map(<[_]>::len)
+            .collect();
+        assert_eq!(sizes, [500, 500, 200]);
+        assert_eq!(super::byte_chunks(&[], 1000).count(), 0);
     }
 
     async fn sqlite_store(dir: &tempfile::TempDir) -> (Store, i64) {

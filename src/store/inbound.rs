@@ -6,6 +6,7 @@
 //! under a key the row names (`raw_key`; NULL for rows stored before the
 //! mail file, whose bytes stay in `inbound_raw`).
 
+use futures::TryStreamExt;
 use sqlx::Row;
 
 use super::{Backend, Param, Result, Sql, Store, StoreError, Tx};
@@ -93,7 +94,10 @@ async fn load_bytes(
         raw_of_row(backend)
     ))
     .bind_list(mails.iter().map(|m| Param::Int(m.id)));
-    for row in sql.query().fetch_all(&mut *conn).await? {
+    // Row by row: each row's copy of the bytes is dropped once decoded
+    // (all rows at once held a batch's megabytes twice).
+    let mut rows = sql.query().fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await? {
         let id: i64 = row.try_get(0)?;
         if let Some(m) = mails.iter_mut().find(|m| m.id == id) {
             m.raw = row.try_get::<Option<Vec<u8>>, _>(1)?.unwrap_or_default();

@@ -345,7 +345,7 @@ impl Store {
                 .collect();
             let mut mail_tx = mail.begin().await?;
             write_raw(&mut mail_tx.conn, &raws, false).await?;
-            mail_tx.conn.commit().await?;
+            mail_tx.commit().await?;
         }
         let in_mail_file = self.mail.is_some();
         let mut tx = self.begin().await?;

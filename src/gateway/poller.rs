@@ -159,6 +159,57 @@ impl FetchedGroup {
     }
 }
 
+/// A unit between the stages of [`Poller::sync`]: its bytes committed to
+/// the mail file (SQLite) or still held for the rows' transaction (PostgreSQL).
+enum Landed {
+    /// UID and quarantine reason of each mail; the bytes are let go.
+    Apart {
+        mails: Vec<(i64, Option<String>)>,
+        position: Option<i64>,
+    },
+    Whole(FetchedGroup),
+}
+
+impl Landed {
+    fn from(group: FetchedGroup, apart: bool) -> Landed {
+        if !apart {
+            return Landed::Whole(group);
+        }
+        let mails = group
+            .mails()
+            .into_iter()
+            .map(|m| (m.uid, m.quarantine))
+            .collect();
+        Landed::Apart {
+            mails,
+            position: group.unit.position,
+        }
+    }
+
+    /// The mails as the row stage takes them (without bytes when apart).
+    fn mails(&self) -> Vec<Fetched<'_>> {
+        match self {
+            Landed::Apart { mails, .. } => mails
+                .iter()
+                .map(|(uid, quarantine)| Fetched {
+                    uid: *uid,
+                    raw: &[],
+                    quarantine: quarantine.clone(),
+                })
+                .collect(),
+            Landed::Whole(group) => group.mails(),
+        }
+    }
+
+    /// Where the mailbox's stored position moves with this unit's rows.
+    fn position(&self) -> Option<i64> {
+        match self {
+            Landed::Apart { position, .. } => *position,
+            Landed::Whole(group) => group.unit.position,
+        }
+    }
+}
+
 /// Splits (uid, size) pairs into groups of at most `budget` bytes (a lone
 /// mail larger than that still gets a group of its own).
 fn size_groups(sizes: &[UidSize], budget: usize) -> Vec<Vec<u32>> {
@@ -267,16 +318,24 @@ impl Poller {
             .filter(|u| i64::from(*u) > last_uid)
             .collect();
         uids.sort_unstable();
-        // A pipeline of two stages: each unit is stored (and committed) while
-        // the next is fetched, since the store waits on the disk and the fetch
-        // on the server. Sizes come first, a chunk of UIDs at a time, so memory
-        // stays bounded: a poller holds at most two units of bodies
-        // (`fetch_bytes`, or one mail each), and a mail over the size limit is
-        // never downloaded whole: its header is kept and it goes to quarantine.
+        // A pipeline of three stages: while a unit is fetched, the one
+        // before has its bytes committed (SQLite's mail file, under that
+        // file's lock) and the one before that its rows (the main file's
+        // write lock, for which it may wait behind a processor batch), since
+        // the fetch waits on the server, the bytes on the disk and the rows
+        // on the processor. Sizes come first, a chunk of UIDs at a time, so
+        // memory stays bounded: a poller holds at most two units of bodies
+        // (`fetch_bytes`, or one mail each; a third on PostgreSQL, whose
+        // bytes go in with the rows), and a mail over the size limit is
+        // never downloaded whole: its header is kept and it goes to
+        // quarantine. Bytes are committed before their rows, and units'
+        // rows in order, so the stored position never passes a mail that
+        // is not stored.
         let budget = fetch_bytes(self.store.backend());
         let mut chunks = uids.chunks(BATCH);
         let mut queue: std::collections::VecDeque<Unit> = Default::default();
-        let mut previous: Option<FetchedGroup> = None;
+        let mut fetched: Option<FetchedGroup> = None;
+        let mut landed: Option<Landed> = None;
         loop {
             let fetch = async {
                 if queue.is_empty() {
@@ -313,24 +372,35 @@ impl Poller {
                 tracing::debug!(mails = fetches.len(), elapsed = ?started.elapsed(), "group fetched");
                 Ok(Some(FetchedGroup { fetches, unit }))
             };
-            let store = async {
-                let Some(group) = &previous else {
+            let bytes = async {
+                let Some(group) = fetched.take() else {
+                    return Ok::<_, PollError>(None);
+                };
+                let started = std::time::Instant::now();
+                let apart = self
+                    .store
+                    .store_fetched_bytes(row.id, uidvalidity, &group.mails())
+                    .await?;
+                tracing::debug!(mails = group.fetches.len(), elapsed = ?started.elapsed(), "group's bytes stored");
+                Ok(Some(Landed::from(group, apart)))
+            };
+            let rows = async {
+                let Some(group) = &landed else {
                     return Ok::<_, PollError>(None);
                 };
                 let started = std::time::Instant::now();
                 let mails = group.mails();
-                let position = group.unit.position;
                 let new = self
                     .store
-                    .store_fetched(row.id, uidvalidity, &mails, silent, position, now)
+                    .store_fetched_rows(row.id, uidvalidity, &mails, silent, group.position(), now)
                     .await?;
                 tracing::debug!(mails = mails.len(), elapsed = ?started.elapsed(), "group stored");
-                Ok(Some((new.len(), mails.len(), position)))
+                Ok(Some((new.len(), mails.len(), group.position())))
             };
-            let (fetched, stored_group) = futures::future::join(fetch, store).await;
+            let (next, bytes, rows) = futures::future::join3(fetch, bytes, rows).await;
             // A failed store comes first: its unit is not acknowledged, and
             // the next sync starts over from the stored position.
-            if let Some((new, mails, position)) = stored_group? {
+            if let Some((new, mails, position)) = rows? {
                 stored += new;
                 self.count("postdesk_mail_fetched_total", mails);
                 last_uid = position.unwrap_or(last_uid);
@@ -338,8 +408,9 @@ impl Poller {
                 self.wake.notify_waiters();
                 self.wake.notify_one();
             }
-            previous = fetched?;
-            if previous.is_none() {
+            landed = bytes?;
+            fetched = next?;
+            if fetched.is_none() && landed.is_none() {
                 break;
             }
         }

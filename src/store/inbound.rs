@@ -163,6 +163,11 @@ fn byte_chunks<'a, 'm>(
     })
 }
 
+/// The key of an IMAP mail's bytes in the mail file.
+fn imap_key(mailbox_id: i64, uidvalidity: i64, uid: i64) -> String {
+    format!("imap:{mailbox_id}:{uidvalidity}:{uid}")
+}
+
 /// `($1, $2), ($3, $4), …` for `rows` rows of two values.
 fn pair_placeholders(rows: usize) -> String {
     (0..rows)
@@ -316,16 +321,9 @@ impl Tx {
 
 impl Store {
     /// Stores a group of mails fetched from one IMAP mailbox, keyed by
-    /// (mailbox, UIDVALIDITY, UID), and commits. Returns the UID and row
-    /// id of each mail stored now; mails already there are passed over.
-    ///
-    /// On SQLite the bytes are committed to the mail file first, then the
-    /// rows to the main file: the main file's write lock, which the
-    /// processor needs, is held only for the rows. On PostgreSQL, one
-    /// transaction. Either way a few statements per 500 mails (a statement
-    /// per mail made the poller hold SQLite's write lock twice as long).
-    /// With `position`, the mailbox's last stored UID moves there in the
-    /// same transaction (a commit of its own waited for the write lock).
+    /// (mailbox, UIDVALIDITY, UID), and commits: [`Store::store_fetched_bytes`]
+    /// then [`Store::store_fetched_rows`]. Returns the UID and row id of
+    /// each mail stored now; mails already there are passed over.
     pub async fn store_fetched(
         &self,
         mailbox_id: i64,
@@ -335,9 +333,32 @@ impl Store {
         position: Option<i64>,
         now: i64,
     ) -> Result<Vec<(i64, i64)>> {
-        let key = |uid: i64| format!("imap:{mailbox_id}:{uidvalidity}:{uid}");
-        if let (Some(mail), false) = (&self.mail, mails.is_empty()) {
-            let keys: Vec<String> = mails.iter().map(|m| key(m.uid)).collect();
+        self.store_fetched_bytes(mailbox_id, uidvalidity, mails)
+            .await?;
+        self.store_fetched_rows(mailbox_id, uidvalidity, mails, silent, position, now)
+            .await
+    }
+
+    /// The first stage of storing fetched mails: on SQLite, commits their
+    /// bytes to the mail file (flushed) under its own write lock and returns
+    /// true, so that the main file's write lock, which the processor needs,
+    /// is held only for the rows; a crash before the rows leaves bytes that
+    /// the next fetch of the same UIDs finds again. On PostgreSQL nothing
+    /// (false): the bytes go in with the rows.
+    pub async fn store_fetched_bytes(
+        &self,
+        mailbox_id: i64,
+        uidvalidity: i64,
+        mails: &[Fetched<'_>],
+    ) -> Result<bool> {
+        let Some(mail) = &self.mail else {
+            return Ok(false);
+        };
+        if !mails.is_empty() {
+            let keys: Vec<String> = mails
+                .iter()
+                .map(|m| imap_key(mailbox_id, uidvalidity, m.uid))
+                .collect();
             let raws: Vec<(&str, &[u8])> = keys
                 .iter()
                 .zip(mails)
@@ -347,6 +368,27 @@ impl Store {
             write_raw(&mut mail_tx.conn, &raws, false).await?;
             mail_tx.commit().await?;
         }
+        Ok(true)
+    }
+
+    /// The second stage: the mails' rows, in one transaction of the main
+    /// file (on PostgreSQL with their bytes; on SQLite after
+    /// [`Store::store_fetched_bytes`], and `raw` is not read). Returns the
+    /// UID and row id of each mail stored now; mails already there are
+    /// passed over. A few statements per 500 mails (a statement per mail
+    /// made the poller hold SQLite's write lock twice as long). With
+    /// `position`, the mailbox's last stored UID moves there in the same
+    /// transaction (a commit of its own waited for the write lock).
+    pub async fn store_fetched_rows(
+        &self,
+        mailbox_id: i64,
+        uidvalidity: i64,
+        mails: &[Fetched<'_>],
+        silent: bool,
+        position: Option<i64>,
+        now: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        let key = |uid: i64| imap_key(mailbox_id, uidvalidity, uid);
         let in_mail_file = self.mail.is_some();
         let mut tx = self.begin().await?;
         let mut stored = Vec::with_capacity(mails.len());

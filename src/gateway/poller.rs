@@ -167,6 +167,7 @@ enum Landed {
         mails: Vec<(i64, Option<String>)>,
         position: Option<i64>,
     },
+    /// The group as fetched: its bytes go in with the rows.
     Whole(FetchedGroup),
 }
 

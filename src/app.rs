@@ -14,7 +14,7 @@ use crate::gateway::supervisor::Supervisor;
 use crate::metrics::Metrics;
 use crate::outbox::{Templates, Worker};
 use crate::scheduler::Scheduler;
-use crate::store::{Commits, Store, StoreError, now_millis};
+use crate::store::{Commits, ForeignKeys, Store, StoreError, now_millis};
 use crate::web::{self, AppState};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -211,7 +211,11 @@ fn spawn_processor(
                 }
             };
             runtime.block_on(async move {
-                let own = match processor.store().dedicated(3, Commits::Unflushed).await {
+                let own = match processor
+                    .store()
+                    .dedicated(3, Commits::Unflushed, ForeignKeys::Unchecked)
+                    .await
+                {
                     Ok(store) => Some(store),
                     Err(e) => {
                         tracing::warn!(error = %e, "the processor shares the daemon's pool");

@@ -9,7 +9,7 @@
 use futures::TryStreamExt;
 use sqlx::Row;
 
-use super::{Backend, Param, Result, Sql, Store, StoreError, Tx};
+use super::{Backend, Marks, Param, Result, Sql, Store, StoreError, Tx};
 
 /// A stored raw mail waiting to be processed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +88,7 @@ async fn load_bytes(
     if mails.is_empty() {
         return Ok(());
     }
-    let mut sql = Sql::default();
+    let mut sql = Sql::for_backend(backend);
     sql.push(&format!(
         "SELECT i.id, {} AS raw FROM inbound i WHERE i.id IN ",
         raw_of_row(backend)
@@ -120,7 +120,7 @@ async fn write_raw(
     for chunk in byte_chunks(mails, RAW_INSERT_BYTES) {
         let text = format!(
             "INSERT OR {verb} INTO raw (key, raw) VALUES {}",
-            pair_placeholders(chunk.len())
+            Marks::new(Backend::Sqlite).rows(chunk.len(), 2)
         );
         // Row counts vary with each group: not worth a cached statement each.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(text)).persistent(false);
@@ -166,14 +166,6 @@ fn byte_chunks<'a, 'm>(
 /// The key of an IMAP mail's bytes in the mail file.
 fn imap_key(mailbox_id: i64, uidvalidity: i64, uid: i64) -> String {
     format!("imap:{mailbox_id}:{uidvalidity}:{uid}")
-}
-
-/// `($1, $2), ($3, $4), …` for `rows` rows of two values.
-fn pair_placeholders(rows: usize) -> String {
-    (0..rows)
-        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// A stored mail processed to its end: the ticket it went to, and a note
@@ -293,26 +285,33 @@ impl Tx {
     /// its own for it).
     pub async fn finish_raws(&mut self, done: &[Finished], now: i64) -> Result<()> {
         for chunk in done.chunks(300) {
+            let mut marks = Marks::new(self.backend);
             let mut text = String::from("WITH v(id, ticket_id, reason) AS (VALUES ");
             for i in 0..chunk.len() {
                 if i > 0 {
                     text.push_str(", ");
                 }
-                let n = 2 + 3 * i;
-                text.push_str(&format!(
-                    "(CAST(${n} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT))",
-                    n + 1,
-                    n + 2
-                ));
+                text.push_str("(CAST(");
+                marks.push_to(&mut text);
+                text.push_str(" AS BIGINT), CAST(");
+                marks.push_to(&mut text);
+                text.push_str(" AS BIGINT), CAST(");
+                marks.push_to(&mut text);
+                text.push_str(" AS TEXT))");
             }
-            text.push_str(
-                ") UPDATE inbound SET state = 'done', ticket_id = v.ticket_id, reason = v.reason, \
-                 processed_at = $1, claimed_by = NULL, claim_until = NULL FROM v WHERE inbound.id = v.id",
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(text)).bind(now);
+            // `OR FAIL`: see `or_fail`.
+            text.push_str(&format!(
+                ") UPDATE {}inbound SET state = 'done', ticket_id = v.ticket_id, reason = v.reason, \
+                 processed_at = ",
+                self.or_fail()
+            ));
+            marks.push_to(&mut text);
+            text.push_str(", claimed_by = NULL, claim_until = NULL FROM v WHERE inbound.id = v.id");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
             for f in chunk {
                 q = q.bind(f.id).bind(f.ticket_id).bind(f.note.clone());
             }
+            let q = q.bind(now);
             q.execute(&mut *self.conn).await?;
         }
         Ok(())
@@ -393,38 +392,30 @@ impl Store {
         let mut tx = self.begin().await?;
         let mut stored = Vec::with_capacity(mails.len());
         for chunk in mails.chunks(500) {
-            let mut text = String::from(
-                "INSERT INTO inbound (mailbox_id, uidvalidity, uid, dedup_key, raw_key, silent, received_at) VALUES ",
+            let text = format!(
+                "INSERT INTO inbound (mailbox_id, uidvalidity, uid, dedup_key, raw_key, silent, received_at) \
+                 VALUES {} ON CONFLICT (mailbox_id, uidvalidity, uid) DO NOTHING RETURNING id, uid",
+                Marks::new(self.backend).rows(chunk.len(), 7)
             );
-            for i in 0..chunk.len() {
-                let n = 5 + 3 * i;
-                if i > 0 {
-                    text.push_str(", ");
-                }
-                text.push_str(&format!("($1, $2, ${n}, ${}, ${}, $3, $4)", n + 1, n + 2));
-            }
-            text.push_str(
-                " ON CONFLICT (mailbox_id, uidvalidity, uid) DO NOTHING RETURNING id, uid",
-            );
-            let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(text))
-                .persistent(false)
-                .bind(mailbox_id)
-                .bind(uidvalidity)
-                .bind(i64::from(silent))
-                .bind(now);
+            let mut q =
+                sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(text)).persistent(false);
             for m in chunk {
                 let key = key(m.uid);
                 q = q
+                    .bind(mailbox_id)
+                    .bind(uidvalidity)
                     .bind(m.uid)
                     .bind(key.clone())
-                    .bind(in_mail_file.then_some(key));
+                    .bind(in_mail_file.then_some(key))
+                    .bind(i64::from(silent))
+                    .bind(now);
             }
             let new = q.fetch_all(&mut *tx.conn).await?;
             let of = |uid: i64| chunk.iter().find(|m| m.uid == uid);
             if !in_mail_file && !new.is_empty() {
                 let text = format!(
                     "INSERT INTO inbound_raw (inbound_id, raw) VALUES {}",
-                    pair_placeholders(new.len())
+                    Marks::new(self.backend).rows(new.len(), 2)
                 );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(text)).persistent(false);
                 for (id, uid) in &new {
@@ -649,12 +640,6 @@ mod tests {
     use super::{Fetched, Stored};
     use crate::store::Store;
     use std::time::Duration;
-
-    #[test]
-    fn pair_placeholders_number_two_values_a_row() {
-        assert_eq!(super::pair_placeholders(1), "($1, $2)");
-        assert_eq!(super::pair_placeholders(3), "($1, $2), ($3, $4), ($5, $6)");
-    }
 
     #[test]
     fn raw_inserts_stay_under_the_byte_budget() {

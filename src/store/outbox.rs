@@ -3,7 +3,7 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::{NewMessage, Result, Store, opt};
+use super::{Backend, Marks, NewMessage, Result, Store, opt};
 
 pub use crate::domain::notify::Notice;
 
@@ -20,30 +20,23 @@ pub struct Notification {
 
 /// Writes notifications, a power of two of them (at most 64) a statement,
 /// so that a handful of statement texts serve every count and stay prepared.
-pub(super) async fn insert_all(conn: &mut AnyConnection, all: &[Notification]) -> Result<()> {
+/// `or_fail`: as [`super::Tx::or_fail`] says.
+pub(super) async fn insert_all(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    or_fail: &str,
+    all: &[Notification],
+) -> Result<()> {
     let mut rest = all;
     while !rest.is_empty() {
         let size = 1 << rest.len().min(64).ilog2();
         let (chunk, after) = rest.split_at(size);
         rest = after;
-        let mut text = String::from(
-            "INSERT INTO outbox (ticket_id, notice, recipient, payload, next_attempt_at, created_at) VALUES ",
+        let text = format!(
+            "INSERT {or_fail}INTO outbox (ticket_id, notice, recipient, payload, next_attempt_at, created_at) \
+             VALUES {}",
+            Marks::new(backend).rows(chunk.len(), 6)
         );
-        for i in 0..chunk.len() {
-            let n = 5 * i;
-            if i > 0 {
-                text.push_str(", ");
-            }
-            text.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${})",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5,
-                n + 5
-            ));
-        }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
         for n in chunk {
             let payload = serde_json::json!({ "message_id": n.message_id }).to_string();
@@ -52,6 +45,7 @@ pub(super) async fn insert_all(conn: &mut AnyConnection, all: &[Notification]) -
                 .bind(n.notice.as_str())
                 .bind(n.recipient.clone())
                 .bind(payload)
+                .bind(n.now)
                 .bind(n.now);
         }
         q.execute(&mut *conn).await?;

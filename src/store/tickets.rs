@@ -885,8 +885,9 @@ impl Tx {
             Backend::Sqlite => "(SELECT value + 1 FROM counters WHERE name = 'ticket_ref')",
         };
         let (kind, id) = t.related.clone().unzip();
+        let or_fail = self.or_fail();
         let insert = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO tickets (number, subject, status, priority, category, channel, requester_id, assignee_id, \
+            "INSERT {or_fail}INTO tickets (number, subject, status, priority, category, channel, requester_id, assignee_id, \
              mailbox_id, related_kind, related_id, linked_ticket_id, created_at, updated_at, last_message_at, \
              sla_state, sla_due_at) \
              VALUES ({number_sql}, $1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12, $13) RETURNING id, number"
@@ -954,11 +955,12 @@ impl Tx {
     /// on its ticket, stamp the ticket's update and record its Message-ID.
     /// On SQLite its text reaches the full-text search at the commit.
     pub async fn insert_message(&mut self, m: &NewMessage) -> Result<i64> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (ticket_id, kind, author_kind, author_user_id, author_requester_id, body_text, \
+        let or_fail = self.or_fail();
+        let id: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "INSERT {or_fail}INTO messages (ticket_id, kind, author_kind, author_user_id, author_requester_id, body_text, \
              full_text, body_html, mail_message_id, inbound_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-        )
+        )))
         .bind(m.ticket_id)
         .bind(m.kind.as_str())
         .bind(m.author_kind.as_str())
@@ -1002,7 +1004,7 @@ impl Tx {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut sql = Sql::default();
+        let mut sql = Sql::for_backend(self.backend);
         sql.push("SELECT message_id, ticket_id, direction FROM mail_ids WHERE message_id IN ")
             .bind_list(
                 ids.iter()
@@ -1034,8 +1036,10 @@ impl Tx {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut sql = Sql::default();
-        sql.push("INSERT INTO mail_ids (message_id, ticket_id, direction, created_at) VALUES ");
+        let mut sql = Sql::for_backend(self.backend);
+        sql.push("INSERT ")
+            .push(self.or_fail())
+            .push("INTO mail_ids (message_id, ticket_id, direction, created_at) VALUES ");
         for (i, id) in ids.iter().take(50).enumerate() {
             if i > 0 {
                 sql.push(", ");
@@ -1166,7 +1170,7 @@ impl Tx {
     /// [`Tx::is_participant`] answers for them without a round trip.
     pub async fn load_participants(&mut self, ticket_ids: &[i64]) -> Result<()> {
         for chunk in ticket_ids.chunks(100) {
-            let mut sql = Sql::default();
+            let mut sql = Sql::for_backend(self.backend);
             sql.push("SELECT id, requester_id FROM tickets WHERE id IN ")
                 .bind_list(chunk.iter().map(|id| Param::Int(*id)))
                 .push(" UNION ALL SELECT ticket_id, requester_id FROM participants WHERE ticket_id IN ")
@@ -1243,7 +1247,16 @@ impl Tx {
                 deferred.notifications.push(n.clone());
                 Ok(())
             }
-            None => super::outbox::insert_all(&mut self.conn, std::slice::from_ref(n)).await,
+            None => {
+                let or_fail = self.or_fail();
+                super::outbox::insert_all(
+                    &mut self.conn,
+                    self.backend,
+                    or_fail,
+                    std::slice::from_ref(n),
+                )
+                .await
+            }
         }
     }
 }

@@ -375,7 +375,7 @@ impl Tx {
     ) -> Result<Vec<T>> {
         let mut found = Vec::new();
         for chunk in emails.chunks(500) {
-            let mut sql = Sql::default();
+            let mut sql = Sql::for_backend(self.backend);
             sql.push(select)
                 .push(" WHERE email IN ")
                 .bind_list(chunk.iter().map(|e| Param::Text(e.to_string())));

@@ -39,6 +39,25 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// `OR FAIL ` on SQLite (nothing on PostgreSQL), for the writes ingest
+    /// makes per mail and per batch. A statement that may fail after it
+    /// wrote (a trigger, several rows, a constraint whose failure undoes the
+    /// statement) makes SQLite copy every page it touches into a statement
+    /// journal first, to undo it alone: 15% of the ingest processor's SQLite
+    /// time. Under `OR FAIL` a failing statement keeps what it wrote, which
+    /// needs no such copy; no caller goes on after a failed statement
+    /// without undoing its transaction or rolling back to its savepoint.
+    /// (A foreign key checked immediately asks for the journal too: see
+    /// [`ForeignKeys`].)
+    pub(crate) fn or_fail(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "OR FAIL ",
+            Backend::Postgres => "",
+        }
+    }
+}
+
 /// Whether a SQLite connection's commits reach the disk before they return
 /// (PostgreSQL's are, always).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +88,7 @@ pub enum ForeignKeys {
     /// can break a key (the tests run ingest with them checked, too). A key
     /// checked at once would make each INSERT that also fires a trigger
     /// (a message, a ticket) copy the pages it touches into a statement
-    /// journal first, whatever `OR FAIL` says (see `Tx::or_fail`).
+    /// journal first, whatever `OR FAIL` says (see `Backend::or_fail`).
     Unchecked,
 }
 
@@ -319,14 +338,7 @@ impl Tx {
     /// Commits the transaction, with the notifications it held back.
     pub async fn commit(mut self) -> Result<()> {
         if let Some(deferred) = self.deferred.take() {
-            let or_fail = self.or_fail();
-            outbox::insert_all(
-                &mut self.conn,
-                self.backend,
-                or_fail,
-                &deferred.notifications,
-            )
-            .await?;
+            outbox::insert_all(&mut self.conn, self.backend, &deferred.notifications).await?;
         }
         if self.search_behind {
             catch_up_search(&mut self.conn).await?;
@@ -350,23 +362,6 @@ impl Tx {
             );
         }
         Ok(())
-    }
-
-    /// `OR FAIL ` on SQLite (nothing on PostgreSQL), for the writes ingest
-    /// makes per mail and per batch. A statement that may fail after it
-    /// wrote (a trigger, several rows, a constraint whose failure undoes the
-    /// statement) makes SQLite copy every page it touches into a statement
-    /// journal first, to undo it alone: 15% of the ingest processor's SQLite
-    /// time. Under `OR FAIL` a failing statement keeps what it wrote, which
-    /// needs no such copy; no caller goes on after a failed statement
-    /// without undoing its transaction or rolling back to its savepoint.
-    /// (A foreign key checked immediately asks for the journal too: see
-    /// [`ForeignKeys`].)
-    pub(crate) fn or_fail(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite => "OR FAIL ",
-            Backend::Postgres => "",
-        }
     }
 
     /// Holds the outbox rows this transaction enqueues back until its

@@ -299,11 +299,11 @@ impl Tx {
                 marks.push_to(&mut text);
                 text.push_str(" AS TEXT))");
             }
-            // `OR FAIL`: see `or_fail`.
+            // `OR FAIL`: see `Backend::or_fail`.
             text.push_str(&format!(
                 ") UPDATE {}inbound SET state = 'done', ticket_id = v.ticket_id, reason = v.reason, \
                  processed_at = ",
-                self.or_fail()
+                self.backend.or_fail()
             ));
             marks.push_to(&mut text);
             text.push_str(", claimed_by = NULL, claim_until = NULL FROM v WHERE inbound.id = v.id");

@@ -20,13 +20,12 @@ pub struct Notification {
 
 /// Writes notifications, a power of two of them (at most 64) a statement,
 /// so that a handful of statement texts serve every count and stay prepared.
-/// `or_fail`: as [`super::Tx::or_fail`] says.
 pub(super) async fn insert_all(
     conn: &mut AnyConnection,
     backend: Backend,
-    or_fail: &str,
     all: &[Notification],
 ) -> Result<()> {
+    let or_fail = backend.or_fail();
     let mut rest = all;
     while !rest.is_empty() {
         let size = 1 << rest.len().min(64).ilog2();

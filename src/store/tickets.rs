@@ -885,7 +885,7 @@ impl Tx {
             Backend::Sqlite => "(SELECT value + 1 FROM counters WHERE name = 'ticket_ref')",
         };
         let (kind, id) = t.related.clone().unzip();
-        let or_fail = self.or_fail();
+        let or_fail = self.backend.or_fail();
         let insert = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT {or_fail}INTO tickets (number, subject, status, priority, category, channel, requester_id, assignee_id, \
              mailbox_id, related_kind, related_id, linked_ticket_id, created_at, updated_at, last_message_at, \
@@ -955,7 +955,7 @@ impl Tx {
     /// on its ticket, stamp the ticket's update and record its Message-ID.
     /// On SQLite its text reaches the full-text search at the commit.
     pub async fn insert_message(&mut self, m: &NewMessage) -> Result<i64> {
-        let or_fail = self.or_fail();
+        let or_fail = self.backend.or_fail();
         let id: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "INSERT {or_fail}INTO messages (ticket_id, kind, author_kind, author_user_id, author_requester_id, body_text, \
              full_text, body_html, mail_message_id, inbound_id, created_at) \
@@ -1038,7 +1038,7 @@ impl Tx {
         }
         let mut sql = Sql::for_backend(self.backend);
         sql.push("INSERT ")
-            .push(self.or_fail())
+            .push(self.backend.or_fail())
             .push("INTO mail_ids (message_id, ticket_id, direction, created_at) VALUES ");
         for (i, id) in ids.iter().take(50).enumerate() {
             if i > 0 {
@@ -1248,14 +1248,8 @@ impl Tx {
                 Ok(())
             }
             None => {
-                let or_fail = self.or_fail();
-                super::outbox::insert_all(
-                    &mut self.conn,
-                    self.backend,
-                    or_fail,
-                    std::slice::from_ref(n),
-                )
-                .await
+                super::outbox::insert_all(&mut self.conn, self.backend, std::slice::from_ref(n))
+                    .await
             }
         }
     }

@@ -313,6 +313,9 @@ pub struct Tx {
     /// Notifications held back to be written together at the commit (see
     /// [`Tx::defer_notifications`]); `None` writes each at once.
     pub(crate) deferred: Option<Deferred>,
+    /// PostgreSQL: messages held back to be written together (see
+    /// [`Tx::defer_messages`]); `None` writes each at once.
+    pub(crate) messages: Option<tickets::HeldMessages>,
     /// SQLite: the mail file, and the transaction on it this one opened to
     /// keep raw mail (committed just before this one).
     pub(crate) mail: Option<MailFile>,
@@ -337,6 +340,7 @@ pub(crate) struct Deferred {
 impl Tx {
     /// Commits the transaction, with the notifications it held back.
     pub async fn commit(mut self) -> Result<()> {
+        self.flush_messages().await?;
         if let Some(deferred) = self.deferred.take() {
             outbox::insert_all(&mut self.conn, self.backend, &deferred.notifications).await?;
         }
@@ -662,6 +666,7 @@ impl Store {
             prefix: self.prefix.clone(),
             participants: Default::default(),
             deferred: None,
+            messages: None,
             mail: self.mail.clone(),
             mail_tx: None,
             checkpoints: self.checkpoints.clone(),

@@ -649,6 +649,11 @@ impl Processor {
     ) -> Result<Option<Vec<Disposition>>, Transient> {
         let mut tx = self.actions.store().begin().await?;
         tx.defer_notifications();
+        if !careful {
+            // Written together before the batch's end (a failure there runs
+            // the batch again with savepoints, each mail's written at its own).
+            tx.defer_messages();
+        }
         let mut out = Vec::with_capacity(raws.len());
         let mut batch = Batch::default();
         batch.prefetch(&mut tx, parsed).await?;
@@ -701,6 +706,12 @@ impl Processor {
                     out.push(Disposition::Quarantined(reason));
                 }
             }
+        }
+        if let Err(e) = tx.flush_messages().await {
+            return match Refused::from(e) {
+                Refused::Transient(e) => Err(Transient(e)),
+                _ => Ok(None),
+            };
         }
         tx.finish_raws(&batch.done, now).await?;
         tx.commit().await?;

@@ -180,6 +180,7 @@ pub struct Finished {
 impl Tx {
     /// Opens a savepoint: work after it can be undone alone.
     pub async fn savepoint(&mut self) -> Result<()> {
+        self.flush_messages().await?;
         if let Some(deferred) = &mut self.deferred {
             deferred.before_savepoint = deferred.notifications.len();
         }
@@ -191,6 +192,7 @@ impl Tx {
 
     /// Keeps the work since the savepoint.
     pub async fn release_savepoint(&mut self) -> Result<()> {
+        self.flush_messages().await?;
         sqlx::raw_sql("RELEASE SAVEPOINT mail")
             .execute(&mut *self.conn)
             .await?;
@@ -200,6 +202,11 @@ impl Tx {
     /// Undoes the work since the savepoint (the transaction stays usable).
     pub async fn rollback_to_savepoint(&mut self) -> Result<()> {
         self.participants.clear();
+        // Held since the savepoint (which wrote out those before it).
+        if let Some(held) = &mut self.messages {
+            held.rows.clear();
+            held.attachments.clear();
+        }
         if let Some(deferred) = &mut self.deferred {
             deferred.notifications.truncate(deferred.before_savepoint);
         }

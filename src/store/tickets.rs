@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::users::{Requester, User};
-use super::{Backend, Param, Result, Sql, Store, StoreError, Tx, col, opt, parsed};
+use super::{Backend, Marks, Param, Result, Sql, Store, StoreError, Tx, col, opt, parsed};
 use crate::domain::sla::Pause;
 use crate::domain::{
     AuthorKind, Channel, MessageKind, Priority, Role, SlaState, Status, TicketRef,
@@ -92,6 +92,28 @@ pub struct NewMessage {
     pub mail_message_id: Option<String>,
     pub inbound_id: Option<i64>,
     pub now: i64,
+}
+
+/// Messages a transaction holds back, with the ids it took for them, and
+/// the attachment rows that name them (see [`Tx::defer_messages`]).
+#[derive(Debug, Default)]
+pub(crate) struct HeldMessages {
+    /// Ids taken from the sequence, not yet used, the next one last.
+    ids: Vec<i64>,
+    pub(crate) rows: Vec<(i64, NewMessage)>,
+    pub(crate) attachments: Vec<HeldAttachment>,
+}
+
+/// An attachment row held back with its message (its bytes are written at once).
+#[derive(Debug)]
+pub(crate) struct HeldAttachment {
+    message_id: i64,
+    filename: String,
+    content_type: String,
+    size: i64,
+    content_id: Option<String>,
+    inline: bool,
+    sha256: String,
 }
 
 impl NewMessage {
@@ -407,6 +429,53 @@ fn message_from(row: &AnyRow) -> Result<StoredMessage> {
         mail_message_id: opt(row, "mail_message_id")?,
         created_at: col(row, "created_at")?,
     })
+}
+
+/// Binds a [`NewMessage`]'s columns in the order of `messages`' INSERTs
+/// (ticket_id … created_at), on a query or a scalar query alike.
+macro_rules! bind_message {
+    ($query:expr, $m:expr) => {{
+        let m: &NewMessage = $m;
+        $query
+            .bind(m.ticket_id)
+            .bind(m.kind.as_str())
+            .bind(m.author_kind.as_str())
+            .bind(m.author_user_id)
+            .bind(m.author_requester_id)
+            .bind(m.body_text.as_str())
+            .bind(m.full_text.as_deref())
+            .bind(m.body_html.as_deref())
+            .bind(m.mail_message_id.as_deref())
+            .bind(m.inbound_id)
+            .bind(m.now)
+    }};
+}
+
+/// Writes attachment rows, several to a statement.
+async fn insert_attachments(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    rows: &[HeldAttachment],
+) -> Result<()> {
+    for chunk in rows.chunks(64) {
+        let text = format!(
+            "INSERT INTO attachments (message_id, filename, content_type, size, content_id, inline, sha256) VALUES {}",
+            Marks::new(backend).rows(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
+        for a in chunk {
+            q = q
+                .bind(a.message_id)
+                .bind(a.filename.as_str())
+                .bind(a.content_type.as_str())
+                .bind(a.size)
+                .bind(a.content_id.as_deref())
+                .bind(i64::from(a.inline))
+                .bind(a.sha256.as_str());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 async fn load_messages(
@@ -951,35 +1020,81 @@ impl Tx {
         Ok(())
     }
 
-    /// Appends a message; the database's triggers (migration 0009) count it
-    /// on its ticket, stamp the ticket's update and record its Message-ID.
-    /// On SQLite its text reaches the full-text search at the commit.
+    /// Appends a message; the database's triggers (migrations 0009, 0010)
+    /// count it on its ticket, stamp the ticket's update and record its
+    /// Message-ID. On SQLite its text reaches the full-text search at the
+    /// commit. Held back, when the transaction holds messages
+    /// ([`Tx::defer_messages`]), with its id already taken.
     pub async fn insert_message(&mut self, m: &NewMessage) -> Result<i64> {
+        if let Some(held) = &mut self.messages {
+            if held.ids.is_empty() {
+                held.ids = sqlx::query_scalar(
+                    "SELECT nextval('messages_id_seq') FROM generate_series(1, 64) ORDER BY 1 DESC",
+                )
+                .fetch_all(&mut *self.conn)
+                .await?;
+            }
+            if let Some(id) = held.ids.pop() {
+                held.rows.push((id, m.clone()));
+                return Ok(id);
+            }
+        }
         let or_fail = self.backend.or_fail();
-        let id: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        let query = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "INSERT {or_fail}INTO messages (ticket_id, kind, author_kind, author_user_id, author_requester_id, body_text, \
              full_text, body_html, mail_message_id, inbound_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-        )))
-        .bind(m.ticket_id)
-        .bind(m.kind.as_str())
-        .bind(m.author_kind.as_str())
-        .bind(m.author_user_id)
-        .bind(m.author_requester_id)
-        .bind(m.body_text.as_str())
-        .bind(m.full_text.as_deref())
-        .bind(m.body_html.as_deref())
-        .bind(m.mail_message_id.as_deref())
-        .bind(m.inbound_id)
-        .bind(m.now)
-        .fetch_one(&mut *self.conn)
-        .await?;
+        )));
+        let id: i64 = bind_message!(query, m).fetch_one(&mut *self.conn).await?;
         self.search_behind |= self.backend == Backend::Sqlite && m.kind != MessageKind::System;
         Ok(id)
     }
 
+    /// From here on, holds the messages this transaction appends and writes
+    /// them in multi-row statements when something needs them: at the
+    /// commit, at a savepoint, or before a statement that reads messages or
+    /// names one. PostgreSQL only (nothing changes on SQLite): there each
+    /// message's INSERT was a round trip and ran the statement triggers of
+    /// 0010 (the ticket's counters, the Message-ID, the search vector) for
+    /// one row; held, a batch of mails runs them once per statement. The
+    /// ids come from the messages' sequence beforehand, 64 at a time.
+    pub fn defer_messages(&mut self) {
+        if self.backend == Backend::Postgres {
+            self.messages.get_or_insert_with(HeldMessages::default);
+        }
+    }
+
+    /// Writes the messages held back so far (see [`Tx::defer_messages`]).
+    /// An error here is the error of one of their INSERTs.
+    pub async fn flush_messages(&mut self) -> Result<()> {
+        let Some(held) = &mut self.messages else {
+            return Ok(());
+        };
+        let rows = std::mem::take(&mut held.rows);
+        let mut rest = &rows[..];
+        while !rest.is_empty() {
+            // Powers of two: a few statement texts, each prepared once.
+            let size = 1 << rest.len().min(256).ilog2();
+            let (chunk, after) = rest.split_at(size);
+            rest = after;
+            let text = format!(
+                "INSERT INTO messages (id, ticket_id, kind, author_kind, author_user_id, author_requester_id, \
+                 body_text, full_text, body_html, mail_message_id, inbound_id, created_at) VALUES {}",
+                Marks::new(self.backend).rows(chunk.len(), 12)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
+            for (id, m) in chunk {
+                q = bind_message!(q.bind(*id), m);
+            }
+            q.execute(&mut *self.conn).await?;
+        }
+        let attachments = std::mem::take(&mut held.attachments);
+        insert_attachments(&mut self.conn, self.backend, &attachments).await
+    }
+
     /// The ticket a Message-ID belongs to, and whether postdesk sent it.
     pub async fn ticket_of_mail_id(&mut self, message_id: &str) -> Result<Option<(i64, bool)>> {
+        self.flush_messages().await?;
         let row: Option<(i64, String)> =
             sqlx::query_as("SELECT ticket_id, direction FROM mail_ids WHERE message_id = $1")
                 .bind(message_id)
@@ -1059,6 +1174,7 @@ impl Tx {
 
     /// Whether a message with this Message-ID exists.
     pub async fn mail_id_has_message(&mut self, message_id: &str) -> Result<bool> {
+        self.flush_messages().await?;
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE mail_message_id = $1")
             .bind(message_id)
             .fetch_one(&mut *self.conn)
@@ -1068,6 +1184,7 @@ impl Tx {
 
     /// The first message of a ticket.
     pub async fn first_message_id(&mut self, ticket_id: i64) -> Result<i64> {
+        self.flush_messages().await?;
         Ok(
             sqlx::query_scalar("SELECT MIN(id) FROM messages WHERE ticket_id = $1")
                 .bind(ticket_id)
@@ -1086,7 +1203,8 @@ impl Tx {
         )
     }
 
-    /// Stores attachment bytes once per content (SHA-256) and links them to a message.
+    /// Stores attachment bytes once per content (SHA-256) and links them to
+    /// a message (held back with it when the transaction holds messages).
     pub async fn insert_attachment(
         &mut self,
         message_id: i64,
@@ -1099,19 +1217,19 @@ impl Tx {
             .bind(a.data.as_slice())
             .execute(&mut *self.conn)
             .await?;
-        sqlx::query(
-            "INSERT INTO attachments (message_id, filename, content_type, size, content_id, inline, sha256) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(message_id)
-        .bind(a.filename.as_str())
-        .bind(a.content_type.as_str())
-        .bind(a.data.len() as i64)
-        .bind(a.content_id.as_deref())
-        .bind(i64::from(a.inline))
-        .bind(digest)
-        .execute(&mut *self.conn)
-        .await?;
+        let row = HeldAttachment {
+            message_id,
+            filename: a.filename.clone(),
+            content_type: a.content_type.clone(),
+            size: a.data.len() as i64,
+            content_id: a.content_id.clone(),
+            inline: a.inline,
+            sha256: digest.to_string(),
+        };
+        match &mut self.messages {
+            Some(held) => held.attachments.push(row),
+            None => insert_attachments(&mut self.conn, self.backend, &[row]).await?,
+        }
         Ok(())
     }
 
@@ -1204,6 +1322,7 @@ impl Tx {
 
     /// Moves the thread, Message-IDs and participants of `from` onto `into`.
     pub async fn move_thread(&mut self, from: i64, into: i64, from_requester: i64) -> Result<()> {
+        self.flush_messages().await?;
         for sql in [
             "UPDATE messages SET ticket_id = $2 WHERE ticket_id = $1",
             "UPDATE mail_ids SET ticket_id = $2 WHERE ticket_id = $1",

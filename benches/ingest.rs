@@ -6,7 +6,13 @@
 //! of a bare IDLE client on the same server.
 //!
 //!     cargo bench --bench ingest -- [--mails 3000] [--db sqlite|postgres] [--latency 200]
-//!         [--daemons 1] [--mailboxes 1] [--unmigrated]
+//!         [--daemons 1] [--mailboxes 1] [--unmigrated] [--pg-params '?host=/var/run/postgresql']
+//!
+//! `--pg-params` is appended to the daemon's PostgreSQL URL: by default it
+//! connects over TCP to 127.0.0.1, where sqlx's `sslmode=prefer` negotiates
+//! TLS with a server that has it (Debian's has); `?host=/var/run/postgresql`
+//! is the Unix socket a same-host install would use, `?sslmode=disable`
+//! plain TCP.
 //!
 //! `BENCH_DB_DIR=/dev/shm` puts the SQLite database there instead of the work
 //! directory (the disk's share of the time is the difference).
@@ -226,7 +232,10 @@ fn database(kind: &str, work: &Path) -> (String, Option<String>) {
             &format!("CREATE DATABASE {name}"),
         ]));
         (
-            format!("postgres://postgres@127.0.0.1:5432/{name}"),
+            format!(
+                "postgres://postgres@127.0.0.1:5432/{name}{}",
+                arg("--pg-params", "")
+            ),
             Some(name),
         )
     } else {

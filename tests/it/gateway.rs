@@ -7,8 +7,8 @@ use postdesk::config::{Account, AfterAction, MailboxSettings, StartMode, TlsMode
 use postdesk::domain::{MessageKind, Role, Span, Status};
 use postdesk::gateway::processor::{Disposition, Processor};
 use postdesk::gateway::signing_key;
-use postdesk::store::Store;
 use postdesk::store::inbound::Fetched;
+use postdesk::store::{Backend, Store};
 
 const T0: i64 = 1_800_000_000_000;
 
@@ -90,6 +90,19 @@ impl Rig {
         };
         assert_eq!(uid, self.uid);
         id
+    }
+
+    /// Stores `mails`, processes them in one batch and checks that all but
+    /// one landed and that one was quarantined for `reason`.
+    async fn one_batch_one_quarantined(&mut self, mails: &[&str], reason: &str) {
+        for mail in mails {
+            self.store(mail).await;
+        }
+        let pass = self.processor.run_once(10, T0 + 1).await.unwrap();
+        assert_eq!((pass.processed, pass.quarantined), (mails.len() - 1, 1));
+        let q = self.store.quarantined(10).await.unwrap();
+        assert_eq!(q.len(), 1);
+        assert!(q[0].reason.contains(reason), "{:?}", q[0].reason);
     }
 
     async fn deliver(&mut self, raw: &str) -> Disposition {
@@ -303,14 +316,7 @@ async fn a_failing_mail_is_quarantined_alone_in_its_batch(db: TestDb) {
         "From: jane@example.org\nTo: support@example.test\nSubject: Re: Printer\nMessage-ID: <b3@example.org>\n\
 In-Reply-To: <b1@example.org>\n\nStill broken\n",
     ];
-    for mail in mails {
-        r.store(mail).await;
-    }
-    let pass = r.processor.run_once(10, T0 + 1).await.unwrap();
-    assert_eq!((pass.processed, pass.quarantined), (2, 1));
-    let q = r.store.quarantined(10).await.unwrap();
-    assert_eq!(q.len(), 1);
-    assert!(q[0].reason.contains("From"), "{:?}", q[0].reason);
+    r.one_batch_one_quarantined(&mails, "From").await;
     let counts = r.store.inbound_counts().await.unwrap();
     assert_eq!(
         counts,
@@ -332,6 +338,57 @@ In-Reply-To: <b1@example.org>\n\nStill broken\n",
     // The batch's notifications are written at its commit: the receipt of
     // the first mail survives the failing mail's rollback, once.
     assert_eq!(receipts(&r, known[0].1).await, ["jane@example.org"]);
+}
+
+/// A message the database itself refuses (here a trigger made for the
+/// test; in life a constraint) costs the batch nothing but that mail. On
+/// PostgreSQL a batch's messages are written together at its end, so the
+/// refusal comes there, after every mail was applied: the batch runs again
+/// with savepoints and the one mail is quarantined, the others land once.
+async fn a_message_the_database_refuses_is_quarantined_alone(db: TestDb) {
+    let mut r = rig(&db).await;
+    let refuse = match r.store.backend() {
+        Backend::Sqlite => vec![
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON messages WHEN NEW.body_text LIKE '%poison%' \
+             BEGIN SELECT RAISE(ABORT, 'poison refused'); END",
+        ],
+        Backend::Postgres => vec![
+            "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
+             IF NEW.body_text LIKE '%poison%' THEN RAISE EXCEPTION 'poison refused'; END IF; \
+             RETURN NEW; END; $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
+        ],
+    };
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    for sql in refuse {
+        sqlx::Executor::execute(&mut conn, sql).await.unwrap();
+    }
+    let mails = [
+        "From: jane@example.org\nTo: support@example.test\nSubject: Router\nMessage-ID: <p1@example.org>\n\nNo light\n",
+        "From: paul@example.org\nTo: support@example.test\nSubject: Poison\nMessage-ID: <p2@example.org>\n\npoison here\n",
+        "From: jane@example.org\nTo: support@example.test\nSubject: Re: Router\nMessage-ID: <p3@example.org>\n\
+In-Reply-To: <p1@example.org>\n\nStill no light\n",
+    ];
+    r.one_batch_one_quarantined(&mails, "poison refused").await;
+    let mut tx = r.store.begin().await.unwrap();
+    let known = tx
+        .tickets_of_mail_ids(&["<p1@example.org>", "<p2@example.org>", "<p3@example.org>"])
+        .await
+        .unwrap();
+    drop(tx);
+    assert_eq!(known.len(), 2, "{known:?}");
+    assert_eq!(
+        known[0].1, known[1].1,
+        "the reply is on the first mail's ticket"
+    );
+    let ticket = r.store.ticket(known[0].1).await.unwrap().unwrap();
+    assert_eq!(ticket.message_count, 2);
+    let thread = r.store.messages(ticket.id, true).await.unwrap();
+    let texts: Vec<&str> = thread.iter().map(|m| m.body_text.as_str()).collect();
+    assert_eq!(texts, ["No light", "Still no light"]);
+    assert_eq!(receipts(&r, ticket.id).await, ["jane@example.org"]);
 }
 
 /// Within one batch (one transaction, Message-IDs read once as it starts)
@@ -479,6 +536,7 @@ crate::on_both_backends!(
     a_batch_threads_replies_to_its_own_mails,
     pipelined_batches_keep_arrival_order,
     a_failing_mail_is_quarantined_alone_in_its_batch,
+    a_message_the_database_refuses_is_quarantined_alone,
     replies_thread_by_message_id_tag_token_and_marker,
     strangers_agents_and_status_rules,
     automated_mail_is_recorded_never_acted_on,

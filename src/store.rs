@@ -313,7 +313,7 @@ pub struct Tx {
     /// Notifications held back to be written together at the commit (see
     /// [`Tx::defer_notifications`]); `None` writes each at once.
     pub(crate) deferred: Option<Deferred>,
-    /// PostgreSQL: messages held back to be written together (see
+    /// Messages held back to be written together (see
     /// [`Tx::defer_messages`]); `None` writes each at once.
     pub(crate) messages: Option<tickets::HeldMessages>,
     /// SQLite: the mail file, and the transaction on it this one opened to

@@ -100,6 +100,8 @@ pub struct NewMessage {
 pub(crate) struct HeldMessages {
     /// Ids taken from the sequence, not yet used, the next one last.
     ids: Vec<i64>,
+    /// SQLite: the last id given out.
+    last_id: Option<i64>,
     pub(crate) rows: Vec<(i64, NewMessage)>,
     pub(crate) attachments: Vec<HeldAttachment>,
 }
@@ -1027,15 +1029,35 @@ impl Tx {
     /// ([`Tx::defer_messages`]), with its id already taken.
     pub async fn insert_message(&mut self, m: &NewMessage) -> Result<i64> {
         if let Some(held) = &mut self.messages {
-            if held.ids.is_empty() {
-                held.ids = sqlx::query_scalar(
-                    "SELECT nextval('messages_id_seq') FROM generate_series(1, 64) ORDER BY 1 DESC",
-                )
-                .fetch_all(&mut *self.conn)
-                .await?;
-            }
-            if let Some(id) = held.ids.pop() {
+            let id = match self.backend {
+                Backend::Postgres => {
+                    if held.ids.is_empty() {
+                        held.ids = sqlx::query_scalar(
+                            "SELECT nextval('messages_id_seq') FROM generate_series(1, 64) ORDER BY 1 DESC",
+                        )
+                        .fetch_all(&mut *self.conn)
+                        .await?;
+                    }
+                    held.ids.pop()
+                }
+                // One writer: the ids after the highest AUTOINCREMENT gave.
+                Backend::Sqlite => {
+                    let last = match held.last_id {
+                        Some(last) => last,
+                        None => sqlx::query_scalar(
+                            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0)",
+                        )
+                        .fetch_one(&mut *self.conn)
+                        .await?,
+                    };
+                    held.last_id = Some(last + 1);
+                    Some(last + 1)
+                }
+            };
+            if let Some(id) = id {
                 held.rows.push((id, m.clone()));
+                self.search_behind |=
+                    self.backend == Backend::Sqlite && m.kind != MessageKind::System;
                 return Ok(id);
             }
         }
@@ -1053,15 +1075,15 @@ impl Tx {
     /// From here on, holds the messages this transaction appends and writes
     /// them in multi-row statements when something needs them: at the
     /// commit, at a savepoint, or before a statement that reads messages or
-    /// names one. PostgreSQL only (nothing changes on SQLite): there each
-    /// message's INSERT was a round trip and ran the statement triggers of
-    /// 0010 (the ticket's counters, the Message-ID, the search vector) for
-    /// one row; held, a batch of mails runs them once per statement. The
-    /// ids come from the messages' sequence beforehand, 64 at a time.
+    /// names one. On PostgreSQL each message's INSERT was a round trip and
+    /// ran the statement triggers of 0010 (the ticket's counters, the
+    /// Message-ID, the search vector) for one row; held, a batch of mails
+    /// runs them once per statement, with ids taken from the messages'
+    /// sequence beforehand, 64 at a time. On SQLite it spares a statement
+    /// (a hand-off to its worker thread) per message; the ids follow the
+    /// highest AUTOINCREMENT gave, which no other writer can move meanwhile.
     pub fn defer_messages(&mut self) {
-        if self.backend == Backend::Postgres {
-            self.messages.get_or_insert_with(HeldMessages::default);
-        }
+        self.messages.get_or_insert_with(HeldMessages::default);
     }
 
     /// Writes the messages held back so far (see [`Tx::defer_messages`]).
@@ -1077,8 +1099,9 @@ impl Tx {
             let size = 1 << rest.len().min(256).ilog2();
             let (chunk, after) = rest.split_at(size);
             rest = after;
+            let or_fail = self.backend.or_fail();
             let text = format!(
-                "INSERT INTO messages (id, ticket_id, kind, author_kind, author_user_id, author_requester_id, \
+                "INSERT {or_fail}INTO messages (id, ticket_id, kind, author_kind, author_user_id, author_requester_id, \
                  body_text, full_text, body_html, mail_message_id, inbound_id, created_at) VALUES {}",
                 Marks::new(self.backend).rows(chunk.len(), 12)
             );

@@ -785,6 +785,21 @@ pub(crate) enum Param {
     TextOrNull(Option<String>),
 }
 
+/// `all` in chunks of a power of two rows, at most `max`, largest first:
+/// multi-row statements then take a few texts only, each prepared once per
+/// connection.
+pub(crate) fn power_of_two_chunks<T>(all: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = all;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (chunk, after) = rest.split_at(1 << rest.len().min(max).ilog2());
+        rest = after;
+        Some(chunk)
+    })
+}
+
 /// Writes the placeholders of a statement whose parameters are each used
 /// once, in the order they are bound: `$1, $2, …`, or on SQLite, for
 /// statements with many parameters, anonymous `?`. SQLite takes `$7` for

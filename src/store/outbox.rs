@@ -26,11 +26,7 @@ pub(super) async fn insert_all(
     all: &[Notification],
 ) -> Result<()> {
     let or_fail = backend.or_fail();
-    let mut rest = all;
-    while !rest.is_empty() {
-        let size = 1 << rest.len().min(64).ilog2();
-        let (chunk, after) = rest.split_at(size);
-        rest = after;
+    for chunk in super::power_of_two_chunks(all, 64) {
         let text = format!(
             "INSERT {or_fail}INTO outbox (ticket_id, notice, recipient, payload, next_attempt_at, created_at) \
              VALUES {}",

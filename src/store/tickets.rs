@@ -100,7 +100,7 @@ pub struct NewMessage {
 pub(crate) struct HeldMessages {
     /// Ids taken from the sequence, not yet used, the next one last.
     ids: Vec<i64>,
-    /// SQLite: the last id given out.
+    /// The last id given out (SQLite's next follows it).
     last_id: Option<i64>,
     pub(crate) rows: Vec<(i64, NewMessage)>,
     pub(crate) attachments: Vec<HeldAttachment>,
@@ -453,13 +453,46 @@ macro_rules! bind_message {
     }};
 }
 
+/// The id of the next held message: PostgreSQL's from the messages'
+/// sequence, 64 taken at a time; SQLite's (one writer) the next after the
+/// highest AUTOINCREMENT gave, or after the last one given here.
+async fn next_message_id(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    held: &mut HeldMessages,
+) -> Result<i64> {
+    let id = match (backend, held.last_id) {
+        (Backend::Sqlite, Some(last)) => last + 1,
+        (Backend::Sqlite, None) => {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0)",
+            )
+            .fetch_one(&mut *conn)
+            .await?
+                + 1
+        }
+        (Backend::Postgres, _) => {
+            if held.ids.is_empty() {
+                held.ids = sqlx::query_scalar(
+                    "SELECT nextval('messages_id_seq') FROM generate_series(1, 64) ORDER BY 1 DESC",
+                )
+                .fetch_all(&mut *conn)
+                .await?;
+            }
+            held.ids.pop().ok_or(sqlx::Error::RowNotFound)?
+        }
+    };
+    held.last_id = Some(id);
+    Ok(id)
+}
+
 /// Writes attachment rows, several to a statement.
 async fn insert_attachments(
     conn: &mut AnyConnection,
     backend: Backend,
     rows: &[HeldAttachment],
 ) -> Result<()> {
-    for chunk in rows.chunks(64) {
+    for chunk in super::power_of_two_chunks(rows, 64) {
         let text = format!(
             "INSERT INTO attachments (message_id, filename, content_type, size, content_id, inline, sha256) VALUES {}",
             Marks::new(backend).rows(chunk.len(), 7)
@@ -1028,48 +1061,26 @@ impl Tx {
     /// commit. Held back, when the transaction holds messages
     /// ([`Tx::defer_messages`]), with its id already taken.
     pub async fn insert_message(&mut self, m: &NewMessage) -> Result<i64> {
-        if let Some(held) = &mut self.messages {
-            let id = match self.backend {
-                Backend::Postgres => {
-                    if held.ids.is_empty() {
-                        held.ids = sqlx::query_scalar(
-                            "SELECT nextval('messages_id_seq') FROM generate_series(1, 64) ORDER BY 1 DESC",
-                        )
-                        .fetch_all(&mut *self.conn)
-                        .await?;
-                    }
-                    held.ids.pop()
-                }
-                // One writer: the ids after the highest AUTOINCREMENT gave.
-                Backend::Sqlite => {
-                    let last = match held.last_id {
-                        Some(last) => last,
-                        None => sqlx::query_scalar(
-                            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0)",
-                        )
-                        .fetch_one(&mut *self.conn)
-                        .await?,
-                    };
-                    held.last_id = Some(last + 1);
-                    Some(last + 1)
-                }
-            };
-            if let Some(id) = id {
-                held.rows.push((id, m.clone()));
-                self.search_behind |=
-                    self.backend == Backend::Sqlite && m.kind != MessageKind::System;
-                return Ok(id);
-            }
-        }
+        let id = if let Some(held) = &mut self.messages {
+            let id = next_message_id(&mut self.conn, self.backend, held).await?;
+            held.rows.push((id, m.clone()));
+            id
+        } else {
+            self.insert_message_now(m).await?
+        };
+        self.search_behind |= self.backend == Backend::Sqlite && m.kind != MessageKind::System;
+        Ok(id)
+    }
+
+    /// Writes one message at once, returning its id.
+    async fn insert_message_now(&mut self, m: &NewMessage) -> Result<i64> {
         let or_fail = self.backend.or_fail();
         let query = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "INSERT {or_fail}INTO messages (ticket_id, kind, author_kind, author_user_id, author_requester_id, body_text, \
              full_text, body_html, mail_message_id, inbound_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )));
-        let id: i64 = bind_message!(query, m).fetch_one(&mut *self.conn).await?;
-        self.search_behind |= self.backend == Backend::Sqlite && m.kind != MessageKind::System;
-        Ok(id)
+        Ok(bind_message!(query, m).fetch_one(&mut *self.conn).await?)
     }
 
     /// From here on, holds the messages this transaction appends and writes
@@ -1093,13 +1104,8 @@ impl Tx {
             return Ok(());
         };
         let rows = std::mem::take(&mut held.rows);
-        let mut rest = &rows[..];
-        while !rest.is_empty() {
-            // Powers of two: a few statement texts, each prepared once.
-            let size = 1 << rest.len().min(256).ilog2();
-            let (chunk, after) = rest.split_at(size);
-            rest = after;
-            let or_fail = self.backend.or_fail();
+        let or_fail = self.backend.or_fail();
+        for chunk in super::power_of_two_chunks(&rows, 256) {
             let text = format!(
                 "INSERT {or_fail}INTO messages (id, ticket_id, kind, author_kind, author_user_id, author_requester_id, \
                  body_text, full_text, body_html, mail_message_id, inbound_id, created_at) VALUES {}",

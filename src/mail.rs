@@ -175,6 +175,79 @@ pub fn html_to_text(html: &str) -> String {
     html2text::from_read(html.as_bytes(), 100).unwrap_or_else(|_| html.to_string())
 }
 
+/// The lines of the top header block, each as its text and its line end
+/// (`\r\n`, `\n`, or nothing at the end of the input), up to and with the
+/// empty line that ends the block.
+fn header_lines(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut rest = raw;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done || rest.is_empty() {
+            return None;
+        }
+        let (line, eol, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(at) => {
+                let text_end = if at > 0 && rest[at - 1] == b'\r' {
+                    at - 1
+                } else {
+                    at
+                };
+                (&rest[..text_end], &rest[text_end..=at], &rest[at + 1..])
+            }
+            None => (rest, &rest[rest.len()..], &rest[rest.len()..]),
+        };
+        done = line.is_empty();
+        rest = next;
+        Some((line, eol))
+    })
+}
+
+/// A `Date:` or `Resent-Date:` line ending in a zone of one or two letters
+/// ("Z", "UT", the military zones).
+fn short_zone_date(line: &[u8]) -> bool {
+    let name = |n: &[u8]| line.len() > n.len() && line[..n.len()].eq_ignore_ascii_case(n);
+    if !name(b"date:") && !name(b"resent-date:") {
+        return false;
+    }
+    let last = line
+        .split(|b| b.is_ascii_whitespace())
+        .rfind(|t| !t.is_empty())
+        .unwrap_or_default();
+    (1..=2).contains(&last.len()) && last.iter().all(u8::is_ascii_alphabetic)
+}
+
+/// The mail as mail-parser 0.11 reads it right: its top header block with
+/// CRLF line ends, and two spaces after a one- or two-letter zone ending a
+/// date line. That parser takes the two bytes after a zone's first letter
+/// whatever they are, so "Z\r\n" or a bare-LF "UT\n" swallowed the line end
+/// and the next header with it (the `From:` of such a mail went missing).
+/// Mail that needs neither (IMAP mail is CRLF) is borrowed as it is.
+/// mail-parser 1.0 reads these right (its regression mails `date-zone-*`
+/// are in the corpus) but needs rustc 1.98: drop this when moving to it.
+fn parser_safe(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut end = 0;
+    let mut rewrite = false;
+    for (line, eol) in header_lines(raw) {
+        end += line.len() + eol.len();
+        rewrite |= eol == b"\n" || short_zone_date(line);
+    }
+    if !rewrite {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len() + end / 16 + 4);
+    for (line, eol) in header_lines(raw) {
+        out.extend_from_slice(line);
+        if short_zone_date(line) {
+            out.extend_from_slice(b"  ");
+        }
+        if !eol.is_empty() {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(&raw[end..]);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Parses raw bytes. Never panics; a broken part is decoded lossily.
 pub fn parse(raw: &[u8]) -> Result<ParsedMail, MailError> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
@@ -183,10 +256,11 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, MailError> {
     if raw.len() > MAX_MAIL_BYTES {
         return Err(MailError::TooLarge(raw.len()));
     }
+    let bytes = parser_safe(raw);
     // mail-parser 0.11 panics on some malformed MIME trees (its own test
     // corpus has one); hostile input must never take the gateway down, so a
     // panic in the parser becomes an ordinary "malformed" answer.
-    let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
+    let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(&bytes[..]));
     let m = parsed
         .map_err(|_| MailError::Malformed)?
         .ok_or(MailError::NotAMail)?;
@@ -426,6 +500,67 @@ fn delivery_status(body: &str) -> Vec<(String, Option<String>, Option<String>)> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_date_with_a_short_zone_does_not_swallow_the_next_header() {
+        for (zone, eol) in ["UT", "Z", "A", "M", "GMT", "+0000"]
+            .into_iter()
+            .flat_map(|z| [(z, "\n"), (z, "\r\n")])
+        {
+            let raw = format!(
+                "Date: Sat, 22 Apr 2006 17:14:50 {zone}{eol}From: Jane <jane@example.org>{eol}Subject: hi{eol}{eol}body\nline two\n"
+            );
+            let m = parse(raw.as_bytes()).unwrap();
+            let from = m.from.as_ref().map(|f| f.email.as_str());
+            assert_eq!(from, Some("jane@example.org"), "zone {zone}");
+            assert_eq!(m.subject, "hi");
+            assert_eq!(
+                m.text.trim_end(),
+                "body\nline two",
+                "the body is left as it is"
+            );
+            assert_eq!(m.size, raw.len(), "the size is the mail's own");
+        }
+    }
+
+    #[test]
+    fn only_the_header_block_of_a_mail_is_rewritten_for_the_parser() {
+        let crlf = b"From: a@example.org\r\nDate: Sat, 1 Jan 2000 00:00:00 GMT\r\n\r\nbody\n";
+        assert!(matches!(parser_safe(crlf), std::borrow::Cow::Borrowed(_)));
+        let rewritten: [(&[u8], &[u8]); 4] = [
+            (
+                b"From: a@example.org\nSubject: x\n\nbody\nmore\n",
+                b"From: a@example.org\r\nSubject: x\r\n\r\nbody\nmore\n",
+            ),
+            (
+                b"From: a@example.org\r\nSubject: x\n\r\nbody\n",
+                b"From: a@example.org\r\nSubject: x\r\n\r\nbody\n",
+            ),
+            (
+                b"DATE: Sat, 1 Jan 2000 00:00:00 Z\r\nFrom: a@example.org\r\n\r\nDate: 1 Z\r\n",
+                b"DATE: Sat, 1 Jan 2000 00:00:00 Z  \r\nFrom: a@example.org\r\n\r\nDate: 1 Z\r\n",
+            ),
+            (
+                b"From: a@example.org\nSubject: x",
+                b"From: a@example.org\r\nSubject: x",
+            ),
+        ];
+        for (raw, read) in rewritten {
+            assert_eq!(
+                &parser_safe(raw)[..],
+                read,
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        assert!(matches!(
+            parser_safe(b"\r\nbody\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert!(!short_zone_date(b"X-Date: 1 Jan 2000 Z"));
+        assert!(!short_zone_date(b"Date: 1 Jan 2000 +0000"));
+        assert!(short_zone_date(b"Resent-Date: 1 Jan 2000 ut "));
+    }
 
     #[test]
     fn a_parsed_attachment_carries_the_digest_its_bytes_are_stored_under() {

@@ -75,19 +75,57 @@ const AUTO_REPLY_SUBJECTS: [&str; 16] = [
     "away from the office",
 ];
 
-fn is_mailer_daemon(mail: &ParsedMail) -> bool {
-    let from = mail
-        .from
+/// The sender's address in lower case: the parsed one, or the raw `From:`
+/// when it did not parse (`<Postmaster\@example.com@relay>`,
+/// `<"System Administrator"@example.com>` are seen in real bounces).
+fn sender(mail: &ParsedMail) -> String {
+    mail.from
         .as_ref()
         .map(|f| f.email.as_str().to_string())
-        .unwrap_or_else(|| mail.signals.from_raw.to_ascii_lowercase());
-    let local = from.split('@').next().unwrap_or_default();
+        .unwrap_or_else(|| mail.signals.from_raw.to_ascii_lowercase())
+}
+
+/// The local part of a sender, without the quotes, angle brackets and
+/// backslashes a broken `From:` leaves around it.
+fn local_part(sender: &str) -> &str {
+    let local = match sender.rfind('<') {
+        Some(at) => &sender[at + 1..],
+        None => sender,
+    };
+    local
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .trim_matches(|c: char| c == '"' || c == '\\' || c == '<' || c.is_whitespace())
+}
+
+fn is_mailer_daemon(sender: &str) -> bool {
+    let local = local_part(sender);
     local.contains("mailer-daemon")
         || local == "postmaster"
         || local == "post_master"
         || local.contains("mail-daemon")
         || local == "mdaemon"
-        || from.contains("mailer-daemon")
+        || sender.contains("mailer-daemon")
+}
+
+/// A sender that is a mail system rather than a person: an SMTP service,
+/// a mail server, a virus scanner on the gateway. Such a sender writing
+/// under a bounce subject is a bounce; alone it is not enough (a person
+/// may sit behind `smtp-admin@`).
+fn is_mail_system(sender: &str) -> bool {
+    let local = local_part(sender);
+    [
+        "smtp",
+        "mailserver",
+        "mail_service",
+        "mail-service",
+        "mailservice",
+        "antivirus",
+    ]
+    .iter()
+    .any(|s| local.contains(s))
+        || local == "system administrator"
 }
 
 /// Classifies a mail; for a bounce, also says what it returns.
@@ -103,7 +141,8 @@ pub fn classify(mail: &ParsedMail) -> (Classification, Option<BounceInfo>) {
             .as_ref()
             .is_some_and(|r| !r.recipients.is_empty());
     let bounce_subject = BOUNCE_SUBJECTS.iter().any(|b| subject.contains(b));
-    let daemon = is_mailer_daemon(mail);
+    let sender = sender(mail);
+    let daemon = is_mailer_daemon(&sender);
     // Amazon SES reports bounces as SNS notifications with a JSON body.
     let ses = subject == "aws notification message" && mail.text.contains("notificationType");
     let is_bounce = dsn
@@ -117,6 +156,7 @@ pub fn classify(mail: &ParsedMail) -> (Classification, Option<BounceInfo>) {
         || !s.x_failed_recipients.is_empty()
         || (bounce_subject
             && (s.null_return_path
+                || is_mail_system(&sender)
                 || s.auto_submitted.is_some()
                 || mail.report.is_some()
                 || s.precedence.is_some()));
@@ -321,6 +361,36 @@ Action: failed\nStatus: 5.1.1\n\n--B\nContent-Type: text/rfc822-headers\n\nMessa
             Classification::Human,
             "no automation sign at all: a person"
         );
+    }
+
+    #[test]
+    fn mail_systems_under_a_bounce_subject_are_bounces() {
+        for (from, subject) in [
+            (
+                "E500_SMTP_Mail_Service@example.org",
+                "Returned Mail - Error During Delivery",
+            ),
+            (
+                "Symantec_AntiVirus_for_SMTP_Gateways@x.org",
+                "Delivery failure notification",
+            ),
+            ("<\"System Administrator\"@example.com>", "Delivery Failure"),
+            (
+                "<Postmaster\\@example.com@relay.example>",
+                "Mail Delivery Warning",
+            ),
+        ] {
+            let raw = format!(
+                "From: {from}\nSubject: {subject}\n\nCould not deliver to gone@example.org\n"
+            );
+            assert_eq!(kind(&raw), Classification::Bounce, "{from}");
+        }
+        // The same senders under another subject, and a person under a
+        // bounce subject, are not enough.
+        let raw = "From: smtp-admin@example.org\nSubject: Our relay settings\n\nHello\n";
+        assert_eq!(kind(raw), Classification::Human);
+        let raw = "From: Jane <jane@example.org>\nSubject: Delivery failure\n\nMy mail to sales could not be delivered.\n";
+        assert_eq!(kind(raw), Classification::Human);
     }
 
     #[test]

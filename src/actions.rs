@@ -188,7 +188,7 @@ async fn change_status(
             reason.describe()
         ),
     };
-    tx.insert_message(&NewMessage::system(ticket.id, text, now))
+    tx.insert_message(NewMessage::system(ticket.id, text, now))
         .await?;
     Ok(())
 }

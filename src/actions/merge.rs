@@ -43,13 +43,13 @@ impl Actions {
             set_status(&mut source, Status::Closed, now);
         }
         let text = format!("Merged into {} by {by}", target.reference);
-        tx.insert_message(&NewMessage::system(source.id, text, now))
+        tx.insert_message(NewMessage::system(source.id, text, now))
             .await?;
         let text = format!(
             "{} ({}) merged into this ticket by {by}",
             source.reference, source.subject
         );
-        tx.insert_message(&NewMessage::system(target.id, text, now))
+        tx.insert_message(NewMessage::system(target.id, text, now))
             .await?;
         self.save(&mut tx, &source_before, &mut source, now).await?;
         self.save(&mut tx, &target_before, &mut target, now).await?;

@@ -218,7 +218,7 @@ impl Actions {
             None => (AuthorKind::Requester, None, Some(requester.id)),
         };
         let message_id = tx
-            .insert_message(&NewMessage {
+            .insert_message(NewMessage {
                 ticket_id,
                 kind: MessageKind::Reply,
                 author_kind,
@@ -240,10 +240,10 @@ impl Actions {
                 "Opened as a follow-up of {} (a reply after that ticket was closed)",
                 old.reference
             );
-            tx.insert_message(&NewMessage::system(ticket_id, text, now))
+            tx.insert_message(NewMessage::system(ticket_id, text, now))
                 .await?;
             let back = format!("A later reply opened the follow-up ticket {reference}");
-            tx.insert_message(&NewMessage::system(linked, back, now))
+            tx.insert_message(NewMessage::system(linked, back, now))
                 .await?;
         }
         if assignee.is_some() {
@@ -255,7 +255,7 @@ impl Actions {
                     .map(|e| e.as_str())
                     .unwrap_or_default()
             );
-            tx.insert_message(&NewMessage::system(ticket_id, text, now))
+            tx.insert_message(NewMessage::system(ticket_id, text, now))
                 .await?;
         }
         if !input.silent {

@@ -131,7 +131,7 @@ impl Actions {
             Actor::System => unreachable_system()?,
         };
         let message_id = tx
-            .insert_message(&NewMessage {
+            .insert_message(NewMessage {
                 ticket_id,
                 kind: MessageKind::Reply,
                 author_kind,
@@ -233,7 +233,7 @@ impl Actions {
         note.kind = MessageKind::Note;
         note.author_kind = AuthorKind::Agent;
         note.author_user_id = Some(user_id);
-        let id = tx.insert_message(&note).await?;
+        let id = tx.insert_message(note).await?;
         // `insert_message` stamped the ticket's update time already.
         before.updated_at = now;
         self.save(tx, &before, &mut ticket, now).await?;

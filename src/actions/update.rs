@@ -193,7 +193,7 @@ impl Actions {
             }
         };
         if let Some(text) = message {
-            tx.insert_message(&NewMessage::system(ticket_id, text, now))
+            tx.insert_message(NewMessage::system(ticket_id, text, now))
                 .await?;
         }
         self.save(&mut tx, &before, &mut ticket, now).await?;

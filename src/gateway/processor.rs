@@ -974,7 +974,7 @@ impl Processor {
                     a.filename,
                     a.data.len()
                 );
-                tx.insert_message(&NewMessage::system(ticket_id, text, now))
+                tx.insert_message(NewMessage::system(ticket_id, text, now))
                     .await?;
             } else {
                 tx.insert_attachment(message_id, a).await?;
@@ -1038,7 +1038,7 @@ impl Processor {
             note.mail_message_id = mail.message_id.clone();
             note.inbound_id = Some(raw.id);
             note.full_text = Some(mail.text.chars().take(20_000).collect());
-            tx.insert_message(&note).await?;
+            tx.insert_message(note).await?;
             batch.recorded(mail.message_id.as_deref(), t);
         }
         let what = if class == Classification::Bounce {

@@ -390,7 +390,7 @@ impl Store {
                     if end_row(&mut tx, holder, *id, "held", reason).await?
                         && let Some(t) = ticket_id
                     {
-                        tx.insert_message(&NewMessage::system(
+                        tx.insert_message(NewMessage::system(
                             *t,
                             format!("Held back {what}: {reason}."),
                             now,

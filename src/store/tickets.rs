@@ -1060,16 +1060,15 @@ impl Tx {
     /// Message-ID. On SQLite its text reaches the full-text search at the
     /// commit. Held back, when the transaction holds messages
     /// ([`Tx::defer_messages`]), with its id already taken.
-    pub async fn insert_message(&mut self, m: &NewMessage) -> Result<i64> {
-        let id = if let Some(held) = &mut self.messages {
-            let id = next_message_id(&mut self.conn, self.backend, held).await?;
-            held.rows.push((id, m.clone()));
-            id
-        } else {
-            self.insert_message_now(m).await?
-        };
+    pub async fn insert_message(&mut self, m: NewMessage) -> Result<i64> {
         self.search_behind |= self.backend == Backend::Sqlite && m.kind != MessageKind::System;
-        Ok(id)
+        if let Some(held) = &mut self.messages {
+            let id = next_message_id(&mut self.conn, self.backend, held).await?;
+            held.rows.push((id, m));
+            Ok(id)
+        } else {
+            self.insert_message_now(&m).await
+        }
     }
 
     /// Writes one message at once, returning its id.
@@ -1148,6 +1147,8 @@ impl Tx {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        // Held messages record their Message-IDs (a trigger) when written.
+        self.flush_messages().await?;
         let mut sql = Sql::for_backend(self.backend);
         sql.push("SELECT message_id, ticket_id, direction FROM mail_ids WHERE message_id IN ")
             .bind_list(

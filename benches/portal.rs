@@ -103,9 +103,15 @@ async fn main() {
             .await
             .unwrap();
     }
-    let cookie = postdesk::web::auth::start_requester_session(&store, t.requester.id, false, now)
-        .await
-        .unwrap();
+    let cookie = postdesk::web::auth::start_requester_session(
+        &store,
+        t.requester.id,
+        Some(t.id),
+        false,
+        now,
+    )
+    .await
+    .unwrap();
     let cookie = cookie
         .to_str()
         .unwrap()

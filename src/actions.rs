@@ -19,7 +19,7 @@ use crate::store::outbox::{Notice, Notification};
 use crate::store::{NewMessage, Store, StoreError, Ticket, Tx};
 
 pub use open::{OpenTicket, Opened};
-pub use reply::{ReplyInput, ReplyOutcome};
+pub use reply::{ReplyInput, ReplyOutcome, UnverifiedAgentMail};
 pub use update::Change;
 
 /// Why an action did not happen.

@@ -96,7 +96,9 @@ impl App {
         apply_stored_settings(&self.store, &live).await;
         let actions = Actions::with_live(self.store.clone(), live.clone());
         let key = crate::gateway::signing_key(&self.settings, &self.store).await?;
+        let tasks = TaskTracker::new();
         let state = AppState {
+            tasks: tasks.clone(),
             actions: actions.clone(),
             store: self.store.clone(),
             live: live.clone(),
@@ -104,11 +106,11 @@ impl App {
             key: key.clone(),
             pages: Arc::new(crate::web::pages::Pages::new().map_err(AppError::Pages)?),
             link_limiter: Arc::new(Default::default()),
+            signin: Arc::new(Default::default()),
             threads: Arc::new(Default::default()),
             memory: Arc::new(Default::default()),
             badges: Arc::new(Default::default()),
         };
-        let tasks = TaskTracker::new();
         tasks.spawn(Scheduler::new(actions.clone()).run(shutdown.child_token()));
         tasks.spawn(watch_settings(actions.clone(), shutdown.child_token()));
         let holder = (self.settings.cluster.name.clone())

@@ -172,6 +172,12 @@ pub struct MailboxArgs {
     /// Accept mail to support+TOKEN@ addresses.
     #[arg(long)]
     plus_addressing: bool,
+    /// An authserv-id whose Authentication-Results verify senders (repeatable).
+    #[arg(long = "trust-authserv-id")]
+    trust_authserv_id: Vec<String>,
+    /// Trust the topmost Authentication-Results header (Microsoft 365).
+    #[arg(long)]
+    trust_topmost_results: bool,
 }
 
 /// `postdesk quarantine …`
@@ -732,6 +738,8 @@ fn mailbox_settings(a: &MailboxArgs) -> Result<crate::config::MailboxSettings> {
         default_category: None,
         default_priority: None,
         default_assignee: None,
+        trusted_authserv_ids: a.trust_authserv_id.clone(),
+        trust_topmost_results: a.trust_topmost_results,
     };
     m.check()
         .map_err(|e| anyhow::Error::new(ConfigProblem(e.replace("mailboxes[0].", "--"))))?;

@@ -146,6 +146,9 @@ pub struct HttpSettings {
     pub max_body_bytes: u64,
     /// An external support site; when set, the portal's support links point there.
     pub support_url: Option<String>,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
+    /// names the client; from anyone else the header is ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -155,6 +158,7 @@ impl Default for HttpSettings {
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 25 * 1024 * 1024,
             support_url: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -418,6 +422,14 @@ pub enum TlsMode {
 }
 
 impl MailboxSettings {
+    /// Whose Authentication-Results this mailbox trusts.
+    pub fn sender_trust(&self) -> crate::mail::auth::SenderTrust {
+        crate::mail::auth::SenderTrust {
+            authserv_ids: self.trusted_authserv_ids.clone(),
+            topmost: self.trust_topmost_results,
+        }
+    }
+
     /// The checks a mailbox of the config file gets, for one added at run
     /// time (CLI, console, API); the message names fields `mailboxes[0].…`.
     pub fn check(&self) -> Result<(), String> {
@@ -555,6 +567,14 @@ pub struct MailboxSettings {
     pub default_priority: Option<Priority>,
     #[serde(default)]
     pub default_assignee: Option<EmailAddress>,
+    /// The `authserv-id`s whose Authentication-Results headers this
+    /// mailbox trusts to verify senders (SPEC §5.11); empty: none.
+    #[serde(default)]
+    pub trusted_authserv_ids: Vec<String>,
+    /// Trust the topmost Authentication-Results header whatever its id
+    /// (providers that stamp their own without one, e.g. Microsoft 365).
+    #[serde(default)]
+    pub trust_topmost_results: bool,
 }
 
 fn default_folder() -> String {
@@ -770,8 +790,27 @@ impl Settings {
 
     /// The effective configuration as TOML, secrets masked.
     pub fn to_masked_toml(&self) -> String {
-        toml::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("# could not render the configuration: {e}\n"))
+        /// Masks the credentials of every URL-like string in the tree.
+        fn mask(v: &mut toml::Value) {
+            match v {
+                toml::Value::String(s) => {
+                    if let std::borrow::Cow::Owned(masked) = crate::secrets::mask_url(s) {
+                        *s = masked;
+                    }
+                }
+                toml::Value::Array(items) => items.iter_mut().for_each(mask),
+                toml::Value::Table(t) => t.iter_mut().for_each(|(_, v)| mask(v)),
+                _ => {}
+            }
+        }
+        match toml::Value::try_from(self) {
+            Ok(mut v) => {
+                mask(&mut v);
+                toml::to_string_pretty(&v)
+                    .unwrap_or_else(|e| format!("# could not render the configuration: {e}\n"))
+            }
+            Err(e) => format!("# could not render the configuration: {e}\n"),
+        }
     }
 
     /// The rules' view of the ticket settings.
@@ -862,6 +901,16 @@ secret_key = "a-very-secret-key-that-is-long-enough-1234"
         assert!(!shown.contains("a-very-secret"), "{shown}");
         assert!(shown.contains("********"));
         assert!(!format!("{s:?}").contains("a-very-secret"));
+        let toml = r#"
+[database]
+url = "postgres://desk:hunter2@db.example:5432/desk?sslmode=require&password=hunter3"
+"#;
+        let shown = load_str(toml, &[]).unwrap().to_masked_toml();
+        assert!(!shown.contains("hunter"), "{shown}");
+        assert!(
+            shown.contains("postgres://desk:********@db.example:5432/desk"),
+            "{shown}"
+        );
     }
 
     #[test]

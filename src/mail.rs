@@ -2,9 +2,11 @@
 //! classification (human / auto-reply / bounce), reply extraction, subject
 //! clean-up and the `inspect` view all live here.
 
+pub mod auth;
 pub mod classify;
 pub mod compose;
 pub mod extract;
+pub mod html;
 pub mod inspect;
 pub mod subject;
 pub mod token;
@@ -121,6 +123,14 @@ pub struct ParsedMail {
     pub text: String,
     /// The HTML body as received (sanitise before showing).
     pub html: Option<String>,
+    /// Set when the HTML part was too large or deep to read as a tree
+    /// (then `html` is `None` and `text` its stripped text): says so.
+    pub html_notice: Option<String>,
+    /// The Authentication-Results header values, top first (at most 20).
+    pub auth_results: Vec<String>,
+    /// The envelope recipients the receiving servers recorded
+    /// (`Delivered-To`, `X-Original-To`), top first (at most 10).
+    pub delivered_to: Vec<String>,
     pub attachments: Vec<Attachment>,
     pub report: Option<DeliveryReport>,
     pub size: usize,
@@ -170,9 +180,15 @@ fn header_text(m: &Message<'_>, name: &str) -> Option<String> {
     m.header_raw(name).map(|v| v.trim().to_string())
 }
 
-/// HTML converted to readable text.
+/// HTML converted to readable text: as a tree when [`html::check`] allows
+/// it, otherwise by stripping its tags in one pass.
 pub fn html_to_text(html: &str) -> String {
-    html2text::from_read(html.as_bytes(), 100).unwrap_or_else(|_| html.to_string())
+    match html::check(html) {
+        Ok(()) => {
+            html2text::from_read(html.as_bytes(), 100).unwrap_or_else(|_| html::strip_tags(html))
+        }
+        Err(_) => html::strip_tags(html),
+    }
 }
 
 /// The lines of the top header block, each as its text and its line end
@@ -337,6 +353,21 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, MailError> {
                     .is_some_and(|l| l.trim_end().ends_with("-admin"))
             }),
     };
+    let auth_results: Vec<String> = m
+        .headers_raw()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
+        .map(|(_, v)| v.trim().to_string())
+        .take(20)
+        .collect();
+    let delivered_to: Vec<String> = m
+        .headers_raw()
+        .filter(|(name, _)| {
+            name.eq_ignore_ascii_case("Delivered-To") || name.eq_ignore_ascii_case("X-Original-To")
+        })
+        .map(|(_, v)| v.trim().trim_matches(['<', '>']).trim().to_string())
+        .filter(|v| !v.is_empty() && v.len() < 320)
+        .take(10)
+        .collect();
     let mut text = String::new();
     for (i, part) in m.text_bodies().enumerate().take(20) {
         // Text bodies of a mail whose only body is HTML are conversions; prefer the real text part.
@@ -347,11 +378,21 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, MailError> {
             text.push_str(t);
         }
     }
-    let html = m.html_bodies().find_map(|p| match &p.body {
+    let mut html = m.html_bodies().find_map(|p| match &p.body {
         PartType::Html(h) => Some(h.to_string()),
         _ => None,
     });
     let has_plain = m.text_bodies().any(|p| matches!(p.body, PartType::Text(_)));
+    // HTML past the bounds never reaches a tree builder: its text is
+    // stripped in one pass and the mail says so.
+    let mut html_notice = None;
+    if let Some(refused) = html.as_deref().and_then(|h| html::check(h).err()) {
+        if !has_plain && let Some(h) = &html {
+            text = html::strip_tags(h);
+        }
+        html = None;
+        html_notice = Some(refused.notice());
+    }
     if !has_plain && let Some(h) = &html {
         text = html_to_text(h);
     }
@@ -435,6 +476,9 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, MailError> {
         signals,
         text,
         html,
+        html_notice,
+        auth_results,
+        delivered_to,
         attachments,
         report,
         size: raw.len(),

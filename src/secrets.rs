@@ -71,6 +71,62 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     })
 }
 
+/// A URL with its credentials masked: the password of `user:password@`
+/// and the value of any `password=` / `sslpassword=` / `token=` query
+/// parameter. Anything that is not such a URL comes back as it was.
+pub fn mask_url(s: &str) -> std::borrow::Cow<'_, str> {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return s.into();
+    };
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len());
+    out.push_str(scheme);
+    out.push_str("://");
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            match userinfo.split_once(':') {
+                Some((user, _)) => {
+                    out.push_str(user);
+                    out.push_str(":********");
+                }
+                None => out.push_str(userinfo),
+            }
+            out.push('@');
+            out.push_str(host);
+        }
+        None => out.push_str(authority),
+    }
+    match tail.split_once('?') {
+        Some((path, query)) => {
+            out.push_str(path);
+            out.push('?');
+            let masked: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _))
+                        if ["password", "sslpassword", "token", "secret", "access_token"]
+                            .contains(&k.to_ascii_lowercase().as_str()) =>
+                    {
+                        format!("{k}=********")
+                    }
+                    _ => pair.to_string(),
+                })
+                .collect();
+            out.push_str(&masked.join("&"));
+        }
+        None => out.push_str(tail),
+    }
+    if out == s { s.into() } else { out.into() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +143,30 @@ mod tests {
         assert_eq!(a.len(), 67);
         assert_eq!(token_digest(&a).len(), 64);
         assert_eq!(new_password().len(), 20);
+    }
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::mask_url;
+
+    #[test]
+    fn credentials_in_urls_are_masked() {
+        assert_eq!(
+            mask_url("postgres://u:p@h/db"),
+            "postgres://u:********@h/db"
+        );
+        assert_eq!(mask_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            mask_url("postgres://h/db?user=u&password=p&sslmode=require"),
+            "postgres://h/db?user=u&password=********&sslmode=require"
+        );
+        assert_eq!(mask_url("sqlite://postdesk.db"), "sqlite://postdesk.db");
+        assert_eq!(mask_url("not a url"), "not a url");
+        assert_eq!(
+            mask_url("https://a:b:c@x.example"),
+            "https://a:********@x.example"
+        );
+        assert_eq!(mask_url("redis://:pw@h"), "redis://:********@h");
     }
 }

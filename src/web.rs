@@ -10,6 +10,8 @@ pub mod health;
 pub mod pages;
 pub mod portal;
 pub mod queue;
+pub mod signin;
+pub mod throttle;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -28,6 +30,8 @@ use crate::store::Store;
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
+    /// Work a request leaves running after its answer (shutdown waits for it).
+    pub tasks: tokio_util::task::TaskTracker,
     pub actions: Actions,
     pub store: Store,
     /// The settings in force (the console's settings page changes them).
@@ -37,6 +41,8 @@ pub struct AppState {
     pub key: crate::mail::token::SigningKey,
     pub pages: Arc<pages::Pages>,
     pub link_limiter: Arc<portal::LinkLimiter>,
+    /// Throttles and bounds the console's sign-ins.
+    pub signin: Arc<signin::SignInGuard>,
     pub threads: Arc<portal::ThreadCache>,
     pub memory: Arc<portal::PortalMemory>,
     /// The console's status badges, counted at most every two seconds.
@@ -106,7 +112,10 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }

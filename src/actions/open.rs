@@ -37,6 +37,13 @@ pub struct OpenTicket {
     pub inbound_id: Option<i64>,
     /// The ticket this one continues (reply after the reopen window).
     pub linked_ticket_id: Option<i64>,
+    /// Why it was linked rather than added to that ticket, as the system
+    /// message says it ("a reply after that ticket was closed" when `None`).
+    pub link_reason: Option<String>,
+    /// For mail: the sender's verification, as stored (SPEC §5.11).
+    pub verification: Option<String>,
+    /// For mail: how it was read, when that needs saying.
+    pub notice: Option<String>,
     /// Import without telling anyone.
     pub silent: bool,
     /// The requester's row, when the caller has just read or made it in
@@ -65,6 +72,9 @@ impl OpenTicket {
             mail_message_id: None,
             inbound_id: None,
             linked_ticket_id: None,
+            link_reason: None,
+            verification: None,
+            notice: None,
             silent: false,
             requester_row: None,
         }
@@ -229,6 +239,8 @@ impl Actions {
                 body_html: input.body_html,
                 mail_message_id: input.mail_message_id,
                 inbound_id: input.inbound_id,
+                verification: input.verification,
+                notice: input.notice,
                 now,
             })
             .await?;
@@ -236,10 +248,11 @@ impl Actions {
         if let Some(linked) = input.linked_ticket_id
             && let Some(old) = tx.ticket(linked).await?
         {
-            let text = format!(
-                "Opened as a follow-up of {} (a reply after that ticket was closed)",
-                old.reference
-            );
+            let why = input
+                .link_reason
+                .as_deref()
+                .unwrap_or("a reply after that ticket was closed");
+            let text = format!("Opened as a follow-up of {} ({why})", old.reference);
             tx.insert_message(NewMessage::system(ticket_id, text, now))
                 .await?;
             let back = format!("A later reply opened the follow-up ticket {reference}");

@@ -21,6 +21,10 @@ pub struct ReplyInput {
     pub inbound_id: Option<i64>,
     /// Record without notifying anyone (silent import).
     pub silent: bool,
+    /// For mail: the sender's verification, as stored (SPEC §5.11).
+    pub verification: Option<String>,
+    /// For mail: how it was read, when that needs saying.
+    pub notice: Option<String>,
 }
 
 impl ReplyInput {
@@ -107,6 +111,8 @@ impl Actions {
             open.mailbox_id = ticket.mailbox_id;
             open.mail_message_id = input.mail_message_id;
             open.inbound_id = input.inbound_id;
+            open.verification = input.verification;
+            open.notice = input.notice;
             open.linked_ticket_id = Some(ticket.id);
             open.silent = input.silent;
             open.assignee = None;
@@ -142,6 +148,8 @@ impl Actions {
                 body_html: input.body_html,
                 mail_message_id: input.mail_message_id,
                 inbound_id: input.inbound_id,
+                verification: input.verification,
+                notice: input.notice,
                 now,
             })
             .await?;
@@ -238,6 +246,43 @@ impl Actions {
         before.updated_at = now;
         self.save(tx, &before, &mut ticket, now).await?;
         Ok(id)
+    }
+}
+
+/// Mail that claims to be an agent's but cannot count as their reply
+/// (unverified, or without that agent's own token): kept for agents to
+/// read, sent to no one (SPEC §5.11).
+#[derive(Debug, Clone)]
+pub struct UnverifiedAgentMail {
+    pub claimed_from: String,
+    pub body_text: String,
+    pub full_text: Option<String>,
+    pub mail_message_id: Option<String>,
+    pub inbound_id: Option<i64>,
+    pub verification: Option<String>,
+}
+
+impl Actions {
+    /// Records [`UnverifiedAgentMail`] on a ticket as an internal note by
+    /// the system; no status changes, nothing is sent.
+    pub async fn unverified_agent_mail_in(
+        &self,
+        tx: &mut Tx,
+        ticket_id: i64,
+        mail: UnverifiedAgentMail,
+        now: Millis,
+    ) -> Result<i64> {
+        let text = format!(
+            "Unverified mail claiming to be from {} (not sent to anyone):\n\n{}",
+            mail.claimed_from, mail.body_text
+        );
+        let mut note = NewMessage::system(ticket_id, text, now);
+        note.kind = MessageKind::Note;
+        note.full_text = mail.full_text;
+        note.mail_message_id = mail.mail_message_id;
+        note.inbound_id = mail.inbound_id;
+        note.verification = mail.verification;
+        Ok(tx.insert_message(note).await?)
     }
 }
 

@@ -57,6 +57,14 @@ impl Actions {
         require(actor, capability, what)?;
         let mut tx = self.store.begin().await?;
         let mut ticket = load_visible(&mut tx, actor, ticket_id).await?;
+        // CC participants read and reply; only the requester closes (SPEC §7).
+        if let Actor::Requester { requester_id } = actor
+            && ticket.requester.id != requester_id
+        {
+            return Err(ActionError::Forbidden(
+                "only the person who opened the request can close it".into(),
+            ));
+        }
         let before = ticket.clone();
         let by = actor_label(&mut tx, actor).await?;
         let message = match change {

@@ -3,12 +3,15 @@
 //! processed is quarantined with its reason and the processor moves on; a
 //! transient fault leaves the row claimed, to be retried when the claim ends.
 
-use super::matching::{Decision, Found, Sender, decide};
-use crate::actions::{ActionError, Actions, OpenTicket, ReplyInput, ReplyOutcome};
+use super::matching::{Decision, Found, LinkReason, Sender, decide};
+use crate::actions::{
+    ActionError, Actions, OpenTicket, ReplyInput, ReplyOutcome, UnverifiedAgentMail,
+};
 use crate::domain::{Actor, Channel, EmailAddress, Millis};
+use crate::mail::auth::verify;
 use crate::mail::classify::{BounceInfo, Classification, classify};
 use crate::mail::extract::extract_reply;
-use crate::mail::subject::{clean_subject, reply_token, ticket_tag};
+use crate::mail::subject::{clean_subject, plus_tokens, ticket_tag};
 use crate::mail::token::SigningKey;
 use crate::mail::{ParsedMail, parse};
 use crate::metrics::Metrics;
@@ -31,6 +34,8 @@ pub enum Disposition {
     Opened { ticket_id: i64 },
     /// A message was added to a ticket.
     Replied { ticket_id: i64 },
+    /// Mail claiming to be an agent's, kept as an internal note (SPEC §5.11).
+    Noted { ticket_id: i64 },
     /// Automated mail, recorded on its ticket (or nowhere, if none matched).
     Automated { ticket_id: Option<i64> },
     /// The same mail was already processed (or it is postdesk's own).
@@ -224,8 +229,40 @@ struct Prepared {
 /// A stored mail prepared, or why it could not be.
 type Parsed = Result<Prepared, String>;
 
-/// Parses and prepares a stored mail.
+/// The gateway's pure preparation of one mail as the processor runs it
+/// (parse, classify, extract the reply, convert and sanitise its HTML),
+/// storing nothing: for benchmarks and fuzzing. `Err` is the quarantine reason.
+pub fn prepare_bytes(raw: &[u8]) -> Result<usize, String> {
+    let raw = RawMail {
+        id: 0,
+        mailbox_id: None,
+        raw: raw.to_vec(),
+        received_at: 0,
+        silent: false,
+        attempts: 0,
+    };
+    let p = prepare(&raw)?;
+    Ok(p.body_text.len() + p.body_html.map_or(0, |h| h.len()))
+}
+
+/// Parses and prepares a stored mail. A panic anywhere in this pure work
+/// (parsing, HTML, extraction, sanitising) quarantines that mail with the
+/// reason instead of stopping the batch behind it.
 fn prepare(raw: &RawMail) -> Parsed {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare_unguarded(raw)))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            Err(format!(
+                "preparing the mail failed (a bug in postdesk): {what}"
+            ))
+        })
+}
+
+fn prepare_unguarded(raw: &RawMail) -> Parsed {
     let mail = parse_raw(raw)?;
     let (class, bounce) = classify(&mail);
     let (body_text, full_text, body_html) = if class == Classification::Human {
@@ -391,6 +428,7 @@ impl Processor {
             let outcome = match d {
                 Disposition::Opened { .. } => "opened",
                 Disposition::Replied { .. } => "replied",
+                Disposition::Noted { .. } => "noted",
                 Disposition::Automated { .. } => "automated",
                 Disposition::Duplicate => "duplicate",
                 Disposition::Quarantined(_) => "quarantined",
@@ -763,24 +801,42 @@ impl Processor {
                 _ => {}
             }
         }
-        let known: Vec<(String, i64)> = seen
+        let known: Vec<(String, i64, bool)> = seen
             .into_iter()
             .filter(|(k, ..)| wanted.contains(&k.as_str()))
-            .map(|(k, t, _)| (k, t))
             .collect();
         let support: Option<EmailAddress> = mailbox.map(|m| m.settings.address.clone());
         let mut found = Found::default();
         let recipients: Vec<&EmailAddress> =
             mail.to.iter().chain(&mail.cc).map(|m| &m.email).collect();
-        if let Some(support) = &support
-            && let Some(token) = reply_token(recipients.iter().copied(), support)
-            && let Some(n) = self.key.verify_reply_token(&token)
-        {
-            found.reply_token = tx.ticket_id_by_number(n).await?;
-        }
-        found.message_id = wanted
+        // Plus-address tokens, from the addressed recipients and from what
+        // the receiving servers recorded (a Bcc, a bounce's envelope).
+        let delivered: Vec<EmailAddress> = mail
+            .delivered_to
             .iter()
-            .find_map(|id| known.iter().find(|(k, _)| k == id).map(|(_, t)| *t));
+            .filter_map(|d| d.parse().ok())
+            .collect();
+        let tokens = match &support {
+            Some(support) => plus_tokens(recipients.iter().copied().chain(&delivered), support),
+            None => Vec::new(),
+        };
+        for token in &tokens {
+            if found.reply_token.is_none()
+                && let Some(n) = self.key.verify_reply_token(token)
+            {
+                found.reply_token = tx.ticket_id_by_number(n).await?;
+            }
+            if found.agent_token.is_none()
+                && let Some((n, user)) = self.key.verify_agent_token(token)
+                && let Some(t) = tx.ticket_id_by_number(n).await?
+            {
+                found.agent_token = Some((t, user));
+            }
+        }
+        let matched_id = wanted
+            .iter()
+            .find_map(|id| known.iter().find(|(k, ..)| k == id));
+        found.message_id = matched_id.map(|(_, t, _)| *t);
         if let Some(n) = self.key.find_marker(&mail.text, prefix) {
             found.marker = tx.ticket_id_by_number(n).await?;
         }
@@ -790,13 +846,37 @@ impl Processor {
         if prepared.class != Classification::Human {
             let (class, bounce) = (prepared.class.clone(), prepared.bounce.clone());
             return self
-                .record_automated(tx, raw, mail, class, bounce, found, batch, now)
+                .record_automated(tx, raw, mail, class, bounce, found, &tokens, batch, now)
                 .await;
         }
         let Some(from) = mail.from.clone() else {
             return Err(Refused::Quarantine(
                 "the mail has no usable From address".into(),
             ));
+        };
+        // A From address is a claim (SPEC §5.11): what a trusted server says of it.
+        let verification = verify(
+            &mail.auth_results,
+            from.email.domain(),
+            &mailbox
+                .map(|m| m.settings.sender_trust())
+                .unwrap_or_default(),
+        );
+        let verified = verification.is_verified();
+        // A Message-ID is the sender's secret when postdesk sent it to that
+        // very address, or when it was received on the ticket (a
+        // participant replying to the thread holds it; non-participants
+        // never join by it).
+        found.message_id_secret = match matched_id {
+            Some((id, _, true)) => match self.key.outbox_id_of(id) {
+                Some(outbox) => tx
+                    .outbox_recipient(outbox)
+                    .await?
+                    .is_some_and(|(_, to)| to.eq_ignore_ascii_case(from.email.as_str())),
+                None => false,
+            },
+            Some((_, _, false)) => true,
+            None => false,
         };
         let staff = match batch.staff.get(&from.email) {
             Some(known) => known.clone(),
@@ -833,8 +913,9 @@ impl Processor {
         let decision = decide(
             &found,
             Sender {
-                is_agent: staff.is_some(),
+                agent: staff.as_ref().map(|u| u.id),
                 is_participant,
+                verified,
             },
         );
         let (body_text, full_text, body_html) = (
@@ -842,7 +923,10 @@ impl Processor {
             prepared.full_text.clone(),
             prepared.body_html.clone(),
         );
-        // CC participants: everyone addressed but the support address(es) and the sender.
+        let stored_verification = Some(verification.stored());
+        let notice = prepared.mail.html_notice.clone();
+        // CC participants: everyone addressed but the support address(es)
+        // and the sender; only a verified mail adds them (SPEC §5.11).
         let ours = |e: &EmailAddress| {
             settings.mailboxes.iter().any(|m| {
                 let (local, domain) = m.address.as_str().split_once('@').unwrap_or_default();
@@ -854,14 +938,33 @@ impl Processor {
                 e.domain() == domain && (e == s || e.as_str().starts_with(&format!("{local}+")))
             })
         };
-        let cc: Vec<EmailAddress> = recipients
-            .iter()
-            .filter(|e| !ours(e) && **e != &from.email)
-            .map(|e| (*e).clone())
-            .take(50)
-            .collect();
+        let cc: Vec<EmailAddress> = if verified {
+            recipients
+                .iter()
+                .filter(|e| !ours(e) && **e != &from.email)
+                .map(|e| (*e).clone())
+                .take(50)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let silent = raw.silent;
         let (ticket_id, message_id, disposition) = match decision {
+            Decision::UnverifiedAgent(t) => {
+                let note = UnverifiedAgentMail {
+                    claimed_from: from.email.to_string(),
+                    body_text,
+                    full_text,
+                    mail_message_id: mail.message_id.clone(),
+                    inbound_id: Some(raw.id),
+                    verification: stored_verification,
+                };
+                let id = self
+                    .actions
+                    .unverified_agent_mail_in(tx, t, note, now)
+                    .await?;
+                (t, id, Disposition::Noted { ticket_id: t })
+            }
             Decision::AgentReply(t) | Decision::RequesterReply(t) => {
                 let actor = match (decision, &staff) {
                     (Decision::AgentReply(_), Some(u)) => Actor::Staff {
@@ -880,6 +983,8 @@ impl Processor {
                     mail_message_id: mail.message_id.clone(),
                     inbound_id: Some(raw.id),
                     silent,
+                    verification: stored_verification,
+                    notice,
                 };
                 if !actor.is_staff() && !is_participant {
                     // Matched by signed token: the sender becomes a participant.
@@ -895,7 +1000,7 @@ impl Processor {
                     }
                 }
             }
-            Decision::New | Decision::NewLinked(_) => {
+            Decision::New | Decision::NewLinked(..) => {
                 let subject = clean_subject(&mail.subject, prefix);
                 let mut open =
                     OpenTicket::new(from.email.clone(), &subject, &body_text, Channel::Email);
@@ -908,8 +1013,20 @@ impl Processor {
                 open.inbound_id = Some(raw.id);
                 open.silent = silent;
                 open.requester_row = Some(requester.clone());
-                if let Decision::NewLinked(old) = decision {
+                open.verification = stored_verification;
+                open.notice = notice;
+                if let Decision::NewLinked(old, why) = decision {
                     open.linked_ticket_id = Some(old);
+                    open.link_reason = Some(match why {
+                        LinkReason::NotAParticipant => {
+                            "a reply from someone who takes no part in that ticket".to_string()
+                        }
+                        LinkReason::UnverifiedSender => format!(
+                            "unverified sender: the mail named that ticket but could not be \
+                                 verified as from {} ({}), so it was not added to it",
+                            from.email, verification.reason
+                        ),
+                    });
                 }
                 if let Some(m) = mailbox {
                     open.priority = m.settings.default_priority;
@@ -936,7 +1053,7 @@ impl Processor {
         let mut referenced: Vec<&str> = wanted
             .iter()
             .copied()
-            .filter(|id| !known.iter().any(|(k, _)| k == id))
+            .filter(|id| !known.iter().any(|(k, ..)| k == id))
             .collect();
         referenced.sort_unstable();
         referenced.dedup();
@@ -992,6 +1109,7 @@ impl Processor {
         class: Classification,
         bounce: Option<BounceInfo>,
         found: Found,
+        tokens: &[String],
         batch: &mut Batch,
         now: Millis,
     ) -> Result<Disposition, Refused> {
@@ -1008,16 +1126,19 @@ impl Processor {
                 {
                     ticket = Some(t);
                 }
-                if b.permanent {
-                    for r in &b.recipients {
-                        if let Ok(e) = r.parse::<EmailAddress>() {
-                            tx.mark_undeliverable(
-                                &e,
-                                &format!("permanent bounce: {}", mail.subject),
-                                now,
-                            )
-                            .await?;
+                // Only a report that came back to the signed envelope sender
+                // of one of our mails may change an address (SPEC §5.12),
+                // and only the address that mail went to.
+                let mut sent_to = None;
+                for token in tokens {
+                    if let Some(outbox) = self.key.verify_bounce_token(token)
+                        && let Some((t, to)) = tx.outbox_recipient(outbox).await?
+                    {
+                        if t.is_some() {
+                            ticket = t;
                         }
+                        sent_to = Some(to);
+                        break;
                     }
                 }
                 let kind = if b.permanent {
@@ -1025,11 +1146,43 @@ impl Processor {
                 } else {
                     "temporary"
                 };
-                format!(
-                    "Delivery failure ({kind}) for {}: {}",
-                    b.recipients.join(", "),
-                    mail.subject
-                )
+                match sent_to {
+                    Some(to) => {
+                        let named = b
+                            .recipients
+                            .iter()
+                            .any(|r| r.trim().eq_ignore_ascii_case(&to));
+                        if b.permanent
+                            && named
+                            && let Ok(e) = to.parse::<EmailAddress>()
+                        {
+                            tx.mark_undeliverable(
+                                &e,
+                                &format!("permanent bounce: {}", mail.subject),
+                                now,
+                            )
+                            .await?;
+                        }
+                        if named {
+                            format!(
+                                "Delivery failure ({kind}) for {}: {}",
+                                b.recipients.join(", "),
+                                mail.subject
+                            )
+                        } else {
+                            format!(
+                                "Untrusted delivery report (it names {} but the mail it returns went to {to}); nothing was changed: {}",
+                                b.recipients.join(", "),
+                                mail.subject
+                            )
+                        }
+                    }
+                    None => format!(
+                        "Untrusted delivery report ({kind}) for {} (it did not come back to a signed bounce address); nothing was changed: {}",
+                        b.recipients.join(", "),
+                        mail.subject
+                    ),
+                }
             }
             None => format!("Automatic reply received from {sender}: {}", mail.subject),
         };

@@ -68,12 +68,28 @@ pub fn reply_token<'a>(
     recipients: impl IntoIterator<Item = &'a EmailAddress>,
     mailbox: &EmailAddress,
 ) -> Option<String> {
-    let (base_local, base_domain) = mailbox.as_str().split_once('@')?;
-    recipients.into_iter().find_map(|r| {
-        let (local, domain) = r.as_str().split_once('@')?;
-        let token = local.strip_prefix(base_local)?.strip_prefix('+')?;
-        (domain == base_domain && !token.is_empty()).then(|| token.to_string())
-    })
+    plus_tokens(recipients, mailbox).into_iter().next()
+}
+
+/// Every plus-address token among `recipients` for `mailbox`, in order
+/// (a reply may carry a reply token and an agent's token; a bounce its VERP token).
+pub fn plus_tokens<'a>(
+    recipients: impl IntoIterator<Item = &'a EmailAddress>,
+    mailbox: &EmailAddress,
+) -> Vec<String> {
+    let Some((base_local, base_domain)) = mailbox.as_str().split_once('@') else {
+        return Vec::new();
+    };
+    recipients
+        .into_iter()
+        .filter_map(|r| {
+            let (local, domain) = r.as_str().split_once('@')?;
+            let token = local.strip_prefix(base_local)?.strip_prefix('+')?;
+            (domain.eq_ignore_ascii_case(base_domain) && !token.is_empty())
+                .then(|| token.to_string())
+        })
+        .take(20)
+        .collect()
 }
 
 #[cfg(test)]

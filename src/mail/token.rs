@@ -39,6 +39,16 @@ impl SigningKey {
         format!("<pd.{outbox_id}.{}@{domain}>", self.mac("msgid", outbox_id))
     }
 
+    /// The outbox row a Message-ID of [`SigningKey::outbound_message_id`]
+    /// names, if its signature holds (any domain).
+    pub fn outbox_id_of(&self, message_id: &str) -> Option<i64> {
+        let inner = message_id.trim().trim_start_matches('<');
+        let (local, _) = inner.split_once('@')?;
+        let mut parts = local.strip_prefix("pd.")?.splitn(2, '.');
+        let (number, mac) = (parts.next()?, parts.next()?);
+        self.check("msgid", number, mac)
+    }
+
     /// The stable root of ticket `n`'s thread: first in every References.
     pub fn thread_root(&self, prefix: &str, n: i64, domain: &str) -> String {
         format!("<pd.{prefix}-{n}.{}@{domain}>", self.mac("root", n))
@@ -115,6 +125,39 @@ impl SigningKey {
         self.check("reply", number, mac)
     }
 
+    /// The plus-address token of agent `user_id`'s notifications about
+    /// ticket number `n`: `a42-7-<20 hex>`. An agent's reply by mail counts
+    /// only with their own token (SPEC §5.11).
+    pub fn agent_token(&self, n: i64, user_id: i64) -> String {
+        format!(
+            "a{n}-{user_id}-{}",
+            self.mac_of("agent", &format!("{n}.{user_id}"))
+        )
+    }
+
+    /// The ticket number and agent an agent token stands for, if signed.
+    pub fn verify_agent_token(&self, token: &str) -> Option<(i64, i64)> {
+        let mut parts = token.strip_prefix('a')?.splitn(3, '-');
+        let (n, user, mac) = (parts.next()?, parts.next()?, parts.next()?);
+        let (n, user) = (digits(n)?, digits(user)?);
+        let want = self.mac_of("agent", &format!("{n}.{user}"));
+        (mac.len() == want.len() && constant_time_eq(&want, &mac.to_ascii_lowercase()))
+            .then_some((n, user))
+    }
+
+    /// The VERP token of outbox row `outbox_id`'s envelope sender
+    /// (`support+b-42-<20 hex>@…`): a delivery report counts only when it
+    /// comes back to it (SPEC §5.12).
+    pub fn bounce_token(&self, outbox_id: i64) -> String {
+        format!("b-{outbox_id}-{}", self.mac("bounce", outbox_id))
+    }
+
+    /// The outbox row a VERP token names, if its signature holds.
+    pub fn verify_bounce_token(&self, token: &str) -> Option<i64> {
+        let (number, mac) = token.strip_prefix("b-")?.split_once('-')?;
+        self.check("bounce", number, mac)
+    }
+
     /// The marker hidden in outbound bodies: `[ref:TKT-42-<20 hex>]`.
     pub fn marker(&self, prefix: &str, n: i64) -> String {
         format!("[ref:{prefix}-{n}-{}]", self.mac("marker", n))
@@ -139,6 +182,13 @@ impl SigningKey {
         }
         None
     }
+}
+
+/// A decimal number of at most 18 digits.
+fn digits(s: &str) -> Option<i64> {
+    (!s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
 }
 
 /// Compares two equally long digests without an early exit.
@@ -177,6 +227,32 @@ mod tests {
         assert_eq!(k.find_marker(&body, "TKT"), Some(7));
         assert_eq!(k.find_marker(&body, "HD"), None);
         assert_eq!(k.find_marker("[ref:TKT-7-zzzz] [ref:", "TKT"), None);
+    }
+
+    #[test]
+    fn agent_and_bounce_tokens_verify_and_do_not_stand_in_for_each_other() {
+        let k = SigningKey::new(b"0123456789abcdef0123456789abcdef");
+        let a = k.agent_token(42, 7);
+        assert_eq!(k.verify_agent_token(&a), Some((42, 7)));
+        assert_eq!(k.verify_agent_token(&a.replace("-7-", "-8-")), None);
+        assert_eq!(k.verify_agent_token(&a.replace("a42", "a43")), None);
+        assert_eq!(k.verify_reply_token(&a), None);
+        let r = k.reply_token(42);
+        assert_eq!(k.verify_agent_token(&r), None);
+        let id = k.outbound_message_id(99, "example.test");
+        assert_eq!(k.outbox_id_of(&id), Some(99));
+        assert_eq!(k.outbox_id_of(&id.replace("pd.99", "pd.98")), None);
+        assert_eq!(
+            k.outbox_id_of(&k.thread_root("TKT", 99, "example.test")),
+            None
+        );
+        let b = k.bounce_token(99);
+        assert_eq!(k.verify_bounce_token(&b), Some(99));
+        assert_eq!(k.verify_bounce_token(&b.replace("b-99", "b-98")), None);
+        assert_eq!(k.verify_bounce_token("b-99-00000000000000000000"), None);
+        assert_eq!(k.verify_reply_token(&b), None);
+        assert_eq!(k.verify_agent_token("a1-2-"), None);
+        assert_eq!(k.verify_agent_token("a--"), None);
     }
 
     #[test]

@@ -553,11 +553,21 @@ impl Worker {
         let in_reply_to = about
             .or_else(|| thread.last().cloned())
             .or(Some(root.clone()));
+        // Staff get their own token: an agent's answer by mail counts only
+        // through it (SPEC §5.11); everyone else the ticket's reply token.
         let reply_to = if plus {
-            compose::plus_address(&from, &self.key.reply_token(t.reference.number()))
+            let token = match facts.user_id.filter(|_| facts.staff) {
+                Some(user) => self.key.agent_token(t.reference.number(), user),
+                None => self.key.reply_token(t.reference.number()),
+            };
+            compose::plus_address(&from, &token)
         } else {
             None
         };
+        // VERP: a report comes back to an address naming this very mail
+        // (SPEC §5.12); only such a report may mark the recipient undeliverable.
+        let bounce_to =
+            compose::plus_address(&from, &self.key.bounce_token(c.id)).unwrap_or(from.clone());
         let settings = self.settings.get();
         let o = &settings.outbound;
         let outgoing = Outgoing {
@@ -573,7 +583,7 @@ impl Worker {
                 name: o.from_name.clone(),
                 email: reply_to.unwrap_or_else(|| from.clone()),
             }),
-            bounce_to: from,
+            bounce_to,
             subject: compose::tagged_subject(&rendered.subject, &reference),
             message_id: message_id.clone(),
             in_reply_to,
@@ -612,7 +622,14 @@ impl Worker {
         } else {
             let who = facts.requester_id.unwrap_or(t.requester.id);
             let expires = (now + o.portal_link_ttl.as_millis()) / 1000;
-            let token = self.key.portal_token(t.reference.number(), who, expires);
+            // The link asked for on the portal opens every request of the
+            // address (ticket number 0); any other mail's, its ticket only.
+            let number = if notice == Notice::PortalLink {
+                0
+            } else {
+                t.reference.number()
+            };
+            let token = self.key.portal_token(number, who, expires);
             format!("{base}/portal/t/{token}")
         };
         let message = c

@@ -3,7 +3,7 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::{Backend, Marks, NewMessage, Result, Store, opt};
+use super::{Backend, Marks, NewMessage, Result, Store, Tx, opt};
 
 pub use crate::domain::notify::Notice;
 
@@ -132,6 +132,8 @@ pub struct RecipientFacts {
     pub requester_id: Option<i64>,
     /// Whether the address is a staff account's.
     pub staff: bool,
+    /// The staff account's id, when it is one.
+    pub user_id: Option<i64>,
     pub name: String,
     pub undeliverable: bool,
     /// Notice names switched off (`{"status_changed": false}` in the prefs).
@@ -279,12 +281,13 @@ impl Store {
             facts.switched_off = switched_off(&r.try_get::<String, _>("notify_prefs")?);
         }
         if let Some(u) =
-            sqlx::query("SELECT name, notify_prefs FROM users WHERE email = $1 AND active = 1")
+            sqlx::query("SELECT id, name, notify_prefs FROM users WHERE email = $1 AND active = 1")
                 .bind(email)
                 .fetch_optional(&self.pool)
                 .await?
         {
             facts.staff = true;
+            facts.user_id = Some(u.try_get("id")?);
             let name: String = u.try_get("name")?;
             if !name.is_empty() {
                 facts.name = name;
@@ -424,4 +427,16 @@ async fn end_row(
     .await?
     .rows_affected();
     Ok(n == 1)
+}
+
+impl Tx {
+    /// The ticket and recipient of outbox row `id`, if it exists.
+    pub async fn outbox_recipient(&mut self, id: i64) -> Result<Option<(Option<i64>, String)>> {
+        Ok(
+            sqlx::query_as("SELECT ticket_id, recipient FROM outbox WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *self.conn)
+                .await?,
+        )
+    }
 }

@@ -10,6 +10,9 @@ use crate::domain::{Status, TicketRef};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebSession {
     pub requester_id: Option<i64>,
+    /// A requester session opened by one ticket's link opens that ticket
+    /// only (and its follow-ups); `None`: every ticket of the requester.
+    pub ticket_id: Option<i64>,
     pub user_id: Option<i64>,
     /// The token every form of this session carries.
     pub csrf: String,
@@ -62,12 +65,13 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO web_sessions (id_hash, user_id, requester_id, csrf, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO web_sessions (id_hash, user_id, requester_id, ticket_id, csrf, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id_hash)
         .bind(session.user_id)
         .bind(session.requester_id)
+        .bind(session.ticket_id)
         .bind(session.csrf.as_str())
         .bind(now)
         .bind(session.expires_at)
@@ -84,7 +88,7 @@ impl Store {
     /// The unexpired session of a cookie digest.
     pub async fn session(&self, id_hash: &str, now: i64) -> Result<Option<WebSession>> {
         let row = sqlx::query(
-            "SELECT user_id, requester_id, csrf, expires_at FROM web_sessions \
+            "SELECT user_id, requester_id, ticket_id, csrf, expires_at FROM web_sessions \
              WHERE id_hash = $1 AND expires_at > $2",
         )
         .bind(id_hash)
@@ -95,6 +99,7 @@ impl Store {
             Ok(WebSession {
                 user_id: r.try_get("user_id")?,
                 requester_id: r.try_get("requester_id")?,
+                ticket_id: r.try_get("ticket_id")?,
                 csrf: r.try_get("csrf")?,
                 expires_at: r.try_get("expires_at")?,
             })

@@ -91,6 +91,10 @@ pub struct NewMessage {
     /// The mail's Message-ID (sent or received).
     pub mail_message_id: Option<String>,
     pub inbound_id: Option<i64>,
+    /// For mail: whether its sender was verified, and why (SPEC §5.11).
+    pub verification: Option<String>,
+    /// For mail: how it was read, when that needs saying (HTML not rendered).
+    pub notice: Option<String>,
     pub now: i64,
 }
 
@@ -132,6 +136,8 @@ impl NewMessage {
             body_html: None,
             mail_message_id: None,
             inbound_id: None,
+            verification: None,
+            notice: None,
             now,
         }
     }
@@ -152,7 +158,20 @@ pub struct StoredMessage {
     pub full_text: Option<String>,
     pub body_html: Option<String>,
     pub mail_message_id: Option<String>,
+    /// For mail: whether its sender was verified, and why (SPEC §5.11).
+    pub verification: Option<String>,
+    /// For mail: how it was read, when that needs saying.
+    pub notice: Option<String>,
     pub created_at: i64,
+}
+
+impl StoredMessage {
+    /// The sender's verification as `{"state", "reason"}` for pages and the API.
+    pub fn verification_json(&self) -> Option<serde_json::Value> {
+        let v = self.verification.as_deref()?;
+        let (state, reason) = v.split_once(": ").unwrap_or((v, ""));
+        Some(serde_json::json!({ "state": state, "reason": reason }))
+    }
 }
 
 /// One row of the queue.
@@ -429,6 +448,8 @@ fn message_from(row: &AnyRow) -> Result<StoredMessage> {
         full_text: opt(row, "full_text")?,
         body_html: opt(row, "body_html")?,
         mail_message_id: opt(row, "mail_message_id")?,
+        verification: opt(row, "verification")?,
+        notice: opt(row, "notice")?,
         created_at: col(row, "created_at")?,
     })
 }
@@ -449,6 +470,8 @@ macro_rules! bind_message {
             .bind(m.body_html.as_deref())
             .bind(m.mail_message_id.as_deref())
             .bind(m.inbound_id)
+            .bind(m.verification.as_deref())
+            .bind(m.notice.as_deref())
             .bind(m.now)
     }};
 }
@@ -525,7 +548,7 @@ async fn load_messages(
     };
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT m.id, m.ticket_id, m.kind, m.author_kind, m.body_text, m.full_text, m.body_html, m.mail_message_id, \
-         m.created_at, u.email AS u_email, u.name AS u_name, u.role AS u_role, r.email AS r_email, \
+         m.verification, m.notice, m.created_at, u.email AS u_email, u.name AS u_name, u.role AS u_role, r.email AS r_email, \
          r.first_name AS r_first, r.last_name AS r_last \
          FROM messages m LEFT JOIN users u ON u.id = m.author_user_id \
          LEFT JOIN requesters r ON r.id = m.author_requester_id \
@@ -1076,8 +1099,8 @@ impl Tx {
         let or_fail = self.backend.or_fail();
         let query = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "INSERT {or_fail}INTO messages (ticket_id, kind, author_kind, author_user_id, author_requester_id, body_text, \
-             full_text, body_html, mail_message_id, inbound_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+             full_text, body_html, mail_message_id, inbound_id, verification, notice, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )));
         Ok(bind_message!(query, m).fetch_one(&mut *self.conn).await?)
     }
@@ -1107,8 +1130,8 @@ impl Tx {
         for chunk in super::power_of_two_chunks(&rows, 256) {
             let text = format!(
                 "INSERT {or_fail}INTO messages (id, ticket_id, kind, author_kind, author_user_id, author_requester_id, \
-                 body_text, full_text, body_html, mail_message_id, inbound_id, created_at) VALUES {}",
-                Marks::new(self.backend).rows(chunk.len(), 12)
+                 body_text, full_text, body_html, mail_message_id, inbound_id, verification, notice, created_at) VALUES {}",
+                Marks::new(self.backend).rows(chunk.len(), 14)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
             for (id, m) in chunk {

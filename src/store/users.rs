@@ -188,6 +188,17 @@ impl Store {
         .transpose()
     }
 
+    /// Counts a failed sign-in in one statement (parallel failures never
+    /// overwrite each other's count); returns the failures in a row.
+    pub async fn count_failed_login(&self, user_id: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
+        )
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Records a sign-in's outcome: a failure counts (and may lock the
     /// account until `lock_until`), a success clears the count.
     pub async fn record_login(
@@ -232,8 +243,16 @@ impl Store {
     }
 
     /// Changes an account's name, role and whether it may sign in; a
-    /// deactivated account's sessions end.
-    pub async fn update_user(&self, id: i64, name: &str, role: Role, active: bool) -> Result<bool> {
+    /// deactivated account's sessions end and its API tokens are revoked
+    /// for good (reactivating it revives none).
+    pub async fn update_user(
+        &self,
+        id: i64,
+        name: &str,
+        role: Role,
+        active: bool,
+        now: i64,
+    ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let n = sqlx::query("UPDATE users SET name = $2, role = $3, active = $4 WHERE id = $1")
             .bind(id)
@@ -244,18 +263,18 @@ impl Store {
             .await?
             .rows_affected();
         if !active {
-            sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
-                .bind(id)
-                .execute(&mut *tx.conn)
-                .await?;
+            end_credentials(&mut tx, id, now).await?;
         }
         tx.commit().await?;
         Ok(n == 1)
     }
 
-    /// Sets an account's password (an argon2id PHC string) and unlocks it.
-    pub async fn set_password_hash(&self, id: i64, hash: &str) -> Result<()> {
+    /// Sets an account's password (an argon2id PHC string) and unlocks it;
+    /// every session of the account ends and its API tokens are revoked
+    /// (whoever held the old password holds nothing now).
+    pub async fn set_password_hash(&self, id: i64, hash: &str, now: i64) -> Result<()> {
         let mut tx = self.begin().await?;
+        end_credentials(&mut tx, id, now).await?;
         sqlx::query(
             "UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1",
         )
@@ -511,6 +530,20 @@ impl Tx {
             .transpose()?
             .ok_or_else(|| StoreError::Corrupt(format!("requester {id} is missing")))
     }
+}
+
+/// Ends every session of staff account `id` and revokes its API tokens.
+async fn end_credentials(tx: &mut Tx, id: i64, now: i64) -> Result<()> {
+    sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *tx.conn)
+        .await?;
+    sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx.conn)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -141,6 +141,8 @@ fn message_json(m: &StoredMessage, files: &[crate::store::sessions::AttachmentIn
         "author": { "email": m.author_email, "name": m.author_name, "role": role },
         "message_id": m.mail_message_id,
         "body_text": m.body_text,
+        "verification": m.verification_json(),
+        "notice": m.notice,
         "created_at": rfc3339(m.created_at),
         "attachments": files.iter().map(|f| json!({
             "id": f.id,

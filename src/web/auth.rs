@@ -54,7 +54,8 @@ pub async fn current(
 /// Who a browser session belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionOf {
-    Requester(i64),
+    /// A requester, scoped to one ticket (its link) or to all of theirs.
+    Requester(i64, Option<i64>),
     Staff(i64),
 }
 
@@ -62,14 +63,22 @@ pub enum SessionOf {
 /// again each morning is expected of a console).
 pub const STAFF_SESSION_MS: i64 = 36 * 3_600_000;
 
-/// Starts a session for a requester; returns the `Set-Cookie` value.
+/// Starts a session for a requester, scoped to `ticket_id` when opened by
+/// that ticket's link; returns the `Set-Cookie` value.
 pub async fn start_requester_session(
     store: &Store,
     requester_id: i64,
+    ticket_id: Option<i64>,
     secure: bool,
     now: i64,
 ) -> Result<HeaderValue, StoreError> {
-    start_session(store, SessionOf::Requester(requester_id), secure, now).await
+    start_session(
+        store,
+        SessionOf::Requester(requester_id, ticket_id),
+        secure,
+        now,
+    )
+    .await
 }
 
 /// Starts a session; returns the `Set-Cookie` value.
@@ -80,12 +89,13 @@ pub async fn start_session(
     now: i64,
 ) -> Result<HeaderValue, StoreError> {
     let value = random_hex(32);
-    let (requester_id, user_id, lasts) = match of {
-        SessionOf::Requester(id) => (Some(id), None, SESSION_MS),
-        SessionOf::Staff(id) => (None, Some(id), STAFF_SESSION_MS),
+    let (requester_id, ticket_id, user_id, lasts) = match of {
+        SessionOf::Requester(id, ticket) => (Some(id), ticket, None, SESSION_MS),
+        SessionOf::Staff(id) => (None, None, Some(id), STAFF_SESSION_MS),
     };
     let session = WebSession {
         requester_id,
+        ticket_id,
         user_id,
         csrf: random_hex(16),
         expires_at: now + lasts,
@@ -123,6 +133,7 @@ mod tests {
         assert_eq!(cookie(&h, "c"), None);
         let s = WebSession {
             requester_id: Some(1),
+            ticket_id: None,
             user_id: None,
             csrf: "0123".into(),
             expires_at: 0,

@@ -26,16 +26,13 @@ use super::auth::{self, SessionOf, csrf_ok};
 use super::error::WebError;
 use super::files::{FileError, when};
 use super::queue::QueueParams;
+use super::signin::{Admission, ClientAddr, same_origin};
 use crate::actions::{ActionError, Change};
 use crate::domain::{Actor, Channel, EmailAddress, Priority, Role, SlaState, Status};
 use crate::secrets;
 use crate::store::sessions::WebSession;
 use crate::store::{StoreError, User, now_millis};
 
-/// Failed sign-ins in a row that lock an account.
-pub const LOCK_AFTER: i64 = 5;
-/// How long a locked account stays locked.
-pub const LOCK_MS: i64 = 15 * 60_000;
 /// The most tickets one bulk update touches ("all matching" included).
 pub const BULK_LIMIT: i64 = 10_000;
 
@@ -340,11 +337,68 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| secrets::hash_password("decoy password").unwrap_or_default())
 }
 
-async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+/// One sign-in attempt (SPEC §7): refused when the form came from another
+/// site; counted per client and per account and client before the
+/// password is checked (parallel guesses cannot all be checked); checked
+/// at most one per core at a time (429 with Retry-After past a short wait).
+/// An unknown address, a wrong password and a throttled attempt get the
+/// same answer after about the same time; the account is never locked for
+/// everyone, so its owner signing in from elsewhere still gets in.
+async fn login(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let next = safe_next(&form.next).to_string();
-    let wrong = "Wrong email or password.";
+    let wrong = "Wrong email or password. After several failed attempts from one place, sign-in waits a little longer each time.";
+    let refused = |status: StatusCode| login_page(&state, status, &form.email, &next, Some(wrong));
+    if !same_origin(&headers, &state.settings().http.public_url) {
+        let said = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect::<String>()
+        };
+        tracing::warn!(
+            client = %client,
+            origin = %said("origin"),
+            sec_fetch_site = %said("sec-fetch-site"),
+            host = %said("host"),
+            "console: sign-in form from another site refused"
+        );
+        return login_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            "",
+            "/console",
+            Some(
+                "This sign-in form was sent from another site. Open the sign-in page and try again.",
+            ),
+        );
+    }
     let go = async {
         let now = now_millis();
+        if state.signin.admit(&form.email, &client, now) == Admission::Throttled {
+            tracing::warn!(client = %client, "console: sign-in throttled");
+            tokio::time::sleep(state.signin.typical()).await;
+            return Ok(refused(StatusCode::UNAUTHORIZED));
+        }
+        let Some(_turn) = state.signin.turn(std::time::Duration::from_secs(2)).await else {
+            let mut r = login_page(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                &form.email,
+                &next,
+                Some("Too many sign-ins at once: try again in a moment."),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
+            return Ok(r);
+        };
         let email: Option<EmailAddress> = form.email.parse().ok();
         let account = match &email {
             Some(e) => state.store.staff_login(e).await?,
@@ -355,52 +409,26 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
             .and_then(|a| a.password_hash.clone())
             .unwrap_or_else(|| decoy_hash().to_string());
         let password = form.password.chars().take(1024).collect::<String>();
+        let started = std::time::Instant::now();
         let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
             .await
             .unwrap_or(false);
-        let Some(account) = account.filter(|a| a.user.active && a.password_hash.is_some()) else {
-            return Ok(login_page(
-                &state,
-                StatusCode::UNAUTHORIZED,
-                &form.email,
-                &next,
-                Some(wrong),
-            ));
+        state.signin.checked_in(started.elapsed());
+        drop(_turn);
+        let account = account.filter(|a| a.user.active && a.password_hash.is_some());
+        let account = match account {
+            Some(a) if ok => a,
+            other => {
+                let user = other.map(|a| a.user.id);
+                let failed = match user {
+                    Some(id) => Some(state.store.count_failed_login(id).await?),
+                    None => None,
+                };
+                tracing::warn!(client = %client, user, failed, "console: failed sign-in");
+                return Ok(refused(StatusCode::UNAUTHORIZED));
+            }
         };
-        if let Some(until) = account.locked_until.filter(|u| *u > now) {
-            let text = format!(
-                "Too many failed attempts: this account is locked until {}. An admin can unlock it by setting a new password.",
-                when(until)
-            );
-            return Ok(login_page(
-                &state,
-                StatusCode::TOO_MANY_REQUESTS,
-                &form.email,
-                &next,
-                Some(&text),
-            ));
-        }
-        if !ok {
-            let failed = account.failed + 1;
-            let lock = (failed >= LOCK_AFTER).then_some(now + LOCK_MS);
-            state
-                .store
-                .record_login(account.user.id, false, lock)
-                .await?;
-            tracing::warn!(
-                user = account.user.id,
-                failed,
-                locked = lock.is_some(),
-                "console: failed sign-in"
-            );
-            return Ok(login_page(
-                &state,
-                StatusCode::UNAUTHORIZED,
-                &form.email,
-                &next,
-                Some(wrong),
-            ));
-        }
+        state.signin.succeeded(&form.email, &client);
         state
             .store
             .record_login(account.user.id, true, None)

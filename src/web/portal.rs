@@ -159,38 +159,47 @@ impl ThreadCache {
 }
 
 /// Link requests allowed per address and per 15 minutes.
-const LINKS_PER_WINDOW: usize = 3;
+const LINKS_PER_WINDOW: u32 = 3;
 const LINK_WINDOW_MS: i64 = 15 * 60_000;
+/// Addresses the link limiter holds at most.
+const LINK_KEYS: usize = 100_000;
 
-/// Remembers recent link requests, per key (an address), to rate-limit them.
-#[derive(Debug, Default)]
-pub struct LinkLimiter(Mutex<HashMap<String, Vec<i64>>>);
+fn link_policy(n: u32) -> i64 {
+    if n >= LINKS_PER_WINDOW {
+        LINK_WINDOW_MS
+    } else {
+        0
+    }
+}
+
+/// Rate-limits link requests per address: bounded, and a flood of other
+/// addresses never makes it forget a recent one (see [`Throttle`]).
+#[derive(Debug)]
+pub struct LinkLimiter(super::throttle::Throttle);
+
+impl Default for LinkLimiter {
+    fn default() -> Self {
+        LinkLimiter(super::throttle::Throttle::new(
+            LINK_KEYS,
+            LINK_WINDOW_MS,
+            link_policy,
+        ))
+    }
+}
 
 impl LinkLimiter {
     /// Whether one more request under `key` at `now` is allowed (and counts it).
     pub fn allow(&self, key: &str, now: i64) -> bool {
-        let mut map = self.0.lock().expect("limiter");
-        if map.len() > 10_000 {
-            map.retain(|_, times| times.iter().any(|t| now - t < LINK_WINDOW_MS));
-            // A flood of distinct addresses within one window: bound the
-            // memory rather than the flood (the limit restarts for all).
-            if map.len() > 10_000 {
-                map.clear();
-            }
-        }
-        let times = map.entry(key.to_string()).or_default();
-        times.retain(|t| now - t < LINK_WINDOW_MS);
-        if times.len() >= LINKS_PER_WINDOW {
-            return false;
-        }
-        times.push(now);
-        true
+        self.0.attempt(key, now).is_ok()
     }
 }
 
 /// A portal failure, answered as a page.
 enum PortalError {
     SignIn,
+    /// The session was opened by one ticket's link: this page needs an
+    /// address-wide link.
+    AddressWide,
     NotFound,
     BadForm(String),
     TooLarge(String),
@@ -265,6 +274,14 @@ impl PortalError {
                 true,
                 false,
             ),
+            PortalError::AddressWide => message_page(
+                state,
+                StatusCode::FORBIDDEN,
+                "This link opens one request",
+                "The link in a mail about a request opens that request only (mails get forwarded). To see all your requests, enter your address and we will mail you a link to them.",
+                true,
+                true,
+            ),
             PortalError::NotFound => message_page(
                 state,
                 StatusCode::NOT_FOUND,
@@ -312,6 +329,23 @@ fn form_from_this_session(session: &WebSession, sent: &str) -> Result<(), Portal
     }
 }
 
+/// Refuses a session opened by one ticket's link on a page that shows or
+/// changes more than that ticket (the list, a new request, the profile).
+fn address_wide(session: &WebSession) -> Result<(), PortalError> {
+    match session.ticket_id {
+        None => Ok(()),
+        Some(_) => Err(PortalError::AddressWide),
+    }
+}
+
+/// Whether a session may see ticket `t`: every ticket of the requester for
+/// an address-wide session, else the one it was opened for and its follow-ups.
+fn in_scope(session: &WebSession, t: &Ticket) -> bool {
+    session
+        .ticket_id
+        .is_none_or(|scope| t.id == scope || t.linked_ticket_id == Some(scope))
+}
+
 /// The signed-in requester of a request.
 async fn requester(
     state: &AppState,
@@ -338,6 +372,7 @@ async fn requester(
 async fn my_ticket(
     state: &AppState,
     requester_id: i64,
+    session: &WebSession,
     reference: &str,
 ) -> Result<Ticket, PortalError> {
     let r: TicketRef = reference.parse().map_err(|_| PortalError::NotFound)?;
@@ -349,10 +384,11 @@ async fn my_ticket(
         .ticket_by_ref_untagged(&r)
         .await?
         .ok_or(PortalError::NotFound)?;
-    if !state
-        .store
-        .requester_on_ticket(requester_id, ticket.id)
-        .await?
+    if !in_scope(session, &ticket)
+        || !state
+            .store
+            .requester_on_ticket(requester_id, ticket.id)
+            .await?
     {
         return Err(PortalError::NotFound);
     }
@@ -433,6 +469,25 @@ async fn magic_link(State(state): State<AppState>, Path(token): Path<String>) ->
         }
     };
     let go = async {
+        let secure = state.settings().http.public_url.starts_with("https://");
+        if grant.ticket_number == 0 {
+            // The address-wide link asked for on the portal: every request.
+            state
+                .store
+                .requester(grant.requester_id)
+                .await?
+                .ok_or(PortalError::NotFound)?;
+            let cookie =
+                auth::start_requester_session(&state.store, grant.requester_id, None, secure, now)
+                    .await?;
+            let mut response = Redirect::to("/portal").into_response();
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+            response.headers_mut().insert(
+                header::REFERRER_POLICY,
+                header::HeaderValue::from_static("no-referrer"),
+            );
+            return Ok(response);
+        }
         let r = TicketRef::new(&state.settings().tickets.prefix, grant.ticket_number);
         let ticket = state
             .store
@@ -446,9 +501,14 @@ async fn magic_link(State(state): State<AppState>, Path(token): Path<String>) ->
         {
             return Err(PortalError::NotFound);
         }
-        let secure = state.settings().http.public_url.starts_with("https://");
-        let cookie =
-            auth::start_requester_session(&state.store, grant.requester_id, secure, now).await?;
+        let cookie = auth::start_requester_session(
+            &state.store,
+            grant.requester_id,
+            Some(ticket.id),
+            secure,
+            now,
+        )
+        .await?;
         let mut response = Redirect::to(&format!("/portal/tickets/{r}")).into_response();
         response.headers_mut().insert(header::SET_COOKIE, cookie);
         response.headers_mut().insert(
@@ -463,6 +523,7 @@ async fn magic_link(State(state): State<AppState>, Path(token): Path<String>) ->
 async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
+        address_wide(&session)?;
         let tickets: Vec<Value> = state
             .store
             .requester_tickets(me, 500)
@@ -570,7 +631,7 @@ async fn ticket_page(
 ) -> Response {
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
-        let t = my_ticket(&state, me, &reference).await?;
+        let t = my_ticket(&state, me, &session, &reference).await?;
         let my_email = state
             .store
             .requester(me)
@@ -621,6 +682,7 @@ async fn ticket_page(
             )),
         );
         c.insert("closed".into(), json!(t.status == Status::Closed));
+        c.insert("may_close".into(), json!(t.requester.id == me));
         c.insert(
             "can_reply".into(),
             json!(within_reopen_window(&state, &t, now)),
@@ -641,7 +703,7 @@ async fn reply(
 ) -> Response {
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
-        let t = my_ticket(&state, me, &reference).await?;
+        let t = my_ticket(&state, me, &session, &reference).await?;
         let form = read_upload(&state, &headers, multipart).await?;
         form_from_this_session(&session, form.field("csrf"))?;
         let mut tx = state.store.begin().await?;
@@ -686,7 +748,7 @@ async fn close(
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
         form_from_this_session(&session, &form.csrf)?;
-        let t = my_ticket(&state, me, &reference).await?;
+        let t = my_ticket(&state, me, &session, &reference).await?;
         state
             .actions
             .change(
@@ -770,7 +832,10 @@ fn new_page(
 
 async fn new_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match requester(&state, &headers).await {
-        Ok((_, session)) => new_page(&state, &session, &NewForm::default(), None),
+        Ok((_, session)) => match address_wide(&session) {
+            Ok(()) => new_page(&state, &session, &NewForm::default(), None),
+            Err(e) => e.page(&state),
+        },
         Err(e) => e.page(&state),
     }
 }
@@ -782,6 +847,7 @@ async fn new_ticket(
 ) -> Response {
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
+        address_wide(&session)?;
         let upload = read_upload(&state, &headers, multipart).await?;
         let text = |name: &str| upload.fields.get(name).cloned();
         let form = NewForm {
@@ -871,13 +937,24 @@ async fn download(
     Path(id): Path<i64>,
 ) -> Response {
     let go = async {
-        let (me, _) = requester(&state, &headers).await?;
+        let (me, session) = requester(&state, &headers).await?;
         let (ticket_id, public, file, data) = state
             .store
             .attachment_download(id)
             .await?
             .ok_or(PortalError::NotFound)?;
-        if !public || !state.store.requester_on_ticket(me, ticket_id).await? {
+        let scoped = match session.ticket_id {
+            None => true,
+            Some(scope) => {
+                scope == ticket_id
+                    || state
+                        .store
+                        .ticket(ticket_id)
+                        .await?
+                        .is_some_and(|t| in_scope(&session, &t))
+            }
+        };
+        if !public || !scoped || !state.store.requester_on_ticket(me, ticket_id).await? {
             return Err(PortalError::NotFound);
         }
         Ok(files::file_response(&file, data))
@@ -925,6 +1002,7 @@ fn profile_page(state: &AppState, session: &WebSession, p: &Profile, saved: bool
 async fn profile(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
+        address_wide(&session)?;
         let p = state
             .store
             .requester_profile(me)
@@ -942,6 +1020,7 @@ async fn save_profile(
 ) -> Response {
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
+        address_wide(&session)?;
         form_from_this_session(&session, form.get("csrf").map_or("", String::as_str))?;
         let mut p = state
             .store
@@ -1036,9 +1115,14 @@ async fn request_link(State(state): State<AppState>, Form(form): Form<LinkForm>)
         // The same answer: the page must not tell who is known, nor how often asked.
         return answer();
     }
-    if let Err(e) = state.actions.send_portal_link(&email, now).await {
-        tracing::warn!(error = %e, "portal: queueing a sign-in link failed");
-    }
+    // The answer goes at once; the lookup and the mail follow it, so that
+    // a known address answers no slower than an unknown one.
+    let actions = state.actions.clone();
+    state.tasks.spawn(async move {
+        if let Err(e) = actions.send_portal_link(&email, now).await {
+            tracing::warn!(error = %e, "portal: queueing a sign-in link failed");
+        }
+    });
     answer()
 }
 

@@ -48,7 +48,7 @@ try {
   await page.getByLabel('Email').fill(EMAIL);
   await page.getByLabel('Password').fill('wrong password');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  expect((await body()).includes('Wrong email or password.'), 'a wrong password is refused');
+  { const b = await body(); expect(b.includes('Wrong email or password.'), `a wrong password is refused: ${b.slice(0, 300)}`); }
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${BASE}/console`);

@@ -1,13 +1,14 @@
 // The portal in a real browser (Debian's Chromium driven by playwright-core),
 // run by tests/it/browser.rs with the daemon already up:
 //   LINK   the magic link taken from a receipt that arrived by mail
+//   WIDE   an address-wide link (as "send me a link" mails it)
 //   HOSTILE the reference of a ticket built from hostile mail (XSS payloads)
 //   OUT    where screenshots go
 // Exits non-zero, saying why, on the first failed expectation, and on any
 // dialog, page error or console error (a script that ran).
 import { chromium } from 'playwright-core';
 
-const { LINK, HOSTILE, OUT } = process.env;
+const { LINK, WIDE, HOSTILE, OUT } = process.env;
 const fail = (why) => { console.error(`FAIL: ${why}`); process.exit(1); };
 const expect = (ok, why) => { if (!ok) fail(why); };
 
@@ -69,8 +70,12 @@ try {
   await page.waitForURL(`**/portal/tickets/${reference}`);
   expect((await status()) === 'Open', `after replying: ${await status()}`);
 
-  // 4. My requests, and a new one from the form.
+  // 4. A ticket's link opens that ticket only; the address-wide link opens
+  //    my requests, and a new one from the form.
   await page.goto(new URL('/portal', LINK).href);
+  expect((await page.locator('h1').innerText()).includes('This link opens one request'), 'a ticket link does not open the list');
+  await page.goto(WIDE);
+  await page.waitForURL(/\/portal$/);
   expect((await page.locator('.tickets').innerText()).includes(reference), 'my list shows the ticket');
   await shot('my-requests');
   await page.goto(new URL('/portal/new', LINK).href);

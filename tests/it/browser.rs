@@ -180,12 +180,27 @@ async fn a_requester_works_a_ticket_in_the_browser() {
         .await
         .unwrap()
         .expect("the hostile mail is a ticket");
+    // The address-wide link, as the portal's "send me a link" mails it.
+    let key =
+        postdesk::gateway::signing_key(&crate::helpers::settings(&TestDb::sqlite()), &app.store)
+            .await
+            .unwrap();
+    let ann_id = app
+        .store
+        .requester_id_by_email(&ann)
+        .await
+        .unwrap()
+        .expect("ann is a requester");
+    let far = postdesk::store::now_millis() / 1000 + 3600;
+    let base = link.split("/portal/").next().unwrap().to_string();
+    let wide = format!("{base}/portal/t/{}", key.portal_token(0, ann_id, far));
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-shots");
     std::fs::create_dir_all(&out).unwrap();
     run_browser_script(
         "portal.mjs",
         vec![
             ("LINK", link),
+            ("WIDE", wide),
             ("HOSTILE", hostile_ref.to_string()),
             ("OUT", out.to_string_lossy().to_string()),
         ],

@@ -56,20 +56,30 @@ impl Page {
 
 impl Agent {
     pub async fn sign_in(app: &TestApp, email: &str, password: &str) -> (Agent, u16) {
+        Agent::sign_in_with(app, email, password, &[]).await
+    }
+
+    /// Signs in sending `headers` too (a forwarded client address, a
+    /// browser's Origin).
+    pub async fn sign_in_with(
+        app: &TestApp,
+        email: &str,
+        password: &str,
+        headers: &[(&str, &str)],
+    ) -> (Agent, u16) {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let r = http
-            .post(app.url("/console/login"))
-            .form(&[
-                ("email", email),
-                ("password", password),
-                ("next", "/console"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let mut request = http.post(app.url("/console/login")).form(&[
+            ("email", email),
+            ("password", password),
+            ("next", "/console"),
+        ]);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let r = request.send().await.unwrap();
         let status = r.status().as_u16();
         let cookie = r
             .headers()
@@ -510,19 +520,7 @@ async fn the_console(db: TestDb) {
         .unwrap()
         .as_str()
         .to_string();
-    let api = |t: String| {
-        let http = app.http.clone();
-        let url = app.url("/api/v1/tickets");
-        async move {
-            http.get(url)
-                .bearer_auth(t)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
+    let api = |t: String| api_status(&app, t);
     assert_eq!(api(token.clone()).await, 200);
     let id = regex::Regex::new(r"/console/profile/tokens/(\d+)/revoke")
         .unwrap()
@@ -538,7 +536,8 @@ async fn the_console(db: TestDb) {
     assert_eq!(r.status, 303);
     assert_eq!(api(token).await, 401);
 
-    // Five wrong passwords lock the account, even against the right one.
+    // Five wrong passwords from one place hold that place back, even
+    // against the right one (the same answer as a wrong password).
     for _ in 0..5 {
         assert_eq!(
             Agent::sign_in(&app, "second@example.test", "guess").await.1,
@@ -549,7 +548,7 @@ async fn the_console(db: TestDb) {
         Agent::sign_in(&app, "second@example.test", "agent-password-2")
             .await
             .1,
-        429
+        401
     );
     // Signing out ends the session.
     let out = admin.post("/console/logout", &[("csrf", &p.csrf())]).await;
@@ -754,25 +753,17 @@ async fn administration(db: TestDb) {
             &[("csrf", &csrf)],
         )
         .await;
-    let fresh = r
-        .body
-        .split("(the account is unlocked): ")
-        .nth(1)
-        .unwrap()
-        .split('<')
-        .next()
-        .unwrap()
-        .to_string();
+    let fresh = shown_password(&r);
     assert_eq!(
         Agent::sign_in(&app, "agent2@example.test", "agent-password-2")
             .await
             .1,
         401
     );
-    assert_eq!(
-        Agent::sign_in(&app, "agent2@example.test", &fresh).await.1,
-        303
-    );
+    // The new password ended agent2's old session: sign in again.
+    assert_eq!(agent.get("/console").await.status, 303);
+    let (agent, status) = Agent::sign_in(&app, "agent2@example.test", &fresh).await;
+    assert_eq!(status, 303);
 
     // Settings: checked, in force at once, stored for the other daemons.
     assert_eq!(agent.get("/console/admin/settings").await.status, 403);
@@ -842,4 +833,222 @@ async fn administration(db: TestDb) {
     app.stop().await;
 }
 
-crate::on_both_backends!(the_console, administration);
+/// The sign-in page under attack (SPEC §7): parallel guesses cannot clear
+/// each other's count, the owner elsewhere still gets in, a cross-site form
+/// signs no one in, and unknown, wrong and throttled answer alike.
+async fn sign_in_under_attack(db: TestDb) {
+    let app = crate::helpers::spawn_app_with(db, |s| {
+        s.http.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    account(&app, "owner@example.test", Role::Admin, "owner-password-1").await;
+    let attacker = [("x-forwarded-for", "203.0.113.66")];
+    // Forty wrong guesses at once, then the right password from the same place.
+    let guesses = (0..40).map(|i| {
+        let app = &app;
+        async move {
+            Agent::sign_in_with(app, "owner@example.test", &format!("guess-{i}"), &attacker)
+                .await
+                .1
+        }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    assert!(
+        answers.iter().all(|s| *s == 401 || *s == 429),
+        "{answers:?}"
+    );
+    assert_eq!(
+        Agent::sign_in_with(&app, "owner@example.test", "owner-password-1", &attacker)
+            .await
+            .1,
+        401,
+        "the attacker's place is held back, right password or not"
+    );
+    // The failures were all counted, none lost to a race.
+    let failed = app
+        .store
+        .count_failed_login(
+            app.store
+                .user_by_email(&"owner@example.test".parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+        )
+        .await
+        .unwrap();
+    assert!(failed >= 2, "{failed}");
+    // The owner, from their own place, signs in meanwhile.
+    let owner = [("x-forwarded-for", "198.51.100.7")];
+    let (me, status) =
+        Agent::sign_in_with(&app, "owner@example.test", "owner-password-1", &owner).await;
+    assert_eq!(status, 303);
+    assert_eq!(me.get("/console").await.status, 200);
+    // Unknown, wrong and throttled: one answer.
+    let page = |email: &'static str, pw: &'static str, from: &'static str| {
+        let app = &app;
+        async move {
+            let r = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .post(app.url("/console/login"))
+                .header("x-forwarded-for", from)
+                .form(&[("email", email), ("password", pw), ("next", "/console")])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let unknown = page("nobody@example.test", "x", "192.0.2.10").await;
+    let wrong = page("owner@example.test", "x", "192.0.2.11").await;
+    let throttled = page("owner@example.test", "x", "203.0.113.66").await;
+    let error = |body: &str| {
+        let at = body.find("class=\"error\"").expect("an error on the page");
+        body[at..at + 120].to_string()
+    };
+    assert_eq!(unknown.0, 401);
+    assert_eq!((wrong.0, error(&wrong.1)), (unknown.0, error(&unknown.1)));
+    assert_eq!(
+        (throttled.0, error(&throttled.1)),
+        (unknown.0, error(&unknown.1))
+    );
+    // A sign-in form posted from another site signs no one in.
+    for headers in [
+        [
+            ("origin", "https://evil.example"),
+            ("x-forwarded-for", "192.0.2.20"),
+        ],
+        [
+            ("sec-fetch-site", "cross-site"),
+            ("x-forwarded-for", "192.0.2.21"),
+        ],
+    ] {
+        let (agent, status) =
+            Agent::sign_in_with(&app, "owner@example.test", "owner-password-1", &headers).await;
+        assert_eq!(status, 403);
+        assert!(agent.cookie.is_empty(), "no session cookie");
+    }
+    // Our own pages' form (same origin) works.
+    let host = app.url("").trim_end_matches('/').to_string();
+    let (_, status) = Agent::sign_in_with(
+        &app,
+        "owner@example.test",
+        "owner-password-1",
+        &[
+            ("origin", &host),
+            ("sec-fetch-site", "same-origin"),
+            ("x-forwarded-for", "192.0.2.22"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    app.stop().await;
+}
+
+/// The new password an admin's reset shows once.
+fn shown_password(page: &Page) -> String {
+    page.body
+        .split("(the account is unlocked): ")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The status of `GET /api/v1/tickets` with an API token.
+async fn api_status(app: &TestApp, token: String) -> u16 {
+    app.http
+        .get(app.url("/api/v1/tickets"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A new API token of a signed-in agent, made on their profile page.
+async fn new_token(agent: &Agent) -> String {
+    let p = agent.get("/console/profile").await;
+    let made = agent
+        .post(
+            "/console/profile/tokens",
+            &[("csrf", &p.csrf()), ("label", "x")],
+        )
+        .await;
+    regex::Regex::new(r"pd_[0-9a-f]+")
+        .unwrap()
+        .find(&made.body)
+        .unwrap()
+        .as_str()
+        .to_string()
+}
+
+/// A new password set by an admin ends the user's sessions and revokes
+/// their API tokens; deactivation revokes tokens for good.
+async fn credentials_are_revoked(db: TestDb) {
+    let app = spawn_app(db).await;
+    account(&app, "admin@example.test", Role::Admin, "admin-password-1").await;
+    account(&app, "agent2@example.test", Role::Agent, "agent-password-2").await;
+    let (admin, _) = Agent::sign_in(&app, "admin@example.test", "admin-password-1").await;
+    let api = |t: String| api_status(&app, t);
+    let agent2 = app
+        .store
+        .user_by_email(&"agent2@example.test".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let (agent, _) = Agent::sign_in(&app, "agent2@example.test", "agent-password-2").await;
+    let token = new_token(&agent).await;
+    assert_eq!(api(token.clone()).await, 200);
+    assert_eq!(agent.get("/console").await.status, 200);
+    let csrf = admin.get("/console/admin/users").await.csrf();
+    let r = admin
+        .post(
+            &format!("/console/admin/users/{agent2}/password"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        agent.get("/console").await.status,
+        303,
+        "the old session ended"
+    );
+    assert_eq!(api(token).await, 401, "the old token is revoked");
+    let fresh = shown_password(&r);
+    // Deactivated, then reactivated: a token made before stays revoked.
+    let (agent, _) = Agent::sign_in(&app, "agent2@example.test", &fresh).await;
+    let token = new_token(&agent).await;
+    assert_eq!(api(token.clone()).await, 200);
+    for active in [false, true] {
+        let mut form = vec![
+            ("csrf", csrf.clone()),
+            ("name", "Agent Two".to_string()),
+            ("role", "agent".to_string()),
+        ];
+        if active {
+            form.push(("active", "1".into()));
+        }
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = admin
+            .post(&format!("/console/admin/users/{agent2}"), &form)
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+    }
+    assert_eq!(api(token).await, 401, "reactivation revives no token");
+    assert_eq!(agent.get("/console").await.status, 303);
+    app.stop().await;
+}
+
+crate::on_both_backends!(
+    the_console,
+    administration,
+    sign_in_under_attack,
+    credentials_are_revoked
+);

@@ -12,6 +12,12 @@ use postdesk::store::{Backend, Store};
 
 const T0: i64 = 1_800_000_000_000;
 
+/// What the mailbox's trusted receiving server (`mx.support.test`) stamps
+/// on a mail whose DMARC passed for `domain`.
+fn dmarc_pass(domain: &str) -> String {
+    format!("Authentication-Results: mx.support.test; dmarc=pass header.from={domain}\n")
+}
+
 fn mailbox() -> MailboxSettings {
     MailboxSettings {
         name: "support".into(),
@@ -35,6 +41,8 @@ fn mailbox() -> MailboxSettings {
         default_category: None,
         default_priority: None,
         default_assignee: None,
+        trusted_authserv_ids: vec!["mx.support.test".into()],
+        trust_topmost_results: false,
     }
 }
 
@@ -130,7 +138,7 @@ fn opened(d: &Disposition) -> i64 {
 async fn replies_thread_by_message_id_tag_token_and_marker(db: TestDb) {
     let mut r = rig(&db).await;
     let first = r
-        .deliver("From: Jane Doe <jane@example.org>\nTo: support@example.test\nCc: Boss <boss@example.org>\nSubject: Printer on fire\nMessage-ID: <m1@example.org>\n\nIt smokes.\n")
+        .deliver(&format!("{}From: Jane Doe <jane@example.org>\nTo: support@example.test\nCc: Boss <boss@example.org>\nSubject: Printer on fire\nMessage-ID: <m1@example.org>\n\nIt smokes.\n", dmarc_pass("example.org")))
         .await;
     let t = opened(&first);
     let ticket = r.store.ticket(t).await.unwrap().unwrap();
@@ -153,8 +161,8 @@ async fn replies_thread_by_message_id_tag_token_and_marker(db: TestDb) {
     assert!(last.full_text.as_deref().unwrap().contains("> old"));
     assert_eq!(last.mail_message_id.as_deref(), Some("<m2@example.org>"));
 
-    // (d) the subject tag, from the CC participant, with no threading headers.
-    let d = r.deliver("From: boss@example.org\nTo: support@example.test\nSubject: Re: [TKT-1] Printer on fire\nMessage-ID: <m3@example.org>\n\nAny news?\n").await;
+    // (d) the subject tag, from the (verified) CC participant, with no threading headers.
+    let d = r.deliver(&format!("{}From: boss@example.org\nTo: support@example.test\nSubject: Re: [TKT-1] Printer on fire\nMessage-ID: <m3@example.org>\n\nAny news?\n", dmarc_pass("example.org"))).await;
     assert_eq!(d, Disposition::Replied { ticket_id: t });
 
     // (a) a signed reply token reaches the ticket even from a new address.
@@ -176,11 +184,49 @@ async fn replies_thread_by_message_id_tag_token_and_marker(db: TestDb) {
 
 async fn strangers_agents_and_status_rules(db: TestDb) {
     let mut r = rig(&db).await;
-    staff(&r.store, "agent@support.test", Role::Agent).await;
+    let (agent, _) = staff(&r.store, "agent@support.test", Role::Agent).await;
     let t = opened(&r.deliver("From: jane@example.org\nTo: support@example.test\nSubject: VPN\nMessage-ID: <v1@example.org>\n\nDown\n").await);
 
-    // An agent answering the notification from their mail client: an agent reply.
-    let d = r.deliver("From: Agent <agent@support.test>\nTo: support@example.test\nSubject: Re: [TKT-1] VPN\nMessage-ID: <v2@support.test>\nIn-Reply-To: <v1@example.org>\n\nRestart it\n").await;
+    // Mail claiming to be the agent's, unverified: an internal note, nothing sent.
+    let outbox = r.store.outbox_for_ticket(t).await.unwrap().len();
+    let token = r.key.agent_token(1, agent.id);
+    let d = r.deliver(&format!("From: Agent <agent@support.test>\nTo: support+{token}@example.test\nSubject: Re: [TKT-1] VPN\nMessage-ID: <v0@support.test>\nIn-Reply-To: <v1@example.org>\n\nClick http://phish.example\n")).await;
+    assert_eq!(d, Disposition::Noted { ticket_id: t });
+    let note = r.store.messages(t, true).await.unwrap().pop().unwrap();
+    assert_eq!(note.kind, MessageKind::Note);
+    assert!(
+        note.body_text
+            .starts_with("Unverified mail claiming to be from agent@support.test"),
+        "{}",
+        note.body_text
+    );
+    assert!(
+        note.verification
+            .as_deref()
+            .unwrap()
+            .starts_with("unverified")
+    );
+    assert_eq!(
+        r.store.ticket(t).await.unwrap().unwrap().status,
+        Status::Open
+    );
+    assert_eq!(r.store.outbox_for_ticket(t).await.unwrap().len(), outbox);
+    assert!(
+        !r.store
+            .messages(t, false)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.body_text.contains("phish")),
+        "the requester never sees it"
+    );
+    // Verified but without the agent's own token: still only a note.
+    let d = r.deliver(&format!("{}From: Agent <agent@support.test>\nTo: support@example.test\nSubject: Re: [TKT-1] VPN\nMessage-ID: <v00@support.test>\nIn-Reply-To: <v1@example.org>\n\nRestart it?\n", dmarc_pass("support.test"))).await;
+    assert_eq!(d, Disposition::Noted { ticket_id: t });
+
+    // An agent answering the notification from their mail client, verified
+    // and through their own token: an agent reply.
+    let d = r.deliver(&format!("{}From: Agent <agent@support.test>\nTo: support+{token}@example.test\nSubject: Re: [TKT-1] VPN\nMessage-ID: <v2@support.test>\nIn-Reply-To: <v1@example.org>\n\nRestart it\n", dmarc_pass("support.test"))).await;
     assert_eq!(d, Disposition::Replied { ticket_id: t });
     let ticket = r.store.ticket(t).await.unwrap().unwrap();
     assert_eq!(ticket.status, Status::InProgress);
@@ -226,13 +272,54 @@ async fn automated_mail_is_recorded_never_acted_on(db: TestDb) {
         "no notification for automated mail"
     );
 
-    // A permanent bounce of a mail of that ticket marks the address undeliverable.
-    let bounce = "From: MAILER-DAEMON@mx.example.org\nTo: support@example.test\nSubject: Undelivered Mail Returned to Sender\nMessage-ID: <b1@mx>\n\
+    // A delivery report that did not come back to a signed bounce address
+    // changes nothing, even when it names a real mail of the ticket.
+    let receipt = r.store.outbox_for_ticket(t).await.unwrap()[0].id;
+    let report = |to: &str, id: &str| {
+        format!(
+            "From: MAILER-DAEMON@mx.example.org\nTo: {to}\nSubject: Undelivered Mail Returned to Sender\nMessage-ID: <{id}@mx>\n\
 Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\nSorry.\n--B\n\
 Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; jane@example.org\nAction: failed\nStatus: 5.1.1\n\n\
---B\nContent-Type: text/rfc822-headers\n\nMessage-ID: <a1@example.org>\n\n--B--\n";
+--B\nContent-Type: text/rfc822-headers\n\nMessage-ID: <a1@example.org>\n\n--B--\n"
+        )
+    };
+    for (to, id) in [
+        ("support@example.test".to_string(), "f1"),
+        (
+            "support+b-1-00000000000000000000@example.test".to_string(),
+            "f2",
+        ),
+        // A signed token naming no mail postdesk sent vouches for nothing.
+        (
+            format!(
+                "support+{}@example.test",
+                r.key.bounce_token(receipt + 1000)
+            ),
+            "f3",
+        ),
+    ] {
+        assert_eq!(
+            r.deliver(&report(&to, id)).await,
+            Disposition::Automated { ticket_id: Some(t) }
+        );
+        let jane = r.store.ticket(t).await.unwrap().unwrap().requester;
+        assert!(
+            jane.undeliverable_at.is_none(),
+            "forged report to {to} counted"
+        );
+    }
+    let last = r.store.messages(t, true).await.unwrap().pop().unwrap();
+    assert!(
+        last.body_text.starts_with("Untrusted delivery report"),
+        "{}",
+        last.body_text
+    );
+
+    // A permanent bounce returned to the receipt's own VERP address marks the address undeliverable.
+    let verp = format!("support+{}@example.test", r.key.bounce_token(receipt));
+    let bounce = report(&verp, "b1");
     assert_eq!(
-        r.deliver(bounce).await,
+        r.deliver(&bounce).await,
         Disposition::Automated { ticket_id: Some(t) }
     );
     let jane = r.store.ticket(t).await.unwrap().unwrap().requester;
@@ -531,7 +618,160 @@ Message-ID: <n{i}@example.org>\n\nPlease help ({i})\n"
     }
 }
 
+/// The attacks of a public mailbox (SPEC §5.11): a forged From with a
+/// guessed subject tag and the attacker in Cc gives the attacker nothing,
+/// whatever Authentication-Results header the sender wrote; the same mail
+/// verified by the trusted server threads as a reply.
+async fn a_forged_from_gives_the_attacker_nothing(db: TestDb) {
+    let mut r = rig(&db).await;
+    let t = opened(&r.deliver("From: Jane <jane@example.org>\nTo: support@example.test\nSubject: Invoice 881\nMessage-ID: <s1@example.org>\n\nMy card number ends 4242\n").await);
+    let participants = |r: &Rig| {
+        let store = r.store.clone();
+        async move {
+            let mut tx = store.begin().await.unwrap();
+            let p: Vec<String> = tx
+                .participants(t)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| p.email.to_string())
+                .collect();
+            drop(tx);
+            p
+        }
+    };
+    let before = participants(&r).await;
+    let thread_before = r.store.messages(t, true).await.unwrap().len();
+    for (i, written_by_sender) in [
+        "",
+        "Authentication-Results: evil.example; dmarc=pass header.from=example.org\n",
+        // The trusted id, but failing: a forged From that the server caught.
+        "Authentication-Results: mx.support.test; dmarc=fail header.from=example.org\n",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let d = r
+            .deliver(&format!("{written_by_sender}From: Jane <jane@example.org>\nTo: support@example.test\nCc: mallory@evil.example\nSubject: Re: [TKT-1] Invoice 881\nMessage-ID: <x{i}@evil.example>\n\nPlease add my colleague\n"))
+            .await;
+        let new = opened(&d);
+        assert_ne!(new, t);
+        let linked = r.store.ticket(new).await.unwrap().unwrap();
+        assert_eq!(linked.linked_ticket_id, Some(t));
+        let thread = r.store.messages(new, true).await.unwrap();
+        assert!(
+            thread
+                .iter()
+                .any(|m| m.kind == MessageKind::System && m.body_text.contains("unverified sender")),
+            "{thread:?}"
+        );
+        let first = thread
+            .iter()
+            .find(|m| m.kind == MessageKind::Reply)
+            .unwrap();
+        let v = first.verification.as_deref().unwrap();
+        assert!(
+            v.starts_with(if i == 2 { "failed" } else { "unverified" }),
+            "{v}"
+        );
+        // Mallory is a participant of nothing.
+        let mut tx = r.store.begin().await.unwrap();
+        assert!(
+            tx.participants(new)
+                .await
+                .unwrap()
+                .iter()
+                .all(|p| p.email.as_str() != "mallory@evil.example")
+        );
+        drop(tx);
+        assert_eq!(participants(&r).await, before);
+        assert_eq!(
+            r.store.messages(t, true).await.unwrap().len(),
+            thread_before + 1 + i
+        );
+        assert!(
+            r.store
+                .outbox_list(None, 100)
+                .await
+                .unwrap()
+                .iter()
+                .all(|o| o.recipient != "mallory@evil.example"),
+            "nothing is mailed to the attacker"
+        );
+    }
+    // The same mail, verified by the trusted server: a reply as today, and
+    // its Cc joins.
+    let d = r
+        .deliver(&format!("{}From: Jane <jane@example.org>\nTo: support@example.test\nCc: colleague@example.org\nSubject: Re: [TKT-1] Invoice 881\nMessage-ID: <ok1@example.org>\n\nPlease add my colleague\n", dmarc_pass("example.org")))
+        .await;
+    assert_eq!(d, Disposition::Replied { ticket_id: t });
+    let last = r.store.messages(t, true).await.unwrap().pop().unwrap();
+    assert!(
+        last.verification
+            .as_deref()
+            .unwrap()
+            .starts_with("verified: dmarc=pass")
+    );
+    assert!(
+        participants(&r)
+            .await
+            .contains(&"colleague@example.org".to_string())
+    );
+    // Unverified, but replying to her own mail's Message-ID (a secret of the
+    // thread's): a reply.
+    let d = r
+        .deliver("From: Jane <jane@example.org>\nTo: support@example.test\nSubject: Re: Invoice 881\nMessage-ID: <s2@example.org>\nIn-Reply-To: <s1@example.org>\n\nAny news?\n")
+        .await;
+    assert_eq!(d, Disposition::Replied { ticket_id: t });
+}
+
+/// Hostile HTML (SPEC §5, non-negotiable 4): deep nesting and unclosed
+/// tags are read as stripped text, said so on the message, and the mails
+/// behind them are processed.
+async fn hostile_html_is_read_as_text_and_said_so(db: TestDb) {
+    let mut r = rig(&db).await;
+    let deep = format!(
+        "{}deep words{}",
+        "<div>".repeat(40_000),
+        "</div>".repeat(40_000)
+    );
+    let unclosed = format!("<p>unclosed words{}", "<b><i>".repeat(200_000));
+    for (i, html) in [deep, unclosed].into_iter().enumerate() {
+        r.store(&format!("From: eve{i}@example.org\nTo: support@example.test\nSubject: bomb {i}\nMessage-ID: <h{i}@example.org>\nContent-Type: text/html\n\n{html}\n")).await;
+    }
+    r.store("From: ann@example.org\nTo: support@example.test\nSubject: ordinary\nMessage-ID: <h9@example.org>\n\nhello\n").await;
+    let pass = r.processor.run_once(10, T0 + 1).await.unwrap();
+    assert_eq!((pass.processed, pass.quarantined), (3, 0));
+    let (_, list) = r
+        .store
+        .list_tickets(
+            &Default::default(),
+            (postdesk::store::SortKey::Created, false),
+            1,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 3);
+    for (i, words) in ["deep words", "unclosed words"].into_iter().enumerate() {
+        let t = list
+            .iter()
+            .find(|s| s.subject == format!("bomb {i}"))
+            .unwrap();
+        let m = r.store.messages(t.id, true).await.unwrap().remove(0);
+        assert!(m.body_text.contains(words), "{}", m.body_text);
+        assert!(m.body_html.is_none());
+        assert!(
+            m.notice.as_deref().unwrap().contains("was not rendered"),
+            "{:?}",
+            m.notice
+        );
+    }
+}
+
 crate::on_both_backends!(
+    a_forged_from_gives_the_attacker_nothing,
+    hostile_html_is_read_as_text_and_said_so,
     a_batch_writes_each_ticket_its_own_receipt,
     a_batch_threads_replies_to_its_own_mails,
     pipelined_batches_keep_arrival_order,

@@ -478,6 +478,8 @@ pub fn mailbox(
         default_category: None,
         default_priority: None,
         default_assignee: None,
+        trusted_authserv_ids: vec!["mx.support.test".into()],
+        trust_topmost_results: false,
     }
 }
 

@@ -96,9 +96,13 @@ async fn full_loop(db: TestDb) {
     .await;
     let store = app.store.clone();
 
-    // 1. Ann writes to support (cc Carl), through Postfix like anyone would.
+    // 1. Ann writes to support (cc Carl), through Postfix like anyone would;
+    //    the support domain's receiving server vouched for her (the header
+    //    it stamps), so her Cc joins the ticket.
+    let ann_domain = ann.split_once('@').unwrap().1;
     let first = format!(
-        "From: Ann Example <{ann}>\r\nTo: {support_addr}\r\nCc: {carl}\r\nSubject: Printer on fire\r\n\
+        "Authentication-Results: mx.support.test; dmarc=pass header.from={ann_domain}\r\n\
+         From: Ann Example <{ann}>\r\nTo: {support_addr}\r\nCc: {carl}\r\nSubject: Printer on fire\r\n\
          Message-ID: <loop-1@client.test>\r\nDate: Tue, 24 Nov 2026 09:00:00 +0000\r\n\r\nThe printer smokes.\r\n"
     );
     stack.send(&ann, &support_addr, first.as_bytes()).await;

@@ -204,9 +204,20 @@ async fn links_sessions_and_authorisation(db: TestDb) {
         .unwrap();
     assert_eq!(bob.message_count, 1);
     assert_eq!(bob.requester.id, them);
-    let (_, list) = get(&app, "/portal", Some(&cookie)).await;
+    // A ticket's link opens that ticket only (mails get forwarded): not
+    // the list of her requests, a new request or her profile.
+    for path in ["/portal", "/portal/new", "/portal/profile"] {
+        let (status, page) = get(&app, path, Some(&cookie)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(page.contains("This link opens one request"), "{path}");
+    }
+    // The address-wide link (the one asked for on the portal) opens them all.
+    let cookie = sign_in(&app, &key.portal_token(0, me, far)).await;
+    let (status, list) = get(&app, "/portal", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
     assert!(list.contains(&mine_ref) && !list.contains(&theirs_ref));
     assert!(!list.contains("Bob&#x27;s secret") && !list.contains("Bob's secret"));
+    let token = csrf(&list);
 
     // Forms need the session's CSRF token.
     assert_eq!(
@@ -391,6 +402,11 @@ async fn links_sessions_and_authorisation(db: TestDb) {
         assert_eq!(r.status(), StatusCode::OK);
         assert!(r.text().await.unwrap().contains("Check your mail"));
     }
+    // The answer goes first; the mail is queued right after it.
+    crate::helpers::eventually(10, "the link mail is queued", || async {
+        app.store.outbox_list(None, 100).await.unwrap().len() > before
+    })
+    .await;
     let queued = app.store.outbox_list(None, 100).await.unwrap();
     assert_eq!(queued.len(), before + 1);
     assert_eq!(queued[0].notice, "portal_link");
@@ -404,15 +420,18 @@ async fn links_sessions_and_authorisation(db: TestDb) {
             .await
             .unwrap();
     }
-    let links = app
-        .store
-        .outbox_list(Some("queued"), 100)
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.notice == "portal_link")
-        .count();
-    assert_eq!(links, 3);
+    let links = || async {
+        app.store
+            .outbox_list(Some("queued"), 100)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.notice == "portal_link")
+            .count()
+    };
+    crate::helpers::eventually(10, "three link mails", || async { links().await >= 3 }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(links().await, 3);
 
     // The profile: the address shown read-only; names saved; switching
     // "the team replies" off suppresses the next agent reply to Ann.
@@ -512,4 +531,89 @@ async fn links_sessions_and_authorisation(db: TestDb) {
     app.stop().await;
 }
 
-crate::on_both_backends!(links_sessions_and_authorisation);
+/// One ticket's link opens that ticket only; a CC participant reads and
+/// replies but does not close the requester's ticket (SPEC §7).
+async fn a_link_opens_its_ticket_only_and_a_cc_does_not_close(db: TestDb) {
+    let app = spawn_app_with(db, |_| {}).await;
+    let key = key(&app).await;
+    let far = postdesk::store::now_millis() / 1000 + 3600;
+    let settings = crate::helpers::settings(&TestDb::sqlite());
+    let actions = Actions::new(app.store.clone(), Arc::new(settings));
+    let mut with_cc = OpenTicket::new(
+        "ann@example.org".parse().unwrap(),
+        "Shared printer",
+        "It jams.",
+        Channel::Email,
+    );
+    with_cc.cc = vec!["carl@example.org".parse().unwrap()];
+    let o = actions
+        .open_ticket(None, with_cc, postdesk::store::now_millis())
+        .await
+        .unwrap();
+    let shared = app.store.ticket(o.ticket_id).await.unwrap().unwrap();
+    let (other, ann) = open(&app, "ann@example.org", "Private matter").await;
+    assert_eq!(ann, shared.requester.id);
+    // Ann's link to the shared ticket does not open her other one.
+    let cookie = sign_in(&app, &key.portal_token(shared.reference.number(), ann, far)).await;
+    let other_ref = format!("TKT-{other}");
+    assert_eq!(
+        get(&app, &format!("/portal/tickets/{other_ref}"), Some(&cookie))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, page) = get(
+        &app,
+        &format!("/portal/tickets/{}", shared.reference),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Close this request"),
+        "the requester may close"
+    );
+    // Carl, on it in CC: reads and replies, no close button, and a forged close is refused.
+    let carl = app
+        .store
+        .requester_id_by_email("carl@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    let carl_cookie = sign_in(
+        &app,
+        &key.portal_token(shared.reference.number(), carl, far),
+    )
+    .await;
+    let path = format!("/portal/tickets/{}", shared.reference);
+    let (status, page) = get(&app, &path, Some(&carl_cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("Close this request"));
+    let token = csrf(&page);
+    assert_eq!(
+        post(
+            &app,
+            &format!("{path}/reply"),
+            Some(&carl_cookie),
+            &[("csrf", &token), ("body", "Me too.")]
+        )
+        .await,
+        StatusCode::SEE_OTHER
+    );
+    let status = post(
+        &app,
+        &format!("{path}/close"),
+        Some(&carl_cookie),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_ne!(status, StatusCode::SEE_OTHER);
+    let t = app.store.ticket(shared.id).await.unwrap().unwrap();
+    assert_ne!(t.status, Status::Closed, "a CC does not close");
+    app.stop().await;
+}
+
+crate::on_both_backends!(
+    links_sessions_and_authorisation,
+    a_link_opens_its_ticket_only_and_a_cc_does_not_close
+);

@@ -119,7 +119,7 @@ async fn update_user(
     let name = b.name.unwrap_or_else(|| user.name.clone());
     state
         .store
-        .update_user(id, name.trim(), role, active)
+        .update_user(id, name.trim(), role, active, crate::store::now_millis())
         .await?;
     let users = state.store.users().await?;
     let user = users

@@ -84,6 +84,8 @@ struct MailboxForm {
     idle: Option<String>,
     poll_interval: String,
     plus_addressing: Option<String>,
+    trusted_authserv_ids: String,
+    trust_topmost_results: Option<String>,
     smtp_host: String,
     smtp_port: String,
     smtp_tls: String,
@@ -181,6 +183,14 @@ impl MailboxForm {
                 .map(str::parse::<EmailAddress>)
                 .transpose()
                 .map_err(|e| bad(e.to_string()))?,
+            trusted_authserv_ids: self
+                .trusted_authserv_ids
+                .split([',', ' '])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            trust_topmost_results: self.trust_topmost_results.is_some(),
         };
         m.check().map_err(|e| bad(e.replace("mailboxes[0].", "")))?;
         Ok(m)
@@ -195,6 +205,7 @@ fn form_values(m: Option<&MailboxSettings>) -> Value {
             "username": "", "folder": "INBOX", "after": "seen", "idle": true,
             "poll_interval": "30s", "plus_addressing": false, "smtp_host": "", "smtp_port": "587",
             "smtp_username": "", "default_category": "", "default_assignee": "",
+            "trusted_authserv_ids": "", "trust_topmost_results": false,
             "has_password": false,
         });
     };
@@ -209,6 +220,8 @@ fn form_values(m: Option<&MailboxSettings>) -> Value {
         "smtp_username": m.smtp.as_ref().map(|s| s.username.clone()).unwrap_or_default(),
         "default_category": m.default_category.clone().unwrap_or_default(),
         "default_assignee": m.default_assignee.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+        "trusted_authserv_ids": m.trusted_authserv_ids.join(", "),
+        "trust_topmost_results": m.trust_topmost_results,
         "has_password": m.imap.password.is_some(),
     })
 }
@@ -535,7 +548,11 @@ async fn update_user(
             ));
         }
         let name: String = form.name.trim().chars().take(100).collect();
-        if !state.store.update_user(id, &name, role, active).await? {
+        if !state
+            .store
+            .update_user(id, &name, role, active, now_millis())
+            .await?
+        {
             return Err(ConsoleError::NotFound(format!("user {id}")));
         }
         Ok(Redirect::to("/console/admin/users").into_response())
@@ -558,7 +575,10 @@ async fn new_password(
             .find(|u| u.id == id)
             .ok_or_else(|| ConsoleError::NotFound(format!("user {id}")))?;
         let (password, hash) = fresh_password().await?;
-        state.store.set_password_hash(id, &hash).await?;
+        state
+            .store
+            .set_password_hash(id, &hash, now_millis())
+            .await?;
         tracing::info!(user = %user.email, by = %me.user.email, "console: password reset");
         users_page(
             &state,

@@ -92,6 +92,8 @@ async fn show(
                     "text": m.body_text,
                     "full": full,
                     "mail_id": m.mail_message_id,
+                    "notice": m.notice,
+                    "verification": m.verification_json(),
                     "files": files.get(&m.id).map(|fs| fs.iter().map(|f| json!({
                         "id": f.id, "name": f.filename, "size": human_size(f.size),
                     })).collect::<Vec<_>>()).unwrap_or_default(),

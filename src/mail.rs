@@ -623,6 +623,63 @@ Content-Transfer-Encoding: base64\r\n\r\nYWJj\r\n--b--\r\n";
     }
 
     #[test]
+    fn every_common_charset_decodes_in_subjects_and_bodies() {
+        // (charset, base64 of the text in it, the text)
+        let cases = [
+            (
+                "gb2312",
+                "1tDOxLLiytQgtPLTobv6u7XByw==",
+                "中文测试 打印机坏了",
+            ),
+            ("GBK", "1tDOxLLiytQgtPLTobv6u7XByw==", "中文测试 打印机坏了"),
+            (
+                "gb18030",
+                "1tDOxLLiytQgtPLTobv6u7XByw==",
+                "中文测试 打印机坏了",
+            ),
+            (
+                "big5",
+                "wWPF6aSkpOUgpkyq7b73w2GkRg==",
+                "繁體中文 印表機壞了",
+            ),
+            (
+                "shift_jis",
+                "k/qWe4zqgsyDZYNYg2cgg3aDioOTg14=",
+                "日本語のテスト プリンタ",
+            ),
+            (
+                "euc-jp",
+                "xvzL3LjspM6lxqW5pcggpdel6qXzpb8=",
+                "日本語のテスト プリンタ",
+            ),
+            ("euc-kr", "x9Gxub7uIL3Dx+ggx8G4sMXN", "한국어 시험 프린터"),
+            (
+                "iso-2022-jp",
+                "GyRCRnxLXDhsJE4lRiU5JUgbKEIgGyRCJVclaiVzJT8bKEI=",
+                "日本語のテスト プリンタ",
+            ),
+            ("koi8-r", "8NLJztTF0iDTzM/NwczT0Q==", "Принтер сломался"),
+            (
+                "windows-1251",
+                "z/Do7fLl8CDx6+7s4Ovx/w==",
+                "Принтер сломался",
+            ),
+            ("iso-8859-7", "zyDl6vT18Pn03vI=", "Ο εκτυπωτής"),
+            ("windows-1256", "x+HYx8jaySDj2tjhyQ==", "الطابعة معطلة"),
+        ];
+        for (charset, b64, text) in cases {
+            let raw = format!(
+                "From: a@example.org\r\nTo: b@example.org\r\nSubject: =?{charset}?B?{b64}?=\r\n\
+                 Message-ID: <c@example.org>\r\nMIME-Version: 1.0\r\n\
+                 Content-Type: text/plain; charset={charset}\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n"
+            );
+            let m = parse(raw.as_bytes()).unwrap();
+            assert_eq!(m.subject, text, "{charset} subject");
+            assert_eq!(m.text.trim(), text, "{charset} body");
+        }
+    }
+
+    #[test]
     fn parses_a_simple_mail() {
         let raw = b"From: Jane Doe <Jane@Example.org>\r\nTo: support@example.test, \"Bob\" <bob@example.org>\r\n\
 Subject: Re: [TKT-7] Printer\r\nMessage-ID: <abc@x>\r\nIn-Reply-To: <p1@x>\r\nReferences: <p0@x> <p1@x>\r\n\r\nHello\r\n";

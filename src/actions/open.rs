@@ -8,8 +8,10 @@ use crate::domain::{
 use crate::store::outbox::Notice;
 use crate::store::{NewMessage, NewTicket, Tx};
 
-/// Longest subject kept, in characters.
-const MAX_SUBJECT: usize = 250;
+/// Longest subject kept, in characters: all of a real one (RFC 5322's line
+/// limit), so that another help desk's tag at its end (`[desk #4711]`)
+/// goes back out in our replies; pages shorten it for display.
+const MAX_SUBJECT: usize = 998;
 
 /// What a new ticket is opened with.
 #[derive(Debug, Clone)]

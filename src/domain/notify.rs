@@ -136,6 +136,9 @@ pub struct Recipient {
     pub undeliverable: bool,
     /// Notice names the person switched off.
     pub switched_off: Vec<String>,
+    /// A staff account's address: the loop guard never holds mail to the
+    /// team (it exists to stop ping-pong with outside responders).
+    pub staff: bool,
 }
 
 /// Decides one notice. Agent replies pass the loop guard (a person wrote
@@ -150,7 +153,9 @@ pub fn decide(notice: Notice, to: &Recipient, recent: RecentMail, limits: LoopLi
             notice.as_str()
         ));
     }
-    if notice.automated().is_none() {
+    // A person wrote it, or it goes to the team (agents, the team's
+    // notification address): never held by the loop guard.
+    if notice.automated().is_none() || notice.to_staff() || to.staff {
         return Verdict::Send;
     }
     if recent.to_address >= limits.per_address_per_hour {
@@ -241,6 +246,38 @@ mod tests {
             decide(Notice::AgentReply, &r, ok(500, 500), limits),
             Verdict::Send
         );
+    }
+
+    #[test]
+    fn mail_to_the_team_is_never_held_by_the_loop_guard() {
+        let limits = LoopLimits::default();
+        let flooded = RecentMail {
+            to_address: 500,
+            on_ticket: 500,
+        };
+        for notice in [
+            Notice::TeamNewTicket,
+            Notice::Assigned,
+            Notice::RequesterReply,
+        ] {
+            assert_eq!(
+                decide(notice, &Recipient::default(), flooded, limits),
+                Verdict::Send,
+                "{notice:?}"
+            );
+        }
+        let agent = Recipient {
+            staff: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(Notice::StatusChanged, &agent, flooded, limits),
+            Verdict::Send
+        );
+        assert!(matches!(
+            decide(Notice::Receipt, &Recipient::default(), flooded, limits),
+            Verdict::Hold(_)
+        ));
     }
 
     #[test]

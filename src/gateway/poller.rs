@@ -49,6 +49,24 @@ pub struct Synced {
     pub stored: usize,
     /// The position reached.
     pub last_uid: i64,
+    /// The server announced new mail (EXISTS, RECENT) while this sync ran:
+    /// look again before waiting.
+    pub more: bool,
+}
+
+/// Reads the responses the server sent between commands; whether any
+/// announced new mail (a mail delivered while we fetched, or between a
+/// fetch and IDLE, must not wait for the next one).
+fn announced_new_mail(session: &mut Session) -> bool {
+    let mut news = false;
+    while let Ok(r) = session.unsolicited_responses.try_recv() {
+        news |= matches!(
+            r,
+            async_imap::types::UnsolicitedResponse::Exists(_)
+                | async_imap::types::UnsolicitedResponse::Recent(_)
+        );
+    }
+    news
 }
 
 /// Polls one mailbox.
@@ -415,9 +433,14 @@ impl Poller {
                 break;
             }
         }
-        while session.unsolicited_responses.try_recv().is_ok() {}
+        let mut more = announced_new_mail(session);
         self.post_process(session, &row, done, last_uid).await?;
-        Ok(Synced { stored, last_uid })
+        more |= announced_new_mail(session);
+        Ok(Synced {
+            stored,
+            last_uid,
+            more,
+        })
     }
 
     /// Tells the server what it may do with mail already stored: UIDs in
@@ -469,17 +492,34 @@ impl Poller {
         Ok(())
     }
 
-    /// Waits for the server to announce new mail (IDLE), at most `IDLE_FOR`,
-    /// or for shutdown. Returns the session, or `None` on shutdown.
+    /// Waits for the server to announce new mail (IDLE), at most `bound`
+    /// (the mailbox's poll interval: a check comes at least that often even
+    /// while idling) and `IDLE_FOR`, or for shutdown. An EXISTS the server
+    /// sent before IDLE began (async-imap files the untagged responses that
+    /// precede the continuation away) ends the wait at once. Returns the
+    /// session, or `None` on shutdown.
     async fn idle(
         &self,
         session: Session,
         shutdown: &CancellationToken,
+        bound: Duration,
     ) -> Result<Option<Session>, PollError> {
+        let news = session.unsolicited_responses.clone();
         let mut handle = session.idle();
         handle.init().await?;
-        let stopped = {
-            let (wait, stop) = handle.wait_with_timeout(IDLE_FOR);
+        let mut pending = false;
+        while let Ok(r) = news.try_recv() {
+            pending |= matches!(
+                r,
+                async_imap::types::UnsolicitedResponse::Exists(_)
+                    | async_imap::types::UnsolicitedResponse::Recent(_)
+            );
+        }
+        let stopped = if pending {
+            false
+        } else {
+            let (wait, stop) =
+                handle.wait_with_timeout(IDLE_FOR.min(bound.max(Duration::from_secs(1))));
             let stopped = tokio::select! {
                 r = wait => { r?; false }
                 _ = shutdown.cancelled() => true,
@@ -488,6 +528,7 @@ impl Poller {
             stopped
         };
         let session = handle.done().await?;
+        drop(news);
         Ok((!stopped).then_some(session))
     }
 
@@ -511,8 +552,15 @@ impl Poller {
             if synced.stored > 0 {
                 tracing::debug!(mailbox = %row.name, stored = synced.stored, last_uid = synced.last_uid, "mail stored");
             }
+            if synced.more || announced_new_mail(&mut session) {
+                // Mail arrived while we fetched: fetch it before waiting.
+                continue;
+            }
             if idle {
-                match self.idle(session, shutdown).await? {
+                match self
+                    .idle(session, shutdown, row.settings.poll_interval.0)
+                    .await?
+                {
                     Some(s) => session = s,
                     None => return Ok(()),
                 }

@@ -3,11 +3,84 @@
 
 use crate::domain::{EmailAddress, TicketRef};
 
-/// Reply and forward prefixes of the common clients and languages, lower case, without the colon.
-const PREFIXES: [&str; 16] = [
-    "re", "fwd", "fw", "aw", "sv", "vs", "wg", "antw", "tr", "rv", "odp", "enc", "res", "ynt", "r",
+/// Reply and forward prefixes of the common clients and languages, lower
+/// case (full-width forms folded to ASCII first), without the colon: English,
+/// German (AW, WG, WTR), Nordic (SV, VS, VB, VL, Antw), Dutch (Antw, Doorst),
+/// French (TR, RE, Réf), Spanish and Portuguese (RV, ENC, RES, Resp),
+/// Italian (R, RIF, I), Polish (Odp, PD), Czech (Odp, Fw, Přep), Turkish
+/// (YNT, İLT, Cvp), Hungarian (Vá, Továbbítás), Russian and Ukrainian
+/// (Отв, Ответ, Пересл, Відп, Перес), Greek (ΑΠ, ΣΧΕΤ, ΠΡΘ), Hebrew,
+/// Arabic, Chinese (回复, 答复, 回覆, 转发, 轉寄), Japanese (返信, 転送),
+/// Korean (회신, 답장, 전달).
+const PREFIXES: &[&str] = &[
+    "re",
+    "fwd",
+    "fw",
+    "aw",
+    "sv",
+    "vs",
+    "vb",
+    "vl",
+    "wg",
+    "wtr",
+    "antw",
+    "doorst",
+    "tr",
+    "réf",
+    "ref",
+    "rv",
+    "odp",
+    "pd",
+    "enc",
+    "res",
+    "resp",
+    "ynt",
+    "i̇lt",
+    "ilt",
+    "cvp",
+    "r",
+    "rif",
+    "i",
+    "vá",
+    "továbbítás",
+    "přep",
     "fwd re",
+    "отв",
+    "ответ",
+    "пересл",
+    "переслать",
+    "відп",
+    "перес",
+    "απ",
+    "σχετ",
+    "πρθ",
+    "השב",
+    "תשובה",
+    "הועבר",
+    "رد",
+    "إعادة توجيه",
+    "回复",
+    "答复",
+    "回覆",
+    "转发",
+    "轉寄",
+    "轉發",
+    "返信",
+    "転送",
+    "회신",
+    "답장",
+    "전달",
 ];
+
+/// Full-width ASCII (`ＲＥ`, `：`) as plain ASCII, so that prefixes typed by
+/// East Asian input methods are recognised.
+fn fold_width(c: char) -> char {
+    match c {
+        '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+        '\u{3000}' => ' ',
+        _ => c,
+    }
+}
 
 /// Finds the first `[PREFIX-N]` tag with the configured prefix.
 pub fn ticket_tag(subject: &str, prefix: &str) -> Option<TicketRef> {
@@ -40,10 +113,23 @@ pub fn clean_subject(subject: &str, prefix: &str) -> String {
     }
     loop {
         let trimmed = s.trim_start();
-        let Some(colon) = trimmed.find(':') else {
+        // A colon, full-width or not (`回复：`), ends a prefix.
+        let Some((colon, width)) = trimmed
+            .char_indices()
+            .find(|(_, c)| fold_width(*c) == ':')
+            .map(|(i, c)| (i, c.len_utf8()))
+        else {
             break;
         };
-        let head = trimmed[..colon].trim().to_lowercase();
+        if colon > 40 {
+            break;
+        }
+        let head: String = trimmed[..colon]
+            .trim()
+            .chars()
+            .map(fold_width)
+            .collect::<String>()
+            .to_lowercase();
         let head = match head.find('[') {
             Some(i)
                 if head.ends_with(']')
@@ -55,10 +141,10 @@ pub fn clean_subject(subject: &str, prefix: &str) -> String {
             }
             _ => head,
         };
-        if !PREFIXES.contains(&head.as_str()) {
+        if !PREFIXES.contains(&head.trim()) {
             break;
         }
-        s = trimmed[colon + 1..].trim_start().to_string();
+        s = trimmed[colon + width..].trim_start().to_string();
     }
     s.trim().to_string()
 }
@@ -106,6 +192,27 @@ mod tests {
             ("Printer [TKT-7]", "Printer"),
             ("Re: Meeting: agenda", "Meeting: agenda"),
             ("Question about [OTHER-5]", "Question about [OTHER-5]"),
+            ("回复: 打印机", "打印机"),
+            ("答复：打印机", "打印机"),
+            ("回覆：回复: [TKT-7] 印表機", "印表機"),
+            ("ＲＥ：プリンタ", "プリンタ"),
+            ("Ｒｅ: 返信: プリンタ", "プリンタ"),
+            ("転送: 資料", "資料"),
+            ("회신: 프린터", "프린터"),
+            ("RE: 답장: 전달: 프린터", "프린터"),
+            ("رد: الطابعة", "الطابعة"),
+            ("השב: מדפסת", "מדפסת"),
+            ("ΑΠ: Εκτυπωτής", "Εκτυπωτής"),
+            ("Σχετ: Εκτυπωτής", "Εκτυπωτής"),
+            ("YNT: Yazıcı", "Yazıcı"),
+            ("Отв: Принтер", "Принтер"),
+            ("Ответ: Пересл: Принтер", "Принтер"),
+            ("Відп: Принтер", "Принтер"),
+            ("Odp: PD: Drukarka", "Drukarka"),
+            ("VS: Tulostin", "Tulostin"),
+            ("Doorst: Printer", "Printer"),
+            ("Report: numbers", "Report: numbers"),
+            ("Ticket: 回复 is a word", "Ticket: 回复 is a word"),
             ("  ", ""),
         ];
         for (raw, clean) in cases {

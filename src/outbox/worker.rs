@@ -340,6 +340,7 @@ impl Worker {
             let recipient = Recipient {
                 undeliverable: facts.undeliverable,
                 switched_off: facts.switched_off.clone(),
+                staff: facts.staff,
             };
             match notify::decide(notice, &recipient, recent, o.loop_limits()) {
                 Verdict::Hold(reason) => {
@@ -515,7 +516,15 @@ impl Worker {
             .or_else(|| o.smtp.clone())
             .or_else(|| settings.mailboxes.iter().find_map(|m| m.smtp.clone()))
             .ok_or("no SMTP account: set outbound.smtp or the mailbox's smtp")?;
-        let plus = view.mailbox.as_ref().is_some_and(|m| m.plus_addressing);
+        // A ticket opened on the web or the API has no mailbox of its own:
+        // the mailbox whose address it is sent from decides.
+        let plus = match &view.mailbox {
+            Some(m) => m.plus_addressing,
+            None => settings
+                .mailboxes
+                .iter()
+                .any(|m| m.address == from && m.plus_addressing),
+        };
         Ok((from, account, plus))
     }
 

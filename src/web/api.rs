@@ -264,6 +264,11 @@ async fn create(
 ) -> Result<(StatusCode, Json<Value>), WebError> {
     let b = json_body(body)?;
     let requester: EmailAddress = b.requester.email.parse().map_err(bad)?;
+    if b.subject.trim().is_empty() && b.body.trim().is_empty() {
+        return Err(WebError::Unprocessable(
+            "a ticket needs a subject or a message: both are empty".into(),
+        ));
+    }
     let mut open = OpenTicket::new(
         requester,
         &b.subject,

@@ -1,4 +1,4 @@
-//! The agent console (SPEC §7): password sign-in with lockout, the queue
+//! The agent console (SPEC §7): password sign-in (throttled, see web::signin), the queue
 //! (status badges, search, filters and sort kept in the URL, presets,
 //! pagination, unread dots), bulk updates, CSV and PDF export, and the
 //! agent's profile with API tokens. The ticket page lives in
@@ -128,7 +128,7 @@ impl From<WebError> for ConsoleError {
             WebError::Unauthorized => ConsoleError::SignIn,
             WebError::Forbidden(m) => ConsoleError::Forbidden(m),
             WebError::NotFound(m) => ConsoleError::NotFound(m),
-            WebError::BadRequest(m) => ConsoleError::BadForm(m),
+            WebError::BadRequest(m) | WebError::Unprocessable(m) => ConsoleError::BadForm(m),
             WebError::Unavailable => ConsoleError::Unavailable,
             WebError::Internal => ConsoleError::Internal,
         }

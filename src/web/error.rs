@@ -19,6 +19,9 @@ pub enum WebError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// Well-formed, but not something that can be done (an empty ticket).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("the service is busy; try again shortly")]
     Unavailable,
     #[error("internal error")]
@@ -32,6 +35,7 @@ impl WebError {
             WebError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             WebError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             WebError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            WebError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             WebError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             WebError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

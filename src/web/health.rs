@@ -27,10 +27,14 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Ok(()) => serde_json::json!({ "ok": true }),
         Err(e) => serde_json::json!({ "ok": false, "error": e.to_string() }),
     };
-    let mut ready = database["ok"] == true;
+    // The web can serve when the database answers: a failing mailbox (a
+    // wrong password, a revoked token) must not take the console and the
+    // portal out of a load balancer. Mailbox health is reported beside it.
+    let ready = database["ok"] == true;
+    let mut mailboxes_ok = true;
     let view = match state.store.status(crate::store::now_millis()).await {
         Ok(view) => {
-            ready &= view.mailboxes.iter().all(|m| m.ok);
+            mailboxes_ok = view.mailboxes.iter().all(|m| m.ok);
             serde_json::to_value(view).unwrap_or_default()
         }
         Err(_) => serde_json::json!({}),
@@ -45,6 +49,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Json(serde_json::json!({
             "ready": ready,
             "database": database,
+            "mailboxes_ok": mailboxes_ok,
             "mailboxes": view["mailboxes"],
             "daemons": view["daemons"],
             "queues": view["queues"],

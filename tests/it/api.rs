@@ -51,6 +51,13 @@ async fn tickets_over_the_api(db: TestDb) {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
 
+    // An empty ticket is refused, and nothing is mailed.
+    let empty = json!({ "requester": { "email": "jane@example.org" }, "subject": " ", "body": "" });
+    let (status, e) = send(&app, post.clone(), "/api/v1/tickets", empty).await;
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(e["error"]["code"], "unprocessable");
+    assert!(app.store.outbox_list(None, 10).await.unwrap().is_empty());
+
     let create = json!({
         "requester": { "email": "Jane@Example.org", "name": "Jane Doe" },
         "subject": "Printer on fire", "body": "It smokes.", "priority": "medium", "tags": ["hardware"]

@@ -276,9 +276,67 @@ async fn moves_after_storing_and_survives_uidvalidity_change(db: TestDb) {
     app.stop().await;
 }
 
+/// IDLE never strands a mail: bursts of 2–6 mails delivered at random
+/// gaps (0–250 ms), so that some land while the poller fetches or between
+/// a fetch and IDLE, each become tickets long before the poll interval
+/// (two minutes here) would have found them.
+async fn idle_never_strands_a_mail(db: TestDb) {
+    let stack = mailstack();
+    let (support, pw) = stack.user("support");
+    let app = spawn_app_with(db, |s| {
+        let mut m = mailbox(&support, &pw, "INBOX", AfterAction::Seen);
+        m.poll_interval = postdesk::domain::Span::secs(120);
+        s.mailboxes = vec![m];
+    })
+    .await;
+    let store = app.store.clone();
+    eventually(20, "the mailbox is polled", || async {
+        store
+            .mailbox_by_name("support")
+            .await
+            .unwrap()
+            .is_some_and(|m| m.last_ok_at.is_some())
+    })
+    .await;
+    let mut imap = stack.session(&support, &pw).await;
+    let mut seed = postdesk::store::now_millis() as u64 | 1;
+    let mut random = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut total = 0;
+    for burst in 0..30 {
+        for _ in 0..2 + random(5) {
+            total += 1;
+            let body = mail(
+                "Jane <jane@example.org>",
+                &support,
+                &format!("Burst {burst}"),
+                &format!("burst-{burst}-{total}@example.org"),
+                "",
+                "Hello.",
+            );
+            imap.append("INBOX", None, None, body).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(random(250))).await;
+        }
+        let want = total;
+        eventually(
+            15,
+            &format!("every mail of burst {burst} is a ticket"),
+            || async { ticket_count(&store).await == want },
+        )
+        .await;
+    }
+    let _ = imap.logout().await;
+    app.stop().await;
+}
+
 crate::on_both_backends!(
     mailboxes_become_tickets_and_replies,
-    moves_after_storing_and_survives_uidvalidity_change
+    moves_after_storing_and_survives_uidvalidity_change,
+    idle_never_strands_a_mail
 );
 
 #[test]

@@ -24,6 +24,10 @@ use std::sync::Arc;
 /// How long a claim on a raw mail lasts before another worker may take it
 /// (a batch takes well under a second; a dead daemon's claims lapse after this).
 const CLAIM_MS: i64 = 30_000;
+/// How long after a ticket was opened by a reply a mail that reply answered
+/// still joins it (a reply that outran its parent in transit, or on
+/// another daemon); later, the usual matching decides.
+const LATE_PARENT_MS: i64 = 15 * 60_000;
 /// How long a processor waits for its turn while another daemon processes.
 const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -779,7 +783,10 @@ impl Processor {
         let own = mail.message_id.as_deref();
         let asked: Vec<&str> = asked_ids(mail).collect();
         let seen = batch.mail_ids_known(tx, &asked).await?;
-        // Postdesk's own mail coming back, or a copy already processed.
+        // Postdesk's own mail coming back, or a copy already processed; or
+        // a mail whose reply outran it (its Message-ID named by a ticket's
+        // mail, not yet a message of its own).
+        let mut outran_by = None;
         if let Some(id) = own {
             match seen.iter().find(|(k, ..)| k == id) {
                 Some((_, _, true)) => {
@@ -790,15 +797,18 @@ impl Processor {
                     });
                     return Ok(Disposition::Duplicate);
                 }
-                Some((_, ticket, false)) if tx.mail_id_has_message(id).await? => {
-                    batch.done.push(Finished {
-                        id: raw.id,
-                        ticket_id: Some(*ticket),
-                        note: Some("duplicate".into()),
-                    });
-                    return Ok(Disposition::Duplicate);
+                Some((_, ticket, false)) => {
+                    if tx.mail_id_has_message(id).await? {
+                        batch.done.push(Finished {
+                            id: raw.id,
+                            ticket_id: Some(*ticket),
+                            note: Some("duplicate".into()),
+                        });
+                        return Ok(Disposition::Duplicate);
+                    }
+                    outran_by = Some(*ticket);
                 }
-                _ => {}
+                None => {}
             }
         }
         let known: Vec<(String, i64, bool)> = seen
@@ -910,7 +920,7 @@ impl Processor {
             Some((t, _)) => tx.is_participant(t, requester.id).await?,
             None => false,
         };
-        let decision = decide(
+        let mut decision = decide(
             &found,
             Sender {
                 agent: staff.as_ref().map(|u| u.id),
@@ -918,6 +928,20 @@ impl Processor {
                 verified,
             },
         );
+        // A reply that arrived first (reordered in transit, or committed by
+        // another daemon first) opened a ticket naming this mail: this mail
+        // joins that conversation instead of opening a second one, with no
+        // notification of its own.
+        let mut joined_late = false;
+        if let Some(n) = outran_by
+            && staff.is_none()
+            && matches!(decision, Decision::New | Decision::NewLinked(..))
+            && let Some(t) = tx.ticket(n).await?
+            && now - t.created_at <= LATE_PARENT_MS
+        {
+            decision = Decision::RequesterReply(n);
+            joined_late = true;
+        }
         let (body_text, full_text, body_html) = (
             prepared.body_text.clone(),
             prepared.full_text.clone(),
@@ -982,13 +1006,26 @@ impl Processor {
                     status: None,
                     mail_message_id: mail.message_id.clone(),
                     inbound_id: Some(raw.id),
-                    silent,
+                    silent: silent || joined_late,
                     verification: stored_verification,
                     notice,
                 };
-                if !actor.is_staff() && !is_participant {
-                    // Matched by signed token: the sender becomes a participant.
+                let participant = if joined_late {
+                    tx.is_participant(t, requester.id).await?
+                } else {
+                    is_participant
+                };
+                if !actor.is_staff() && !participant {
+                    // Matched by signed token (or named by the thread's
+                    // first reply): the sender becomes a participant.
                     tx.add_participant(t, requester.id).await?;
+                }
+                if joined_late {
+                    let text = format!(
+                        "A mail from {} arrived after a reply to it and was joined to this conversation",
+                        from.email
+                    );
+                    tx.insert_message(NewMessage::system(t, text, now)).await?;
                 }
                 match self.actions.reply_in(tx, actor, t, input, now).await? {
                     ReplyOutcome::Added { message_id, .. } => {

@@ -43,7 +43,8 @@ pub struct Outcome {
 struct TicketView {
     ticket: Ticket,
     messages: Vec<StoredMessage>,
-    thread: Vec<String>,
+    /// The thread's Message-IDs, each sent one with its recipient.
+    thread: Vec<(String, Option<String>)>,
     mailbox: Option<MailboxSettings>,
 }
 
@@ -553,14 +554,26 @@ impl Worker {
         let root = self
             .key
             .thread_root(t.reference.prefix(), t.reference.number(), domain);
-        let thread: Vec<String> = view.thread.iter().map(|id| bracketed(id)).collect();
+        let thread: Vec<String> = view.thread.iter().map(|(id, _)| bracketed(id)).collect();
+        // In-Reply-To names a mail this recipient has (SPEC §6): one
+        // received on the thread, or one of ours sent to them; never an
+        // internal notification to the team they never got.
+        let theirs = |id: &str| {
+            view.thread.iter().any(|(known, to)| {
+                bracketed(known) == id
+                    && to
+                        .as_deref()
+                        .is_none_or(|to| to.eq_ignore_ascii_case(c.recipient.as_str()))
+            })
+        };
         let about = c
             .message_id
             .and_then(|id| view.messages.iter().find(|m| m.id == id))
             .and_then(|m| m.mail_message_id.as_deref())
-            .map(bracketed);
+            .map(bracketed)
+            .filter(|id| theirs(id));
         let in_reply_to = about
-            .or_else(|| thread.last().cloned())
+            .or_else(|| thread.iter().rev().find(|id| theirs(id)).cloned())
             .or(Some(root.clone()));
         // Staff get their own token: an agent's answer by mail counts only
         // through it (SPEC §5.11); everyone else the ticket's reply token.

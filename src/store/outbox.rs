@@ -327,18 +327,31 @@ impl Store {
     }
 
     /// The Message-IDs of a ticket's conversation (received and sent), oldest
-    /// first, at most `limit` of the newest.
-    pub async fn thread_mail_ids(&self, ticket_id: i64, limit: i64) -> Result<Vec<String>> {
-        let mut ids: Vec<(String,)> = sqlx::query_as(
-            "SELECT message_id FROM mail_ids WHERE ticket_id = $1 AND direction IN ('in', 'out') \
-             ORDER BY created_at DESC LIMIT $2",
+    /// first, at most `limit` of the newest; each sent one with the address
+    /// it went to (`None` for received mail: everyone on the thread has it).
+    pub async fn thread_mail_ids(
+        &self,
+        ticket_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, Option<String>)>> {
+        let mut ids: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT m.message_id, m.direction, o.recipient FROM mail_ids m \
+             LEFT JOIN outbox o ON o.ticket_id = m.ticket_id AND o.mail_message_id = m.message_id \
+             WHERE m.ticket_id = $1 AND m.direction IN ('in', 'out') \
+             ORDER BY m.created_at DESC LIMIT $2",
         )
         .bind(ticket_id)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         ids.reverse();
-        Ok(ids.into_iter().map(|(id,)| id).collect())
+        Ok(ids
+            .into_iter()
+            .map(|(id, direction, to)| {
+                let to = (direction == "out").then(|| to.unwrap_or_default());
+                (id, to)
+            })
+            .collect())
     }
 
     /// Records how a round of deliveries ended, in one transaction; only

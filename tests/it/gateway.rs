@@ -769,7 +769,63 @@ async fn hostile_html_is_read_as_text_and_said_so(db: TestDb) {
     }
 }
 
+/// A reply that arrives before the mail it answers opens a ticket; the
+/// mail then joins it (one conversation, no second receipt), alone or in
+/// the same batch.
+async fn a_reply_that_outran_its_parent_is_joined_by_it(db: TestDb) {
+    let mut r = rig(&db).await;
+    let reply = r
+        .deliver("From: Jane <jane@example.org>\nTo: support@example.test\nSubject: Re: Printer\nMessage-ID: <late-2@example.org>\nIn-Reply-To: <late-1@example.org>\nReferences: <late-1@example.org>\n\nAlso, it smokes.\n")
+        .await;
+    let t = opened(&reply);
+    let receipts_before = receipts(&r, t).await;
+    let parent = r
+        .deliver("From: Jane <jane@example.org>\nTo: support@example.test\nCc: boss@example.org\nSubject: Printer\nMessage-ID: <late-1@example.org>\n\nThe printer is broken.\n")
+        .await;
+    assert_eq!(parent, Disposition::Replied { ticket_id: t });
+    let thread = r.store.messages(t, true).await.unwrap();
+    assert!(
+        thread
+            .iter()
+            .any(|m| m.body_text.contains("The printer is broken."))
+    );
+    assert!(
+        thread.iter().any(|m| m.kind == MessageKind::System
+            && m.body_text.contains("arrived after a reply to it")),
+        "{thread:?}"
+    );
+    assert_eq!(receipts(&r, t).await, receipts_before, "no second receipt");
+    let (total, _) = r
+        .store
+        .list_tickets(
+            &Default::default(),
+            (postdesk::store::SortKey::Updated, true),
+            1,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 1, "one conversation");
+    // Both in one batch, the reply first.
+    r.store("From: Ann <ann@example.org>\nTo: support@example.test\nSubject: Re: VPN\nMessage-ID: <late-4@example.org>\nIn-Reply-To: <late-3@example.org>\n\nStill down.\n").await;
+    r.store("From: Ann <ann@example.org>\nTo: support@example.test\nSubject: VPN\nMessage-ID: <late-3@example.org>\n\nVPN down.\n").await;
+    let pass = r.processor.run_once(10, T0 + 100).await.unwrap();
+    assert_eq!((pass.processed, pass.quarantined), (2, 0));
+    let (total, _) = r
+        .store
+        .list_tickets(
+            &Default::default(),
+            (postdesk::store::SortKey::Updated, true),
+            1,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 2, "the VPN mails are one conversation");
+}
+
 crate::on_both_backends!(
+    a_reply_that_outran_its_parent_is_joined_by_it,
     a_forged_from_gives_the_attacker_nothing,
     hostile_html_is_read_as_text_and_said_so,
     a_batch_writes_each_ticket_its_own_receipt,

@@ -327,6 +327,13 @@ mod tests {
             "Printer broken"
         );
         assert_eq!(super::clean_subject(" \u{7} "), "(no subject)");
-        assert_eq!(super::clean_subject(&"x".repeat(1000)).chars().count(), 250);
+        assert_eq!(
+            super::clean_subject(&"x".repeat(2000)).chars().count(),
+            super::MAX_SUBJECT
+        );
+        // Another help desk's tag at the end of a long subject stays.
+        let long = format!("{} [otherdesk.example #4711]", "word ".repeat(54));
+        assert!(long.chars().count() > 270);
+        assert!(super::clean_subject(&long).ends_with("[otherdesk.example #4711]"));
     }
 }

@@ -384,37 +384,52 @@ async fn login(
         let now = now_millis();
         if state.signin.admit(&form.email, &client, now) == Admission::Throttled {
             tracing::warn!(client = %client, "console: sign-in throttled");
-            tokio::time::sleep(state.signin.typical()).await;
+            tokio::time::sleep(state.signin.typical().unwrap_or_default()).await;
             return Ok(refused(StatusCode::UNAUTHORIZED));
         }
-        let Some(_turn) = state.signin.turn(std::time::Duration::from_secs(2)).await else {
-            let mut r = login_page(
-                &state,
-                StatusCode::TOO_MANY_REQUESTS,
-                &form.email,
-                &next,
-                Some("Too many sign-ins at once: try again in a moment."),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
-            return Ok(r);
-        };
         let email: Option<EmailAddress> = form.email.parse().ok();
         let account = match &email {
             Some(e) => state.store.staff_login(e).await?,
             None => None,
         };
-        let hash = account
-            .as_ref()
-            .and_then(|a| a.password_hash.clone())
-            .unwrap_or_else(|| decoy_hash().to_string());
-        let password = form.password.chars().take(1024).collect::<String>();
-        let started = std::time::Instant::now();
-        let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
-            .await
-            .unwrap_or(false);
-        state.signin.checked_in(started.elapsed());
-        drop(_turn);
+        // An unknown address waits as long as a check takes but spends no
+        // CPU, memory or turn on it: a flood of made-up addresses costs the
+        // daemon nothing, never delays a real user's check, and answers as
+        // a wrong password does. Until a check has been timed, it is
+        // checked against a decoy hash (which times it).
+        let known = account.as_ref().and_then(|a| a.password_hash.clone());
+        let ok = match (known, state.signin.typical()) {
+            (None, Some(typical)) => {
+                tokio::time::sleep(typical).await;
+                false
+            }
+            (known, _) => {
+                let Some(turn) = state.signin.turn(std::time::Duration::from_secs(2)).await else {
+                    // Busy, not refused: this attempt does not count.
+                    state.signin.not_checked(&form.email, &client);
+                    let mut r = login_page(
+                        &state,
+                        StatusCode::TOO_MANY_REQUESTS,
+                        &form.email,
+                        &next,
+                        Some("Too many sign-ins at once: try again in a moment."),
+                    );
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
+                    return Ok(r);
+                };
+                let hash = known.unwrap_or_else(|| decoy_hash().to_string());
+                let password = form.password.chars().take(1024).collect::<String>();
+                let started = std::time::Instant::now();
+                let ok =
+                    tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
+                        .await
+                        .unwrap_or(false);
+                state.signin.checked_in(started.elapsed());
+                drop(turn);
+                ok
+            }
+        };
         let account = account.filter(|a| a.user.active && a.password_hash.is_some());
         let account = match account {
             Some(a) if ok => a,

@@ -191,7 +191,7 @@ impl Default for SignInGuard {
             by_client: Throttle::new(50_000, WINDOW_MS, client_policy),
             by_account: Throttle::new(50_000, WINDOW_MS, account_policy),
             checks: tokio::sync::Semaphore::new(cores),
-            typical_us: AtomicU64::new(50_000),
+            typical_us: AtomicU64::new(0),
         }
     }
 }
@@ -231,6 +231,12 @@ impl SignInGuard {
         self.by_client.refund(&client.key());
     }
 
+    /// An attempt that was never checked (no turn came): it does not count.
+    pub fn not_checked(&self, email: &str, client: &ClientAddr) {
+        self.by_account.refund(&Self::account_key(email, client));
+        self.by_client.refund(&client.key());
+    }
+
     /// Waits for a turn to check a password: `None` when none came within
     /// `wait` (the answer is 429 with Retry-After).
     pub async fn turn(&self, wait: Duration) -> Option<tokio::sync::SemaphorePermit<'_>> {
@@ -242,14 +248,19 @@ impl SignInGuard {
 
     /// Notes how long a password check took.
     pub fn checked_in(&self, took: Duration) {
-        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
         let old = self.typical_us.load(Ordering::Relaxed);
-        self.typical_us.store((old * 3 + us) / 4, Ordering::Relaxed);
+        let new = if old == 0 { us } else { (old * 3 + us) / 4 };
+        self.typical_us.store(new.max(1), Ordering::Relaxed);
     }
 
-    /// How long a password check takes lately: a throttled answer takes as long.
-    pub fn typical(&self) -> Duration {
-        Duration::from_micros(self.typical_us.load(Ordering::Relaxed))
+    /// How long a password check takes lately (`None` before the first):
+    /// an answer that skips the check takes as long.
+    pub fn typical(&self) -> Option<Duration> {
+        match self.typical_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
     }
 }
 

@@ -103,6 +103,10 @@ pub enum StoreError {
     Url(String),
     #[error("stored value is not valid: {0}")]
     Corrupt(String),
+    /// A task working for the store stopped (a runtime shutting down, a
+    /// panic): trying again may succeed.
+    #[error("a background task stopped: {0}")]
+    TaskStopped(String),
 }
 
 impl StoreError {
@@ -126,6 +130,7 @@ impl StoreError {
                     )
                 })
             }
+            StoreError::TaskStopped(_) => true,
             _ => false,
         }
     }

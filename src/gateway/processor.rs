@@ -28,6 +28,10 @@ const CLAIM_MS: i64 = 30_000;
 /// still joins it (a reply that outran its parent in transit, or on
 /// another daemon); later, the usual matching decides.
 const LATE_PARENT_MS: i64 = 15 * 60_000;
+/// Claims after which a batch runs mail by mail.
+const SUSPECT_ATTEMPTS: i64 = 3;
+/// Claims after which a mail that still meets a transient fault is quarantined.
+const MAX_ATTEMPTS: i64 = 6;
 /// How long a processor waits for its turn while another daemon processes.
 const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -102,8 +106,8 @@ impl Ahead {
             AheadState::Pending(task) => match task.await {
                 Ok(done) => Ok(done?),
                 // The helper runtime is shutting down: the claims lapse or are given back.
-                Err(e) => Err(Transient(StoreError::Corrupt(format!(
-                    "preparing a batch stopped: {e}"
+                Err(e) => Err(Transient(StoreError::TaskStopped(format!(
+                    "preparing a batch: {e}"
                 )))),
             },
         }
@@ -268,6 +272,11 @@ fn prepare(raw: &RawMail) -> Parsed {
 
 fn prepare_unguarded(raw: &RawMail) -> Parsed {
     let mail = parse_raw(raw)?;
+    // Debug builds only: a hook for the tests to make preparation panic.
+    #[cfg(debug_assertions)]
+    if mail.subject == "postdesk test hook: panic while preparing" {
+        panic!("the test hook asked for a panic");
+    }
     let (class, bounce) = classify(&mail);
     let (body_text, full_text, body_html) = if class == Classification::Human {
         let (text, full) = bodies(&mail);
@@ -588,7 +597,7 @@ impl Processor {
                         (raws, parsed)
                     })
                     .await
-                    .map_err(|e| StoreError::Corrupt(format!("preparing a batch failed: {e}")))?;
+                    .map_err(|e| StoreError::TaskStopped(format!("preparing a batch: {e}")))?;
                     Ok(parsed)
                 }))
             }
@@ -664,12 +673,26 @@ impl Processor {
                 e.insert(store.mailbox(id).await?);
             }
         }
-        let out = match self.run_batch(raws, parsed, &mailboxes, false, now).await? {
-            Some(out) => out,
-            None => self
-                .run_batch(raws, parsed, &mailboxes, true, now)
+        // A batch that keeps failing with a transient fault (its mails were
+        // claimed again and again) runs mail by mail: the mails behind the
+        // one at fault go on, and that one, past MAX_ATTEMPTS, is quarantined.
+        let out = if raws.len() > 1 && raws.iter().any(|r| r.attempts >= SUSPECT_ATTEMPTS) {
+            let mut out = Vec::with_capacity(raws.len());
+            for (raw, mail) in raws.iter().zip(parsed) {
+                out.extend(self.run_alone(raw, mail, &mailboxes, now).await?);
+            }
+            out
+        } else if raws.len() == 1 {
+            self.run_alone(&raws[0], &parsed[0], &mailboxes, now)
                 .await?
-                .unwrap_or_default(),
+        } else {
+            match self.run_batch(raws, parsed, &mailboxes, false, now).await? {
+                Some(out) => out,
+                None => self
+                    .run_batch(raws, parsed, &mailboxes, true, now)
+                    .await?
+                    .unwrap_or_default(),
+            }
         };
         let names = mailboxes
             .iter()
@@ -677,6 +700,39 @@ impl Processor {
             .collect();
         self.count(raws, &out, &names);
         Ok(out)
+    }
+
+    /// One mail in a transaction of its own; past [`MAX_ATTEMPTS`] claims, a
+    /// transient fault quarantines it rather than stopping the mails behind it.
+    async fn run_alone(
+        &self,
+        raw: &RawMail,
+        mail: &Parsed,
+        mailboxes: &HashMap<i64, Option<MailboxRow>>,
+        now: Millis,
+    ) -> Result<Vec<Disposition>, Transient> {
+        let one = std::slice::from_ref(raw);
+        let prepared = std::slice::from_ref(mail);
+        let tried = match self.run_batch(one, prepared, mailboxes, false, now).await {
+            Ok(Some(out)) => return Ok(out),
+            Ok(None) => self.run_batch(one, prepared, mailboxes, true, now).await,
+            Err(e) => Err(e),
+        };
+        match tried {
+            Ok(out) => Ok(out.unwrap_or_default()),
+            Err(Transient(e)) if raw.attempts >= MAX_ATTEMPTS => {
+                let reason = format!(
+                    "processing failed {} times, the last with a fault that should have been passing ({e}); quarantined so that the mails behind it go on",
+                    raw.attempts
+                );
+                tracing::warn!(inbound = raw.id, %reason, "mail quarantined");
+                let mut tx = self.actions.store().begin().await?;
+                tx.quarantine_raw(raw.id, &reason, now).await?;
+                tx.commit().await?;
+                Ok(vec![Disposition::Quarantined(reason)])
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// One run of a batch; `Ok(None)` when a mail failed without savepoints

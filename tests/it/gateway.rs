@@ -824,7 +824,24 @@ async fn a_reply_that_outran_its_parent_is_joined_by_it(db: TestDb) {
     assert_eq!(total, 2, "the VPN mails are one conversation");
 }
 
+/// A mail whose preparation panics (a debug build's test hook stands in
+/// for a bug in parsing, HTML or extraction) is quarantined with the
+/// reason; the mails beside it are processed.
+async fn a_mail_that_panics_is_quarantined_and_the_rest_go_on(db: TestDb) {
+    let mut r = rig(&db).await;
+    r.one_batch_one_quarantined(
+        &[
+            "From: a@example.org\nTo: support@example.test\nSubject: before\nMessage-ID: <p1@example.org>\n\nfine\n",
+            "From: b@example.org\nTo: support@example.test\nSubject: postdesk test hook: panic while preparing\nMessage-ID: <p2@example.org>\n\nboom\n",
+            "From: c@example.org\nTo: support@example.test\nSubject: after\nMessage-ID: <p3@example.org>\n\nfine\n",
+        ],
+        "preparing the mail failed (a bug in postdesk): the test hook asked for a panic",
+    )
+    .await;
+}
+
 crate::on_both_backends!(
+    a_mail_that_panics_is_quarantined_and_the_rest_go_on,
     a_reply_that_outran_its_parent_is_joined_by_it,
     a_forged_from_gives_the_attacker_nothing,
     hostile_html_is_read_as_text_and_said_so,

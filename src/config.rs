@@ -378,6 +378,9 @@ pub struct OutboundSettings {
     pub portal_link_ttl: Span,
     /// The name shown to requesters ("Example Support").
     pub team_name: String,
+    /// The most bytes of files an agent's reply carries as attachments;
+    /// above it, the mail links them on the portal instead and says so.
+    pub max_attached_bytes: u64,
 }
 
 impl Default for OutboundSettings {
@@ -397,6 +400,7 @@ impl Default for OutboundSettings {
             templates: None,
             portal_link_ttl: Span::secs(30 * 24 * 3600),
             team_name: "Support".into(),
+            max_attached_bytes: 10 * 1024 * 1024,
         }
     }
 }

@@ -39,6 +39,16 @@ pub struct Outgoing {
     pub text: String,
     pub html: String,
     pub date: SystemTime,
+    /// Files that travel with the mail (an agent's reply's attachments).
+    pub files: Vec<OutgoingFile>,
+}
+
+/// A file attached to an outbound mail, as it was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingFile {
+    pub filename: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
 }
 
 /// Why a mail could not be built (an address lettre refuses, say).
@@ -104,12 +114,36 @@ pub fn compose(o: &Outgoing) -> Result<(lettre::address::Envelope, Vec<u8>), Com
         ],
     )
     .map_err(|e| ComposeError(e.to_string()))?;
+    let body = MultiPart::alternative_plain_html(o.text.clone(), o.html.clone());
+    let body = if o.files.is_empty() {
+        body
+    } else {
+        let mut mixed = MultiPart::mixed().multipart(body);
+        for f in &o.files {
+            let content_type = lettre::message::header::ContentType::parse(&f.content_type)
+                .unwrap_or(
+                    lettre::message::header::ContentType::parse("application/octet-stream")
+                        .map_err(|e| ComposeError(e.to_string()))?,
+                );
+            let name: String = f
+                .filename
+                .chars()
+                .filter(|c| !c.is_control() && !matches!(c, '"' | '/' | '\\'))
+                .collect();
+            // Base64 always: the same bytes arrive, line ends and all.
+            let body = lettre::message::Body::new_with_encoding(
+                f.data.clone(),
+                lettre::message::header::ContentTransferEncoding::Base64,
+            )
+            .map_err(|_| ComposeError("an attachment could not be encoded".into()))?;
+            mixed =
+                mixed.singlepart(lettre::message::Attachment::new(name).body(body, content_type));
+        }
+        mixed
+    };
     let message = b
         .envelope(envelope.clone())
-        .multipart(MultiPart::alternative_plain_html(
-            o.text.clone(),
-            o.html.clone(),
-        ))
+        .multipart(body)
         .map_err(|e| ComposeError(e.to_string()))?;
     Ok((envelope, message.formatted()))
 }
@@ -177,7 +211,26 @@ mod tests {
             text: "Hello Ann\n\n[ref:TKT-7-0123456789abcdef0123]\n".into(),
             html: "<p>Hello Ann</p>".into(),
             date: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
+            files: Vec::new(),
         }
+    }
+
+    #[test]
+    fn files_travel_as_base64_parts_with_their_bytes_and_names() {
+        let mut o = sample(None);
+        o.files = vec![OutgoingFile {
+            filename: "fix\".sh".into(),
+            content_type: "application/x-sh".into(),
+            data: b"line one\nline two\n\x00\xff".to_vec(),
+        }];
+        let (_, bytes) = compose(&o).unwrap();
+        let m = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+        let files: Vec<_> = m.attachments().collect();
+        assert_eq!(files.len(), 1);
+        use mail_parser::MimeHeaders;
+        assert_eq!(files[0].attachment_name(), Some("fix.sh"));
+        assert_eq!(files[0].contents(), b"line one\nline two\n\x00\xff");
+        assert!(m.body_text(0).unwrap().starts_with("Hello Ann"));
     }
 
     #[test]

@@ -48,6 +48,14 @@ struct TicketView {
     mailbox: Option<MailboxSettings>,
 }
 
+/// The files of an agent's reply as its mail carries them: attached, or
+/// (past `outbound.max_attached_bytes` in all) only named, with their size.
+#[derive(Debug, Clone)]
+enum ReplyFiles {
+    Attached(Vec<compose::OutgoingFile>),
+    Linked(i64),
+}
+
 /// A mail ready to go.
 struct Job {
     claimed: Claimed,
@@ -316,6 +324,30 @@ impl Worker {
             to_address.insert(a, sent);
         }
         drop(loaded);
+        // The files of agents' replies this round sends, once per message.
+        let limit = self.settings.get().outbound.max_attached_bytes;
+        let mut files: HashMap<i64, ReplyFiles> = HashMap::new();
+        for c in &claimed {
+            if c.notice == Some(Notice::AgentReply)
+                && let Some(m) = c.message_id
+                && !files.contains_key(&m)
+            {
+                let loaded = match self.store.message_files(m, limit).await? {
+                    Ok(found) => ReplyFiles::Attached(
+                        found
+                            .into_iter()
+                            .map(|(info, data)| compose::OutgoingFile {
+                                filename: info.filename,
+                                content_type: info.content_type,
+                                data,
+                            })
+                            .collect(),
+                    ),
+                    Err(total) => ReplyFiles::Linked(total),
+                };
+                files.insert(m, loaded);
+            }
+        }
         let mut finished = Vec::with_capacity(claimed.len());
         let mut jobs = Vec::new();
         for c in claimed {
@@ -366,7 +398,15 @@ impl Worker {
             match self.sender(view) {
                 // Configuration, not the mail: wait for an admin to add SMTP.
                 Err(error) => finished.push(self.retry(&c, error.to_string(), now)),
-                Ok(sender) => match self.prepare(&c, notice, view, facts, sender, now) {
+                Ok(sender) => match self.prepare(
+                    &c,
+                    notice,
+                    view,
+                    facts,
+                    c.message_id.and_then(|m| files.get(&m)),
+                    sender,
+                    now,
+                ) {
                     Ok(job) => jobs.push(job),
                     Err(error) => finished.push(Finished::Failed { id: c.id, error }),
                 },
@@ -529,21 +569,39 @@ impl Worker {
         Ok((from, account, plus))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn prepare(
         &self,
         c: &Claimed,
         notice: Notice,
         view: &TicketView,
         facts: &RecipientFacts,
+        files: Option<&ReplyFiles>,
         (from, account, plus): (EmailAddress, Account, bool),
         now: Millis,
     ) -> Result<Job, String> {
         let to: EmailAddress = c.recipient.parse().map_err(|e| format!("recipient: {e}"))?;
         let context = self.context(c, notice, view, facts, now);
-        let rendered = self
+        let mut rendered = self
             .templates
             .render(notice, &context)
             .map_err(|e| e.to_string())?;
+        // Files too large to attach are named, with where to get them.
+        let attached = match files {
+            Some(ReplyFiles::Attached(f)) => f.clone(),
+            Some(ReplyFiles::Linked(total)) => {
+                let link = context["link"].as_str().unwrap_or_default();
+                let note = format!(
+                    "The files of this reply ({:.1} MB in all) are too large to attach: open your request to download them: {link}",
+                    *total as f64 / 1_048_576.0
+                );
+                rendered.text = format!("{}\n\n{note}\n", rendered.text.trim_end());
+                rendered.html =
+                    format!("{}<p>{}</p>", rendered.html, handlebars::html_escape(&note));
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
         let t = &view.ticket;
         let reference = t.reference.to_string();
         let domain = from
@@ -614,6 +672,7 @@ impl Worker {
             text: rendered.text,
             html: rendered.html,
             date: SystemTime::UNIX_EPOCH + Duration::from_millis(u64::try_from(now).unwrap_or(0)),
+            files: attached,
         };
         let (envelope, bytes) = compose::compose(&outgoing).map_err(|e| e.to_string())?;
         Ok(Job {

@@ -215,6 +215,52 @@ impl Store {
         Ok(out)
     }
 
+    /// The files of one message with their bytes, in order, when they
+    /// come to at most `limit` bytes; `Err(total)` when they are larger
+    /// (the bytes are not read).
+    pub async fn message_files(
+        &self,
+        message_id: i64,
+        limit: u64,
+    ) -> Result<std::result::Result<Vec<(AttachmentInfo, Vec<u8>)>, i64>> {
+        // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back.
+        let total: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM attachments WHERE message_id = $1",
+        )
+        .bind(message_id)
+        .fetch_one(&self.pool)
+        .await?;
+        if total == 0 {
+            return Ok(Ok(Vec::new()));
+        }
+        if u64::try_from(total).unwrap_or(u64::MAX) > limit {
+            return Ok(Err(total));
+        }
+        let rows = sqlx::query(
+            "SELECT a.id, a.filename, a.content_type, a.size, a.content_id, b.data FROM attachments a \
+             JOIN blobs b ON b.sha256 = a.sha256 WHERE a.message_id = $1 ORDER BY a.id",
+        )
+        .bind(message_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let files = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    AttachmentInfo {
+                        id: r.try_get("id")?,
+                        filename: r.try_get("filename")?,
+                        content_type: r.try_get("content_type")?,
+                        size: r.try_get("size")?,
+                        content_id: r.try_get("content_id")?,
+                    },
+                    r.try_get("data")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Ok(files))
+    }
+
     /// One attachment with its bytes and where it belongs: (ticket id,
     /// whether its message is public, the file).
     pub async fn attachment_download(

@@ -150,9 +150,28 @@ impl Agent {
     }
 
     pub async fn post_multipart(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        self.post_files(path, fields, &[]).await
+    }
+
+    /// Posts a multipart form with files: (file name, content type, bytes).
+    pub async fn post_files(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, Vec<u8>)],
+    ) -> Page {
         let mut form = reqwest::multipart::Form::new();
         for (k, v) in fields {
             form = form.text(k.to_string(), v.to_string());
+        }
+        for (name, mime, data) in files {
+            form = form.part(
+                "files",
+                reqwest::multipart::Part::bytes(data.clone())
+                    .file_name(name.to_string())
+                    .mime_str(mime)
+                    .unwrap(),
+            );
         }
         let r = self
             .http

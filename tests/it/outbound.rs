@@ -5,7 +5,7 @@
 //! stops an auto-responder; a bounce marks the address undeliverable.
 
 use crate::helpers::{TestApp, TestDb, eventually, mailbox, mailstack, spawn_app_with};
-use mail_parser::{Message, MessageParser};
+use mail_parser::{Message, MessageParser, MimeHeaders};
 use postdesk::config::{AfterAction, Settings};
 use postdesk::domain::{MessageKind, Status, TicketRef};
 use postdesk::store::{SortKey, Store, TicketFilter};
@@ -73,6 +73,85 @@ async fn api_open(app: &TestApp, requester: &str, subject: &str) -> String {
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let v: serde_json::Value = r.json().await.unwrap();
     v["reference"].as_str().unwrap().to_string()
+}
+
+/// Files an agent attaches to a reply travel with the requester's mail
+/// (same bytes, name, type); past `outbound.max_attached_bytes` the mail
+/// says where to download them instead.
+async fn an_agents_files_reach_the_requester(db: TestDb) {
+    let stack = mailstack();
+    let (support_addr, support_pw) = stack.user("support");
+    ready(&support_addr, &support_pw).await;
+    let (ann, ann_pw) = stack.user("ann");
+    let app = spawn_app_with(db, |s| {
+        support(s, &support_addr, &support_pw, stack.smtp_port);
+        s.outbound.max_attached_bytes = 4_000;
+    })
+    .await;
+    let reference = api_open(&app, &ann, "VPN drops").await;
+    eventually(60, "the receipt reaches Ann", || async {
+        inbox_len(&ann, &ann_pw).await == 1
+    })
+    .await;
+    crate::console::account(
+        &app,
+        "alan@example.test",
+        postdesk::domain::Role::Agent,
+        "alan-password-1",
+    )
+    .await;
+    let (alan, status) =
+        crate::console::Agent::sign_in(&app, "alan@example.test", "alan-password-1").await;
+    assert_eq!(status, 303);
+    let path = format!("/console/tickets/{reference}");
+    let workaround = b"route add default gw 10.0.0.1\n".to_vec();
+    let csrf = alan.get(&path).await.csrf();
+    let r = alan
+        .post_files(
+            &format!("{path}/reply"),
+            &[("csrf", &csrf), ("body", "See the attached workaround.")],
+            &[("workaround.sh", "application/x-sh", workaround.clone())],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    eventually(60, "the reply reaches Ann", || async {
+        inbox_len(&ann, &ann_pw).await == 2
+    })
+    .await;
+    let raw = stack.inbox(&ann, &ann_pw).await.remove(1);
+    let m = parse(&raw);
+    let files: Vec<_> = m.attachments().collect();
+    assert_eq!(files.len(), 1, "{}", String::from_utf8_lossy(&raw));
+    assert_eq!(files[0].attachment_name(), Some("workaround.sh"));
+    assert_eq!(files[0].contents(), &workaround[..]);
+    assert!(
+        m.body_text(0)
+            .unwrap()
+            .contains("See the attached workaround.")
+    );
+    // Too large to attach: named, with the way to the portal.
+    let big = vec![b'x'; 10_000];
+    let csrf = alan.get(&path).await.csrf();
+    alan.post_files(
+        &format!("{path}/reply"),
+        &[("csrf", &csrf), ("body", "And the full log.")],
+        &[("log.txt", "text/plain", big)],
+    )
+    .await;
+    eventually(60, "the second reply reaches Ann", || async {
+        inbox_len(&ann, &ann_pw).await == 3
+    })
+    .await;
+    let raw = stack.inbox(&ann, &ann_pw).await.remove(2);
+    let m = parse(&raw);
+    assert_eq!(m.attachments().count(), 0);
+    let text = m.body_text(0).unwrap();
+    assert!(text.contains("too large to attach"), "{text}");
+    assert!(
+        text.contains("https://desk.example.test/portal/t/"),
+        "{text}"
+    );
+    app.stop().await;
 }
 
 async fn outbox_settled(store: &Store) -> bool {
@@ -495,6 +574,7 @@ crate::on_both_backends!(
     outage_delays_but_never_loses_or_doubles,
     loop_guard_stops_an_auto_responder,
     bounce_marks_the_address_undeliverable,
+    an_agents_files_reach_the_requester,
 );
 
 /// Implicit TLS and STARTTLS to Postfix, trusting the stack's certificate

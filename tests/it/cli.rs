@@ -40,6 +40,25 @@ fn check_config_masks_secrets_and_names_bad_keys() {
         "{shown}"
     );
 
+    // Credentials inside any URL are masked too.
+    std::fs::write(
+        dir.path().join("pg.toml"),
+        "[database]\nurl = \"postgres://desk:hunter2@db.example:5432/desk?sslmode=require&password=hunter3\"\n",
+    )
+    .unwrap();
+    let out = postdesk(dir.path())
+        .args(["--config", "pg.toml", "check-config"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(!shown.contains("hunter"), "{shown}");
+    assert!(
+        shown.contains(
+            "postgres://desk:********@db.example:5432/desk?sslmode=require&password=********"
+        ),
+        "{shown}"
+    );
+
     std::fs::write(
         dir.path().join("bad.toml"),
         "[tickets]\nauto_close_after = \"soon\"\n",

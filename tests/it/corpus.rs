@@ -80,6 +80,81 @@ impl Score {
     }
 }
 
+/// A brief, deterministic fuzz of the gateway's whole preparation (parse →
+/// classify → extract → HTML to text → sanitise) over mutated corpus mails
+/// and hostile HTML shapes: nothing may panic (a panic is caught and comes
+/// back as "a bug in postdesk", which fails the test). Runs in CI every time;
+/// `POSTDESK_FUZZ_ROUNDS` runs it longer.
+#[test]
+fn mutated_mails_never_panic_the_preparation() {
+    let mut all = Vec::new();
+    files(&corpus(), &mut all);
+    let mails: Vec<Vec<u8>> = all
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "eml" || e == "txt"))
+        .step_by(7)
+        .take(300)
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert!(mails.len() > 50, "only {} corpus mails", mails.len());
+    let rounds: usize = std::env::var("POSTDESK_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(8);
+    let hostile: [&[u8]; 8] = [
+        b"<div><div><div><table><tr><td><b><i><u>",
+        b"</div></div></table>",
+        b"<!--",
+        b"<script>",
+        b"\r\nContent-Type: text/html\r\n\r\n",
+        b"\r\n--boundary\r\n",
+        b"=?utf-8?B?",
+        b"\xff\xfe\x00",
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n.max(1) as u64) as usize
+    };
+    let mut tried = 0;
+    for _ in 0..rounds {
+        for mail in &mails {
+            let mut m = mail.clone();
+            for _ in 0..1 + next(4) {
+                match next(5) {
+                    0 if !m.is_empty() => {
+                        let at = next(m.len());
+                        m[at] ^= 1 << next(8);
+                    }
+                    1 => m.truncate(next(m.len() + 1)),
+                    2 if !m.is_empty() => {
+                        let at = next(m.len());
+                        let len = next(200).min(m.len() - at);
+                        let piece = m[at..at + len].to_vec();
+                        for _ in 0..next(50) {
+                            m.splice(at..at, piece.iter().copied());
+                        }
+                    }
+                    _ => {
+                        let at = next(m.len() + 1);
+                        let what = hostile[next(hostile.len())];
+                        for _ in 0..1 + next(300) {
+                            m.splice(at..at, what.iter().copied());
+                        }
+                    }
+                }
+            }
+            tried += 1;
+            if let Err(e) = postdesk::gateway::processor::prepare_bytes(&m) {
+                assert!(!e.contains("a bug in postdesk"), "{e}");
+            }
+        }
+    }
+    println!("fuzz: {tried} mutated mails prepared without a panic");
+}
+
 #[test]
 fn every_corpus_file_is_inspected_without_a_panic() {
     let mut all = Vec::new();

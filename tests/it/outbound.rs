@@ -154,6 +154,120 @@ async fn an_agents_files_reach_the_requester(db: TestDb) {
     app.stop().await;
 }
 
+/// The public mailbox's attacks through the real stack (Postfix, Dovecot,
+/// the poller): a stranger writing `From:` the requester with the guessed
+/// tag and themselves in Cc gets nothing — no reply on her ticket, no
+/// participation, no mail; a mail `From:` an agent sends nothing to the
+/// requester and is kept as an internal note; a forged delivery report
+/// changes nothing.
+async fn the_attacks_of_a_public_mailbox_give_nothing(db: TestDb) {
+    let stack = mailstack();
+    let (support_addr, support_pw) = stack.user("support");
+    ready(&support_addr, &support_pw).await;
+    let (ann, ann_pw) = stack.user("ann");
+    let (mallory, mallory_pw) = stack.user("mallory");
+    let app = spawn_app_with(db, |s| {
+        support(s, &support_addr, &support_pw, stack.smtp_port)
+    })
+    .await;
+    let store = app.store.clone();
+    let reference = api_open(&app, &ann, "Invoice 881").await;
+    eventually(60, "the receipt reaches Ann", || async {
+        inbox_len(&ann, &ann_pw).await == 1
+    })
+    .await;
+    crate::console::account(
+        &app,
+        "alan@example.test",
+        postdesk::domain::Role::Agent,
+        "alan-password-1",
+    )
+    .await;
+    let ticket = ticket_ids(&store).await[0];
+    let messages = || async { store.messages(ticket, true).await.unwrap() };
+    let before = messages().await.len();
+    // 1. From: Ann (forged), the tag guessed, Mallory in Cc.
+    let forged = format!(
+        "From: <{ann}>\r\nTo: {support_addr}\r\nCc: {mallory}\r\nSubject: Re: [{reference}] Invoice 881\r\n\
+         Message-ID: <forged-1@evil.test>\r\n\r\nPlease send the details to my colleague.\r\n"
+    );
+    stack.send(&mallory, &support_addr, forged.as_bytes()).await;
+    // 2. From: the agent (forged), on Ann's ticket.
+    let phishing = format!(
+        "From: Alan <alan@example.test>\r\nTo: {support_addr}\r\nSubject: Re: [{reference}] Invoice 881\r\n\
+         Message-ID: <forged-2@evil.test>\r\n\r\nPay to IBAN XX00 EVIL now.\r\n"
+    );
+    stack
+        .send(&mallory, &support_addr, phishing.as_bytes())
+        .await;
+    // 3. A forged delivery report naming Ann.
+    let report = format!(
+        "From: MAILER-DAEMON@mx.evil.test\r\nTo: {support_addr}\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+         Message-ID: <forged-3@evil.test>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n\
+         --B\r\nContent-Type: text/plain\r\n\r\nSorry.\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\n\
+         Reporting-MTA: dns; mx\r\n\r\nFinal-Recipient: rfc822; {ann}\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--B--\r\n"
+    );
+    stack.send(&mallory, &support_addr, report.as_bytes()).await;
+    eventually(60, "the three mails are processed", || async {
+        store
+            .inbound_counts()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| s != "new")
+            .map(|(_, n)| n)
+            .sum::<i64>()
+            >= 3
+    })
+    .await;
+    eventually(30, "the queue settles", || async {
+        outbox_settled(&store).await
+    })
+    .await;
+    let thread = messages().await;
+    assert!(
+        !thread
+            .iter()
+            .any(|m| m.kind == MessageKind::Reply && m.body_text.contains("my colleague")),
+        "the forged mail is not Ann's reply: {thread:?}"
+    );
+    let note = thread
+        .iter()
+        .find(|m| m.body_text.contains("IBAN"))
+        .expect("the forged agent mail is kept");
+    assert_eq!(note.kind, MessageKind::Note, "only as an internal note");
+    assert!(thread.len() > before);
+    let t = store.ticket(ticket).await.unwrap().unwrap();
+    assert_eq!(t.status, Status::Open, "nothing changed the status");
+    assert!(
+        t.requester.undeliverable_at.is_none(),
+        "the forged report changed nothing"
+    );
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.participants(ticket)
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| p.email.as_str() != mallory)
+    );
+    drop(tx);
+    // Nothing about Ann's ticket goes to Mallory, and nothing at all
+    // reaches Mallory's mailbox (the linked ticket's receipt goes to the
+    // address it claims to be from, Ann's).
+    assert!(
+        store
+            .outbox_for_ticket(ticket)
+            .await
+            .unwrap()
+            .iter()
+            .all(|o| o.recipient != mallory)
+    );
+    assert_eq!(stack.inbox(&mallory, &mallory_pw).await.len(), 0);
+    let _ = ann_pw;
+    app.stop().await;
+}
+
 async fn outbox_settled(store: &Store) -> bool {
     store
         .outbox_counts()
@@ -575,6 +689,7 @@ crate::on_both_backends!(
     loop_guard_stops_an_auto_responder,
     bounce_marks_the_address_undeliverable,
     an_agents_files_reach_the_requester,
+    the_attacks_of_a_public_mailbox_give_nothing,
 );
 
 /// Implicit TLS and STARTTLS to Postfix, trusting the stack's certificate

@@ -209,10 +209,13 @@ pub enum AssigneeFilter {
 pub struct TicketFilter {
     pub status: Vec<Status>,
     pub priority: Vec<Priority>,
-    pub category: Option<String>,
-    pub channel: Option<Channel>,
+    /// Any of these categories (empty: any).
+    pub category: Vec<String>,
+    /// Any of these channels (empty: any).
+    pub channel: Vec<Channel>,
     pub assignee: AssigneeFilter,
-    pub tag: Option<String>,
+    /// Tickets carrying any of these tags (empty: any).
+    pub tag: Vec<String>,
     pub sla: Vec<SlaState>,
     pub requester_id: Option<i64>,
     /// Free text: subject, reference, requester name or address, message text.
@@ -626,7 +629,7 @@ impl TicketFilter {
     /// Appends ` WHERE …` for this filter.
     fn push_where(&self, sql: &mut Sql, prefix: &str, backend: Backend) {
         sql.push(" WHERE t.merged_into_id IS NULL");
-        let any_of = |sql: &mut Sql, column: &str, values: Vec<&'static str>| {
+        let any_of = |sql: &mut Sql, column: &str, values: Vec<&str>| {
             if values.is_empty() {
                 return;
             }
@@ -654,13 +657,16 @@ impl TicketFilter {
             "t.sla_state",
             self.sla.iter().map(|s| s.as_str()).collect(),
         );
-        if let Some(c) = &self.category {
-            sql.push(" AND t.category = ").bind(Param::Text(c.clone()));
-        }
-        if let Some(c) = self.channel {
-            sql.push(" AND t.channel = ")
-                .bind(Param::Text(c.as_str().into()));
-        }
+        any_of(
+            sql,
+            "t.category",
+            self.category.iter().map(String::as_str).collect(),
+        );
+        any_of(
+            sql,
+            "t.channel",
+            self.channel.iter().map(|c| c.as_str()).collect(),
+        );
         match self.assignee {
             AssigneeFilter::Anyone => {}
             AssigneeFilter::Unassigned => {
@@ -670,12 +676,10 @@ impl TicketFilter {
                 sql.push(" AND t.assignee_id = ").bind(Param::Int(id));
             }
         }
-        if let Some(tag) = &self.tag {
-            sql.push(
-                " AND EXISTS (SELECT 1 FROM ticket_tags g WHERE g.ticket_id = t.id AND g.tag = ",
-            )
-            .bind(Param::Text(tag.clone()))
-            .push(")");
+        if !self.tag.is_empty() {
+            sql.push(" AND EXISTS (SELECT 1 FROM ticket_tags g WHERE g.ticket_id = t.id");
+            any_of(sql, "g.tag", self.tag.iter().map(String::as_str).collect());
+            sql.push(")");
         }
         if let Some(id) = self.requester_id {
             sql.push(" AND (t.requester_id = ")
@@ -748,8 +752,8 @@ impl TicketFilter {
         !self.status.is_empty()
             || !self.priority.is_empty()
             || !self.sla.is_empty()
-            || self.category.is_some()
-            || self.channel.is_some()
+            || !self.category.is_empty()
+            || !self.channel.is_empty()
             || self.assignee != AssigneeFilter::Anyone
             || self.requester_id.is_some()
     }

@@ -100,16 +100,13 @@ impl QueueParams {
                 SlaState::parse(s)
                     .ok_or_else(|| bad(format!("sla `{s}` is not none, ok, warning or breached")))
             })?,
-            category: self.category.clone().filter(|c| !c.trim().is_empty()),
-            channel: self
-                .channel
-                .as_deref()
-                .filter(|c| !c.trim().is_empty())
-                .map(str::parse::<Channel>)
-                .transpose()
-                .map_err(bad)?,
+            category: list_of(&self.category, |c| Ok(c.to_string()))?,
+            channel: list_of(&self.channel, |c| c.parse::<Channel>().map_err(bad))?,
             assignee,
-            tag: self.tag.clone().filter(|t| !t.trim().is_empty()),
+            tag: list_of(&self.tag, |t| {
+                crate::domain::ticket::normalise_tag(t)
+                    .ok_or_else(|| bad(format!("tag `{t}` is not a tag")))
+            })?,
             requester_id: None,
             q: self
                 .q

@@ -468,7 +468,59 @@ async fn roles_bulk_and_administration(db: TestDb) {
     app.stop().await;
 }
 
+/// Lists in filters: several channels, categories and tags, comma-separated,
+/// in the API and the console alike.
+async fn filters_take_lists(db: TestDb) {
+    let app = spawn_app(db).await;
+    let post = reqwest::Method::POST;
+    for (i, (channel, category, tag)) in [
+        ("phone", "Billing", "vip"),
+        ("chat", "Technical", "printer"),
+        ("email", "General", "other"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = json!({
+            "requester": { "email": format!("r{i}@example.org") },
+            "subject": format!("Ticket {i}"), "body": "x",
+            "channel": channel, "category": category, "tags": [tag],
+        });
+        let (status, t) = send(&app, post.clone(), "/api/v1/tickets", body).await;
+        assert_eq!(status, 201, "{t}");
+    }
+    let total = |query: &'static str| {
+        let app = &app;
+        async move {
+            let (status, v) = send(
+                app,
+                reqwest::Method::GET,
+                &format!("/api/v1/tickets?{query}"),
+                Value::Null,
+            )
+            .await;
+            assert_eq!(status, 200, "{query}: {v}");
+            v["total"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(total("channel=phone,chat").await, 2);
+    assert_eq!(total("category=Billing,Technical").await, 2);
+    assert_eq!(total("category=Billing").await, 1);
+    assert_eq!(total("tag=vip,printer").await, 2);
+    assert_eq!(total("channel=phone,chat&category=Technical").await, 1);
+    let (status, v) = send(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/tickets?channel=phone,fax",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    filters_take_lists,
     tickets_over_the_api,
     health_readiness_and_metrics,
     roles_bulk_and_administration

@@ -101,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .merge(portal::router())
         .merge(console::router())
         .route("/static/portal.css", axum::routing::get(pages::stylesheet))
+        .route("/favicon.ico", axum::routing::get(pages::favicon))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)

@@ -146,6 +146,22 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// The site's icon: a small SVG (browsers ask `/favicon.ico` on every
+/// page; a 404 there is a console error in each of them).
+const FAVICON: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 32 32\"><rect width=\"32\" height=\"32\" rx=\"6\" fill=\"#2f5d8a\"/><path d=\"M7 10h18v12H7z\" fill=\"none\" stroke=\"#fff\" stroke-width=\"2\"/><path d=\"M7 10l9 7 9-7\" fill=\"none\" stroke=\"#fff\" stroke-width=\"2\"/></svg>";
+
+/// `GET /favicon.ico`
+pub async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        FAVICON,
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

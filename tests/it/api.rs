@@ -208,6 +208,22 @@ async fn health_readiness_and_metrics(db: TestDb) {
     assert_eq!(r.status().as_u16(), 200);
     let ready: Value = r.json().await.unwrap();
     assert_eq!(ready["database"]["ok"], true);
+    // Every browser asks for the icon; pages offer a skip link.
+    let r = app.http.get(app.url("/favicon.ico")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "image/svg+xml");
+    let login = app
+        .http
+        .get(app.url("/console/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        login.contains("<a class=\"skip\" href=\"#main\">") && login.contains("<main id=\"main\"")
+    );
     for _ in 0..3 {
         app.http
             .get(app.url("/api/v1/tickets"))

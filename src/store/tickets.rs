@@ -1252,12 +1252,26 @@ impl Tx {
 
     /// The ticket with this reference number, if any.
     pub async fn ticket_id_by_number(&mut self, number: i64) -> Result<Option<i64>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM tickets WHERE number = $1")
+        let found: Option<(i64, Option<i64>)> =
+            sqlx::query_as("SELECT id, merged_into_id FROM tickets WHERE number = $1")
                 .bind(number)
                 .fetch_optional(&mut *self.conn)
-                .await?,
-        )
+                .await?;
+        let Some((mut id, mut merged)) = found else {
+            return Ok(None);
+        };
+        // A merged ticket's mail goes where it was merged (a chain of
+        // merges is followed, a few steps at most).
+        for _ in 0..8 {
+            let Some(into) = merged else { break };
+            id = into;
+            merged = sqlx::query_scalar("SELECT merged_into_id FROM tickets WHERE id = $1")
+                .bind(into)
+                .fetch_optional(&mut *self.conn)
+                .await?
+                .flatten();
+        }
+        Ok(Some(id))
     }
 
     /// Stores attachment bytes once per content (SHA-256) and links them to

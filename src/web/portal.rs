@@ -379,18 +379,44 @@ async fn my_ticket(
     if r.prefix() != state.settings().tickets.prefix {
         return Err(PortalError::NotFound);
     }
-    let ticket = state
+    let mut ticket = state
         .store
         .ticket_by_ref_untagged(&r)
         .await?
         .ok_or(PortalError::NotFound)?;
-    if !in_scope(session, &ticket)
+    // A session opened for a ticket since merged reaches where it went.
+    let mut reachable = in_scope(session, &ticket);
+    if !reachable && let Some(mut at) = session.ticket_id {
+        for _ in 0..8 {
+            match state.store.ticket(at).await?.and_then(|t| t.merged_into_id) {
+                Some(into) if into == ticket.id => {
+                    reachable = true;
+                    break;
+                }
+                Some(into) => at = into,
+                None => break,
+            }
+        }
+    }
+    if !reachable
         || !state
             .store
             .requester_on_ticket(requester_id, ticket.id)
             .await?
     {
         return Err(PortalError::NotFound);
+    }
+    // A merged ticket lives on in the one it was merged into: its page,
+    // replies and close go there (a few merges deep at most).
+    for _ in 0..8 {
+        let Some(into) = ticket.merged_into_id else {
+            break;
+        };
+        ticket = state
+            .store
+            .ticket(into)
+            .await?
+            .ok_or(PortalError::NotFound)?;
     }
     Ok(ticket)
 }
@@ -632,6 +658,18 @@ async fn ticket_page(
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
         let t = my_ticket(&state, me, &session, &reference).await?;
+        if !t
+            .reference
+            .to_string()
+            .eq_ignore_ascii_case(reference.trim())
+        {
+            // Merged: the conversation continues on the ticket it went into.
+            return Ok(Redirect::to(&format!(
+                "/portal/tickets/{}?merged={reference}",
+                t.reference
+            ))
+            .into_response());
+        }
         let my_email = state
             .store
             .requester(me)

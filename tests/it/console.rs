@@ -1065,7 +1065,62 @@ async fn credentials_are_revoked(db: TestDb) {
     app.stop().await;
 }
 
+/// Merging asks for confirmation, then sends the thread over.
+async fn merge_asks_for_confirmation(db: TestDb) {
+    let app = spawn_app(db).await;
+    account(&app, "admin@example.test", Role::Admin, "admin-password-1").await;
+    let (admin, _) = Agent::sign_in(&app, "admin@example.test", "admin-password-1").await;
+    for subject in ["First", "Second"] {
+        let r = app
+            .http
+            .post(app.url("/api/v1/tickets"))
+            .bearer_auth(&app.token)
+            .json(&serde_json::json!({"requester": {"email": "ann@example.org"}, "subject": subject, "body": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+    }
+    let csrf = admin.get("/console/tickets/TKT-2").await.csrf();
+    let page = admin.get("/console/tickets/TKT-2").await;
+    assert!(
+        page.body.contains("name=\"confirm\""),
+        "the merge form asks"
+    );
+    let r = admin
+        .post(
+            "/console/tickets/TKT-2/merge",
+            &[("csrf", &csrf), ("into", "TKT-1")],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("confirm the merge"));
+    assert!(
+        !admin
+            .get("/console/tickets/TKT-2")
+            .await
+            .body
+            .contains("Merged into")
+    );
+    let r = admin
+        .post(
+            "/console/tickets/TKT-2/merge",
+            &[("csrf", &csrf), ("into", "TKT-1"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        admin
+            .get("/console/tickets/TKT-2")
+            .await
+            .body
+            .contains("Merged into")
+    );
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    merge_asks_for_confirmation,
     the_console,
     administration,
     sign_in_under_attack,

@@ -840,7 +840,42 @@ async fn a_mail_that_panics_is_quarantined_and_the_rest_go_on(db: TestDb) {
     .await;
 }
 
+/// Every reply path to a merged ticket (its reply token, marker or tag)
+/// lands on the ticket it was merged into.
+async fn mail_to_a_merged_ticket_lands_where_it_went(db: TestDb) {
+    let mut r = rig(&db).await;
+    let kept = opened(&r.deliver("From: jane@example.org\nTo: support@example.test\nSubject: Printer\nMessage-ID: <g1@example.org>\n\none\n").await);
+    let merged = opened(&r.deliver("From: jane@example.org\nTo: support@example.test\nSubject: Printer again\nMessage-ID: <g2@example.org>\n\ntwo\n").await);
+    let (_, admin) = staff(&r.store, "boss@support.test", Role::Admin).await;
+    let mut s = settings(&db);
+    s.mailboxes = vec![mailbox()];
+    let actions = postdesk::actions::Actions::new(r.store.clone(), std::sync::Arc::new(s));
+    actions.merge(admin, merged, kept, T0 + 50).await.unwrap();
+    let number = r
+        .store
+        .ticket(merged)
+        .await
+        .unwrap()
+        .unwrap()
+        .reference
+        .number();
+    let token = r.key.reply_token(number);
+    let d = r
+        .deliver(&format!("From: jane@example.org\nTo: support+{token}@example.test\nSubject: Re: Printer again\nMessage-ID: <g3@example.org>\n\nthree\n"))
+        .await;
+    assert_eq!(d, Disposition::Replied { ticket_id: kept });
+    let d = r
+        .deliver(&format!("From: jane@example.org\nTo: support@example.test\nSubject: Fwd\nMessage-ID: <g4@example.org>\n\nfour {}\n", r.key.marker("TKT", number)))
+        .await;
+    assert_eq!(d, Disposition::Replied { ticket_id: kept });
+    assert_eq!(
+        r.store.ticket(merged).await.unwrap().unwrap().status,
+        Status::Closed
+    );
+}
+
 crate::on_both_backends!(
+    mail_to_a_merged_ticket_lands_where_it_went,
     a_mail_that_panics_is_quarantined_and_the_rest_go_on,
     a_reply_that_outran_its_parent_is_joined_by_it,
     a_forged_from_gives_the_attacker_nothing,

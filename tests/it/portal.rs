@@ -613,7 +613,80 @@ async fn a_link_opens_its_ticket_only_and_a_cc_does_not_close(db: TestDb) {
     app.stop().await;
 }
 
+/// A merged ticket's link leads to the ticket it went into; replying
+/// there lands on that ticket, never reopening the merged one.
+async fn a_merged_tickets_link_leads_where_it_went(db: TestDb) {
+    let app = spawn_app_with(db, |_| {}).await;
+    let key = key(&app).await;
+    let far = postdesk::store::now_millis() / 1000 + 3600;
+    let (kept, ann) = open(&app, "ann@example.org", "Printer on fire").await;
+    let (merged, _) = open(&app, "ann@example.org", "Printer smokes").await;
+    let settings = crate::helpers::settings(&TestDb::sqlite());
+    let actions = Actions::new(app.store.clone(), Arc::new(settings));
+    let (_, admin) = crate::helpers::staff(
+        &app.store,
+        "boss@example.test",
+        postdesk::domain::Role::Admin,
+    )
+    .await;
+    let id = |n: i64| {
+        let store = app.store.clone();
+        async move {
+            store
+                .ticket_by_ref(&format!("TKT-{n}").parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+        }
+    };
+    let (kept_id, merged_id) = (id(kept).await, id(merged).await);
+    actions
+        .merge(admin, merged_id, kept_id, postdesk::store::now_millis())
+        .await
+        .unwrap();
+    let cookie = sign_in(&app, &key.portal_token(merged, ann, far)).await;
+    let r = client()
+        .get(app.url(&format!("/portal/tickets/TKT-{merged}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        to.starts_with(&format!("/portal/tickets/TKT-{kept}")),
+        "{to}"
+    );
+    let (status, page) = get(&app, &to, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Printer smokes") || page.contains("Printer on fire"));
+    let token = csrf(&page);
+    let status = post(
+        &app,
+        &format!("/portal/tickets/TKT-{merged}/reply"),
+        Some(&cookie),
+        &[("csrf", &token), ("body", "Any news on both?")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let kept_thread = app.store.messages(kept_id, false).await.unwrap();
+    assert!(
+        kept_thread
+            .iter()
+            .any(|m| m.body_text == "Any news on both?")
+    );
+    let gone = app.store.ticket(merged_id).await.unwrap().unwrap();
+    assert_eq!(
+        gone.status,
+        Status::Closed,
+        "the merged ticket stays closed"
+    );
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    a_merged_tickets_link_leads_where_it_went,
     links_sessions_and_authorisation,
     a_link_opens_its_ticket_only_and_a_cc_does_not_close
 );

@@ -329,6 +329,8 @@ async fn update(
 struct MergeForm {
     csrf: String,
     into: String,
+    #[serde(default)]
+    confirm: String,
 }
 
 async fn merge(
@@ -339,6 +341,11 @@ async fn merge(
 ) -> Response {
     page(&state, &headers, async |me: &Staff| {
         me.check(&form.csrf)?;
+        if form.confirm != "yes" {
+            return Err(ConsoleError::BadForm(
+                "Tick the box to confirm the merge.".into(),
+            ));
+        }
         let from = find(&state, &reference).await?;
         let into = find(&state, &form.into).await?;
         state

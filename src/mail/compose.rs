@@ -26,7 +26,14 @@ pub struct Person {
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub from: Person,
+    /// The envelope recipient (and the To header unless `shown_to` is set).
     pub to: Person,
+    /// The To header when it is not the envelope recipient: an agent's
+    /// reply shows the requester in To and the CCs in Cc on every copy, so
+    /// that Reply All reaches everyone.
+    pub shown_to: Option<Person>,
+    /// The Cc header (no envelope recipients: each person gets their own copy).
+    pub cc: Vec<Person>,
     pub reply_to: Option<Person>,
     /// The envelope sender: where bounces go (the support mailbox).
     pub bounce_to: EmailAddress,
@@ -81,10 +88,13 @@ fn raw(name: &'static str, value: &str) -> HeaderValue {
 pub fn compose(o: &Outgoing) -> Result<(lettre::address::Envelope, Vec<u8>), ComposeError> {
     let mut b = lettre::Message::builder()
         .from(mailbox(&o.from)?)
-        .to(mailbox(&o.to)?)
+        .to(mailbox(o.shown_to.as_ref().unwrap_or(&o.to))?)
         .subject(o.subject.replace(['\r', '\n'], " "))
         .message_id(Some(o.message_id.clone()))
         .date(o.date);
+    for cc in &o.cc {
+        b = b.cc(mailbox(cc)?);
+    }
     if let Some(r) = &o.reply_to {
         b = b.reply_to(mailbox(r)?);
     }
@@ -201,6 +211,8 @@ mod tests {
         Outgoing {
             from: person("Ünïcode Support", "support@example.org"),
             to: person("", "ann@example.com"),
+            shown_to: None,
+            cc: Vec::new(),
             reply_to: Some(person("", "support+t7-abc@example.org")),
             bounce_to: "support@example.org".parse().unwrap(),
             subject: "[TKT-7] Drucker brennt\r\nBcc: evil@example.com".into(),

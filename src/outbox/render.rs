@@ -235,8 +235,17 @@ mod tests {
         assert!(t.complete());
         for n in ALL_NOTICES {
             let r = t.render(n, &context()).unwrap();
-            assert!(r.subject.contains("TKT-7"), "{n:?}: {}", r.subject);
             assert!(!r.subject.contains('\n'));
+            assert!(r.text.contains("\n-- \n"), "{n:?}: the signature delimiter");
+            if n == Notice::PortalLink {
+                // About no ticket: no tag, no marker, no reply prompt.
+                assert!(!r.subject.contains("TKT-7"), "{}", r.subject);
+                assert!(!r.text.contains("[ref:") && !r.html.contains("[ref:"));
+                assert!(!r.text.contains("Reply to this mail"), "{}", r.text);
+                assert!(r.text.contains("https://desk.example.org/portal/t/abc"));
+                continue;
+            }
+            assert!(r.subject.contains("TKT-7"), "{n:?}: {}", r.subject);
             assert!(r.text.contains("[ref:TKT-7-"), "{n:?}");
             assert!(
                 r.text.contains("https://desk.example.org/portal/t/abc"),
@@ -244,7 +253,6 @@ mod tests {
             );
             assert!(r.html.contains("[ref:TKT-7-"), "{n:?}");
             assert!(!r.text.contains("\n\n\n"), "{n:?}");
-            assert!(r.text.contains("\n-- \n"), "{n:?}: the signature delimiter");
         }
     }
 

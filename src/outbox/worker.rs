@@ -48,6 +48,13 @@ struct TicketView {
     mailbox: Option<MailboxSettings>,
 }
 
+/// What an agent's reply's mail carries beyond the notice: its files, and
+/// the CC participants its Cc line names.
+struct Extras<'a> {
+    files: Option<&'a ReplyFiles>,
+    cc: &'a [(String, String)],
+}
+
 /// The files of an agent's reply as its mail carries them: attached, or
 /// (past `outbound.max_attached_bytes` in all) only named, with their size.
 #[derive(Debug, Clone)]
@@ -324,10 +331,18 @@ impl Worker {
             to_address.insert(a, sent);
         }
         drop(loaded);
-        // The files of agents' replies this round sends, once per message.
+        // The files of agents' replies this round sends, once per message,
+        // and whom their Cc lines name, once per ticket.
         let limit = self.settings.get().outbound.max_attached_bytes;
         let mut files: HashMap<i64, ReplyFiles> = HashMap::new();
+        let mut reply_all: HashMap<i64, Vec<(String, String)>> = HashMap::new();
         for c in &claimed {
+            if c.notice == Some(Notice::AgentReply)
+                && let Some(t) = c.ticket_id
+                && !reply_all.contains_key(&t)
+            {
+                reply_all.insert(t, self.store.reply_all_cc(t).await?);
+            }
             if c.notice == Some(Notice::AgentReply)
                 && let Some(m) = c.message_id
                 && !files.contains_key(&m)
@@ -403,7 +418,10 @@ impl Worker {
                     notice,
                     view,
                     facts,
-                    c.message_id.and_then(|m| files.get(&m)),
+                    Extras {
+                        files: c.message_id.and_then(|m| files.get(&m)),
+                        cc: reply_all.get(&ticket_id).map(Vec::as_slice).unwrap_or(&[]),
+                    },
                     sender,
                     now,
                 ) {
@@ -576,11 +594,12 @@ impl Worker {
         notice: Notice,
         view: &TicketView,
         facts: &RecipientFacts,
-        files: Option<&ReplyFiles>,
+        Extras { files, cc }: Extras<'_>,
         (from, account, plus): (EmailAddress, Account, bool),
         now: Millis,
     ) -> Result<Job, String> {
         let to: EmailAddress = c.recipient.parse().map_err(|e| format!("recipient: {e}"))?;
+        let about_ticket = notice != Notice::PortalLink;
         let context = self.context(c, notice, view, facts, now);
         let mut rendered = self
             .templates
@@ -650,24 +669,65 @@ impl Worker {
             compose::plus_address(&from, &self.key.bounce_token(c.id)).unwrap_or(from.clone());
         let settings = self.settings.get();
         let o = &settings.outbound;
+        // An agent's reply shows who wrote it: "Alan Agent via Support".
+        let from_name = match notice {
+            Notice::AgentReply => c
+                .message_id
+                .and_then(|id| view.messages.iter().find(|m| m.id == id))
+                .and_then(|m| m.author_name.as_deref().or(m.author_email.as_deref()))
+                .map(|who| format!("{who} via {}", o.from_name))
+                .unwrap_or_else(|| o.from_name.clone()),
+            _ => o.from_name.clone(),
+        };
         let outgoing = Outgoing {
             from: Person {
-                name: o.from_name.clone(),
+                name: from_name,
                 email: from.clone(),
             },
             to: Person {
                 name: facts.name.clone(),
-                email: to,
+                email: to.clone(),
+            },
+            // One conversation for everyone on it: every copy of an agent's
+            // reply shows the requester in To and the CCs in Cc.
+            shown_to: (notice == Notice::AgentReply && t.requester.email != to).then(|| Person {
+                name: t.requester.display_name(),
+                email: t.requester.email.clone(),
+            }),
+            cc: if notice == Notice::AgentReply {
+                cc.iter()
+                    .filter(|(email, _)| *email != t.requester.email.as_str())
+                    .filter_map(|(email, name)| {
+                        Some(Person {
+                            name: name.clone(),
+                            email: email.parse().ok()?,
+                        })
+                    })
+                    .collect()
+            } else {
+                Vec::new()
             },
             reply_to: Some(Person {
                 name: o.from_name.clone(),
-                email: reply_to.unwrap_or_else(|| from.clone()),
+                email: reply_to
+                    .filter(|_| about_ticket)
+                    .unwrap_or_else(|| from.clone()),
             }),
             bounce_to,
-            subject: compose::tagged_subject(&rendered.subject, &reference),
+            // The link to one's requests is about no ticket: no tag, no
+            // thread, no reply token (a reply to it must not land anywhere).
+            subject: if about_ticket {
+                compose::tagged_subject(&rendered.subject, &reference)
+            } else {
+                rendered.subject.clone()
+            },
             message_id: message_id.clone(),
-            in_reply_to,
-            references: compose::thread_references(&root, &thread),
+            in_reply_to: in_reply_to.filter(|_| about_ticket),
+            references: if about_ticket {
+                compose::thread_references(&root, &thread)
+            } else {
+                Vec::new()
+            },
             automated: notice.automated(),
             text: rendered.text,
             html: rendered.html,

@@ -333,6 +333,23 @@ impl Store {
         .await?)
     }
 
+    /// The CC participants a reply-all reaches: address and name, those
+    /// whose address bounces left out.
+    pub async fn reply_all_cc(&self, ticket_id: i64) -> Result<Vec<(String, String)>> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT r.email, r.first_name, r.last_name FROM participants p \
+             JOIN requesters r ON r.id = p.requester_id \
+             WHERE p.ticket_id = $1 AND r.undeliverable_at IS NULL ORDER BY r.id LIMIT 50",
+        )
+        .bind(ticket_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(email, first, last)| (email, format!("{first} {last}").trim().to_string()))
+            .collect())
+    }
+
     /// The requester with this id.
     pub async fn requester(&self, id: i64) -> Result<Option<Requester>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -129,6 +129,10 @@ async fn an_agents_files_reach_the_requester(db: TestDb) {
             .unwrap()
             .contains("See the attached workaround.")
     );
+    // From shows the agent, with the support address.
+    let from = m.from().unwrap().first().unwrap();
+    assert_eq!(from.name(), Some("Agent alan@example.test via Support"));
+    assert_eq!(from.address(), Some(support_addr.as_str()));
     // Too large to attach: named, with the way to the portal.
     let big = vec![b'x'; 10_000];
     let csrf = alan.get(&path).await.csrf();
@@ -407,6 +411,15 @@ async fn full_loop(db: TestDb) {
         let m = parse(&raw);
         assert!(header(&m, "Auto-Submitted").is_none());
         assert!(m.subject().unwrap().contains(&format!("[{reference}]")));
+        // One conversation: every copy shows Ann in To and Carl in Cc, so
+        // Reply All reaches everyone.
+        let to: Vec<&str> = m.to().unwrap().iter().filter_map(|a| a.address()).collect();
+        let cc: Vec<&str> = m
+            .cc()
+            .map(|c| c.iter().filter_map(|a| a.address()).collect())
+            .unwrap_or_default();
+        assert_eq!(to, vec![ann.as_str()]);
+        assert_eq!(cc, vec![carl.as_str()]);
         let body = m.body_text(0).unwrap();
         assert!(body.contains("We are sending a technician."), "{body}");
         assert!(

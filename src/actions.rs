@@ -180,11 +180,13 @@ async fn change_status(
 ) -> Result<()> {
     let from = ticket.status;
     set_status(ticket, to, now);
+    // Statuses in words, as the pages name them ("In progress", not in_progress).
+    let (from_label, to_label) = (from.label(), to.label());
     let text = match reason {
         Reason::ReopenedByReply => format!("Reopened by reply from {by}"),
-        Reason::SetByStaff => format!("Status changed from {from} to {to} by {by}"),
+        Reason::SetByStaff => format!("Status changed from {from_label} to {to_label} by {by}"),
         _ => format!(
-            "Status changed from {from} to {to} by {by} ({})",
+            "Status changed from {from_label} to {to_label} by {by} ({})",
             reason.describe()
         ),
     };

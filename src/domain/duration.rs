@@ -66,6 +66,33 @@ impl FromStr for Span {
     }
 }
 
+impl Span {
+    /// In words for people: "1 week", "3 days", "90 minutes" (the largest
+    /// unit that divides it, as in the configuration).
+    pub fn words(&self) -> String {
+        let secs = self.0.as_secs();
+        if secs == 0 {
+            return "no time".into();
+        }
+        let (unit, factor) = [
+            ("week", 7 * 86_400),
+            ("day", 86_400),
+            ("hour", 3_600),
+            ("minute", 60),
+            ("second", 1),
+        ]
+        .into_iter()
+        .find(|(_, f)| secs.is_multiple_of(*f))
+        .unwrap_or(("second", 1));
+        let n = secs / factor;
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    }
+}
+
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.0.as_secs();
@@ -108,6 +135,15 @@ impl<'de> Deserialize<'de> for Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_read_as_words() {
+        assert_eq!(Span::secs(7 * 86_400).words(), "1 week");
+        assert_eq!(Span::secs(3 * 86_400).words(), "3 days");
+        assert_eq!(Span::secs(5400).words(), "90 minutes");
+        assert_eq!(Span::secs(1).words(), "1 second");
+        assert_eq!(Span::secs(0).words(), "no time");
+    }
 
     #[test]
     fn parses_every_unit_and_zero() {

@@ -125,6 +125,18 @@ impl Status {
     pub fn pauses_sla(self) -> bool {
         matches!(self, Status::Pending | Status::OnHold)
     }
+    /// How the console and the system messages name the status.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Open => "Open",
+            Status::InProgress => "In progress",
+            Status::Pending => "Pending",
+            Status::OnHold => "On hold",
+            Status::Resolved => "Resolved",
+            Status::Closed => "Closed",
+        }
+    }
+
     /// How a requester sees this status.
     pub fn requester_label(self) -> &'static str {
         match self {

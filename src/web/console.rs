@@ -500,16 +500,18 @@ pub(crate) fn options<'a>(
         .collect()
 }
 
+/// "1 ticket", "3 tickets".
+fn tickets(n: usize) -> String {
+    if n == 1 {
+        "1 ticket".into()
+    } else {
+        format!("{n} tickets")
+    }
+}
+
 /// How the console names a status.
 pub(crate) fn status_label(s: Status) -> &'static str {
-    match s {
-        Status::Open => "Open",
-        Status::InProgress => "In progress",
-        Status::Pending => "Pending",
-        Status::OnHold => "On hold",
-        Status::Resolved => "Resolved",
-        Status::Closed => "Closed",
-    }
+    s.label()
 }
 
 /// The queue's query string with one parameter replaced (or removed).
@@ -758,7 +760,7 @@ async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
                         Err(e) => failed.push(format!("{id}: {e}")),
                     }
                 }
-                return Ok((format!("Deleted {done} tickets."), failed));
+                return Ok((format!("Deleted {}.", tickets(done)), failed));
             }
             let changes = form.changes()?;
             if changes.is_empty() {
@@ -783,7 +785,7 @@ async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
                 }
                 done += usize::from(ok);
             }
-            Ok((format!("Updated {done} of {} tickets.", ids.len()), failed))
+            Ok((format!("Updated {done} of {}.", tickets(ids.len())), failed))
         };
         match run.await {
             Ok((text, failed)) => {

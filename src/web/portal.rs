@@ -962,7 +962,7 @@ async fn help(State(state): State<AppState>, headers: HeaderMap) -> Response {
     c.insert("prefix".into(), json!(state.settings().tickets.prefix));
     c.insert(
         "reopen_window".into(),
-        json!(state.settings().tickets.reopen_window.to_string()),
+        json!(state.settings().tickets.reopen_window.words()),
     );
     state
         .pages

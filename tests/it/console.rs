@@ -447,7 +447,7 @@ async fn the_console(db: TestDb) {
             ],
         )
         .await;
-    assert!(r.body.contains("Updated 1 of 1 tickets."), "{}", r.body);
+    assert!(r.body.contains("Updated 1 of 1 ticket."), "{}", r.body);
     assert_eq!(
         admin
             .get("/console?priority=urgent&status=open")
@@ -487,7 +487,7 @@ async fn the_console(db: TestDb) {
             ],
         )
         .await;
-    assert!(r.body.contains("Deleted 1 tickets."), "{}", r.body);
+    assert!(r.body.contains("Deleted 1 ticket."), "{}", r.body);
     assert!(
         app.store
             .ticket_by_ref(&"TKT-2".parse().unwrap())

@@ -231,6 +231,11 @@ async fn strangers_agents_and_status_rules(db: TestDb) {
     let ticket = r.store.ticket(t).await.unwrap().unwrap();
     assert_eq!(ticket.status, Status::InProgress);
     assert!(ticket.first_response_at.is_some());
+    // Statuses in words in the thread, as the pages name them.
+    assert!(r.store.messages(t, true).await.unwrap().iter().any(|m| {
+        m.body_text
+            .starts_with("Status changed from Open to In progress")
+    }),);
 
     // A stranger replying into the thread gets a new ticket linked to it.
     let d = r.deliver("From: eve@example.com\nTo: support@example.test\nSubject: Re: VPN\nMessage-ID: <v3@example.com>\nReferences: <v1@example.org>\n\nMe too\n").await;

@@ -436,6 +436,8 @@ async fn links_sessions_and_authorisation(db: TestDb) {
     // The profile: the address shown read-only; names saved; switching
     // "the team replies" off suppresses the next agent reply to Ann.
     let (_, help) = get(&app, "/portal/help", Some(&cookie)).await;
+    // Durations in words, not the configuration's codes.
+    assert!(help.contains("A reply within 1 week of closing"), "{help}");
     assert!(
         help.contains("href=\"https://help.example.org/\""),
         "{help}"

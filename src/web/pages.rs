@@ -37,6 +37,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/web/console_users.hbs"),
     ),
     (
+        "console_outbox",
+        include_str!("../../templates/web/console_outbox.hbs"),
+    ),
+    (
         "console_settings",
         include_str!("../../templates/web/console_settings.hbs"),
     ),

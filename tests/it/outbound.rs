@@ -272,6 +272,66 @@ async fn the_attacks_of_a_public_mailbox_give_nothing(db: TestDb) {
     app.stop().await;
 }
 
+/// A receipt refused with 550 shows on its ticket's page (what, to whom,
+/// the server's answer) with a retry button, and on the admins' outbox page.
+async fn failed_deliveries_show_on_the_ticket_and_the_outbox_page(db: TestDb) {
+    let stack = mailstack();
+    let (support_addr, support_pw) = stack.user("support");
+    ready(&support_addr, &support_pw).await;
+    let app = spawn_app_with(db, |s| {
+        support(s, &support_addr, &support_pw, stack.smtp_port)
+    })
+    .await;
+    let store = app.store.clone();
+    let refused = format!("refuse-{}@example.test", uuid::Uuid::new_v4().simple());
+    let reference = api_open(&app, &refused, "A 5xx").await;
+    eventually(60, "the receipt fails", || async {
+        !store
+            .outbox_list(Some("failed"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    crate::console::account(
+        &app,
+        "root@example.test",
+        postdesk::domain::Role::Admin,
+        "root-password-1",
+    )
+    .await;
+    let (admin, _) =
+        crate::console::Agent::sign_in(&app, "root@example.test", "root-password-1").await;
+    let page = admin.get(&format!("/console/tickets/{reference}")).await;
+    assert!(page.body.contains("Mail not delivered"), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("<strong>Receipt</strong> to {refused}: failed"))
+    );
+    assert!(page.body.contains("550"), "the server's answer is shown");
+    let outbox = admin.get("/console/admin/outbox?state=failed").await;
+    assert_eq!(outbox.status, 200);
+    assert!(outbox.body.contains(&refused) && outbox.body.contains(&reference));
+    // Retry from the ticket page: queued again (and refused again).
+    let id = store.outbox_list(Some("failed"), 10).await.unwrap()[0].id;
+    let r = admin
+        .post(
+            &format!("/console/tickets/{reference}/outbox/{id}/retry"),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let row = store
+        .outbox_list(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|o| o.id == id)
+        .unwrap();
+    assert!(row.state == "queued" || row.attempts <= 1, "{row:?}");
+    app.stop().await;
+}
+
 async fn outbox_settled(store: &Store) -> bool {
     store
         .outbox_counts()
@@ -703,6 +763,7 @@ crate::on_both_backends!(
     bounce_marks_the_address_undeliverable,
     an_agents_files_reach_the_requester,
     the_attacks_of_a_public_mailbox_give_nothing,
+    failed_deliveries_show_on_the_ticket_and_the_outbox_page,
 );
 
 /// Implicit TLS and STARTTLS to Postfix, trusting the stack's certificate

@@ -30,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/admin/mailboxes/{name}", get(edit_mailbox))
         .route("/console/admin/mailboxes/{name}/{op}", post(mailbox_op))
         .route("/console/admin/users", get(users).post(add_user))
+        .route("/console/admin/outbox", get(outbox))
+        .route("/console/admin/outbox/{id}/retry", post(outbox_retry))
         .route("/console/admin/users/{id}", post(update_user))
         .route("/console/admin/users/{id}/password", post(new_password))
 }
@@ -449,6 +451,78 @@ async fn users_page(
     Ok(state
         .pages
         .render(StatusCode::OK, "console_users", &Value::Object(c)))
+}
+
+#[derive(Debug, Deserialize)]
+struct OutboxQuery {
+    #[serde(default)]
+    state: String,
+}
+
+/// `GET /console/admin/outbox?state=failed`: notifications by state, with
+/// the server's answer and a retry button (admins).
+async fn outbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<OutboxQuery>,
+) -> Response {
+    page(&state, &headers, async |me: &Staff| {
+        admin_only(me)?;
+        let counts = state.store.outbox_counts().await?;
+        let wanted = if q.state.is_empty() {
+            "failed"
+        } else {
+            q.state.as_str()
+        };
+        let states: Vec<Value> = ["failed", "held", "suppressed", "queued", "sent"]
+            .into_iter()
+            .map(|s| {
+                json!({
+                    "value": s, "label": s, "active": s == wanted,
+                    "count": counts.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n),
+                })
+            })
+            .collect();
+        let rows = state.store.outbox_list(Some(wanted), 200).await?;
+        let mut list = Vec::with_capacity(rows.len());
+        for o in &rows {
+            let mut row = super::ticket::delivery_json(o);
+            let reference = match o.ticket_id {
+                Some(id) => state
+                    .store
+                    .ticket(id)
+                    .await?
+                    .map(|t| t.reference.to_string()),
+                None => None,
+            };
+            row["ticket"] = json!(reference);
+            list.push(row);
+        }
+        let mut c = base(&state, "Outbox", Some(me));
+        c.insert("states".into(), json!(states));
+        c.insert("rows".into(), json!(list));
+        c.insert("notice".into(), Value::Null);
+        Ok(state
+            .pages
+            .render(StatusCode::OK, "console_outbox", &Value::Object(c)))
+    })
+    .await
+}
+
+/// `POST /console/admin/outbox/{id}/retry` (admins).
+async fn outbox_retry(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    page(&state, &headers, async |me: &Staff| {
+        admin_only(me)?;
+        me.check(&form.csrf)?;
+        state.store.outbox_retry(Some(id), now_millis()).await?;
+        Ok(Redirect::to("/console/admin/outbox").into_response())
+    })
+    .await
 }
 
 async fn users(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -27,7 +27,69 @@ pub fn router() -> Router<AppState> {
         .route("/console/tickets/{reference}/update", post(update))
         .route("/console/tickets/{reference}/merge", post(merge))
         .route("/console/tickets/{reference}/delete", post(delete))
+        .route(
+            "/console/tickets/{reference}/outbox/{id}/retry",
+            post(retry_delivery),
+        )
         .route("/console/attachments/{id}", get(download))
+}
+
+/// A notice as people name it.
+pub(crate) fn notice_words(name: &str) -> &str {
+    match name {
+        "receipt" => "Receipt",
+        "team_new_ticket" => "New-ticket alert to the team",
+        "agent_reply" => "Agent's reply",
+        "status_changed" => "Resolved/closed notice",
+        "assigned" => "Assignment notice",
+        "requester_reply" => "Requester's reply notice",
+        "portal_link" => "Portal link",
+        other => other,
+    }
+}
+
+/// An outbox row for the pages: what, to whom, its state and why.
+pub(crate) fn delivery_json(o: &crate::store::outbox::OutboxRow) -> Value {
+    json!({
+        "id": o.id,
+        "notice": notice_words(&o.notice),
+        "recipient": o.recipient,
+        "state": match o.state.as_str() {
+            "failed" => "failed",
+            "held" => "held back by the loop guard",
+            "suppressed" => "not sent",
+            other => other,
+        },
+        "attempts": o.attempts,
+        "why": o.last_error,
+        "retry": matches!(o.state.as_str(), "failed" | "held" | "suppressed"),
+    })
+}
+
+/// `POST /console/tickets/{ref}/outbox/{id}/retry`: queues a mail of this
+/// ticket that failed, was held or suppressed again.
+async fn retry_delivery(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((reference, id)): Path<(String, i64)>,
+    Form(form): Form<super::CsrfForm>,
+) -> Response {
+    page(&state, &headers, async |me: &Staff| {
+        me.check(&form.csrf)?;
+        let t = find(&state, &reference).await?;
+        if !state
+            .store
+            .outbox_for_ticket(t.id)
+            .await?
+            .iter()
+            .any(|o| o.id == id)
+        {
+            return Err(ConsoleError::NotFound(format!("mail {id} of {reference}")));
+        }
+        state.store.outbox_retry(Some(id), now_millis()).await?;
+        Ok(back_to(&state, &t))
+    })
+    .await
 }
 
 /// A ticket by reference (of this install's prefix).
@@ -153,6 +215,16 @@ async fn show(
             }),
         );
         c.insert("messages".into(), json!(thread));
+        // Mail about this ticket that did not go out, and why.
+        let deliveries: Vec<Value> = state
+            .store
+            .outbox_for_ticket(t.id)
+            .await?
+            .iter()
+            .filter(|o| matches!(o.state.as_str(), "failed" | "held" | "suppressed"))
+            .map(delivery_json)
+            .collect();
+        c.insert("deliveries".into(), json!(deliveries));
         c.insert("prefix".into(), json!(state.settings().tickets.prefix));
         c.insert("statuses".into(), json!(options(statuses.iter().copied(), "")));
         c.insert("status_select".into(), json!(options(statuses.iter().copied(), t.status.as_str())));

@@ -371,6 +371,9 @@ pub struct OutboundSettings {
     pub per_address_per_hour: u32,
     /// Loop guard: automated mails on one ticket per hour.
     pub per_ticket_per_hour: u32,
+    /// Loop guard: automated mails per hour over a ticket and the tickets
+    /// linked to it (a responder answering from changing addresses).
+    pub per_conversation_per_hour: u32,
     /// A folder of templates overriding the built-in ones by file name
     /// (`receipt.text.hbs`, `partials/footer.html.hbs`, ...).
     pub templates: Option<PathBuf>,
@@ -397,6 +400,7 @@ impl Default for OutboundSettings {
             retry_base: Span::secs(30),
             per_address_per_hour: 10,
             per_ticket_per_hour: 20,
+            per_conversation_per_hour: 10,
             templates: None,
             portal_link_ttl: Span::secs(30 * 24 * 3600),
             team_name: "Support".into(),
@@ -411,6 +415,7 @@ impl OutboundSettings {
         crate::domain::notify::LoopLimits {
             per_address_per_hour: self.per_address_per_hour,
             per_ticket_per_hour: self.per_ticket_per_hour,
+            per_conversation_per_hour: self.per_conversation_per_hour,
         }
     }
 }

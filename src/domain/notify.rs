@@ -100,6 +100,10 @@ impl Notice {
 pub struct LoopLimits {
     pub per_address_per_hour: u32,
     pub per_ticket_per_hour: u32,
+    /// Over a conversation: a ticket and the tickets linked from it (a
+    /// responder that answers from a new address each time opens a linked
+    /// ticket each time; together they are one sender).
+    pub per_conversation_per_hour: u32,
 }
 
 impl Default for LoopLimits {
@@ -107,6 +111,7 @@ impl Default for LoopLimits {
         LoopLimits {
             per_address_per_hour: 10,
             per_ticket_per_hour: 20,
+            per_conversation_per_hour: 10,
         }
     }
 }
@@ -116,6 +121,8 @@ impl Default for LoopLimits {
 pub struct RecentMail {
     pub to_address: u32,
     pub on_ticket: u32,
+    /// On the ticket's whole conversation (it and the tickets linked to it).
+    pub in_conversation: u32,
 }
 
 /// What to do with one queued notice.
@@ -168,6 +175,12 @@ pub fn decide(notice: Notice, to: &Recipient, recent: RecentMail, limits: LoopLi
         return Verdict::Hold(format!(
             "loop guard: {} automated mails on this ticket in the last hour",
             recent.on_ticket
+        ));
+    }
+    if recent.in_conversation >= limits.per_conversation_per_hour {
+        return Verdict::Hold(format!(
+            "loop guard: {} automated mails in this conversation (this ticket and the tickets linked to it) in the last hour, to changing addresses",
+            recent.in_conversation
         ));
     }
     Verdict::Send
@@ -228,6 +241,7 @@ mod tests {
         let ok = |to_address, on_ticket| RecentMail {
             to_address,
             on_ticket,
+            in_conversation: 0,
         };
         assert_eq!(
             decide(Notice::Receipt, &r, ok(9, 19), limits),
@@ -249,11 +263,34 @@ mod tests {
     }
 
     #[test]
+    fn a_responder_rotating_its_address_is_held_per_conversation() {
+        let limits = LoopLimits::default();
+        let rotating = RecentMail {
+            to_address: 0,
+            on_ticket: 0,
+            in_conversation: limits.per_conversation_per_hour,
+        };
+        assert!(matches!(
+            decide(Notice::Receipt, &Recipient::default(), rotating, limits),
+            Verdict::Hold(why) if why.contains("conversation")
+        ));
+        let below = RecentMail {
+            in_conversation: limits.per_conversation_per_hour - 1,
+            ..rotating
+        };
+        assert_eq!(
+            decide(Notice::Receipt, &Recipient::default(), below, limits),
+            Verdict::Send
+        );
+    }
+
+    #[test]
     fn mail_to_the_team_is_never_held_by_the_loop_guard() {
         let limits = LoopLimits::default();
         let flooded = RecentMail {
             to_address: 500,
             on_ticket: 500,
+            in_conversation: 500,
         };
         for notice in [
             Notice::TeamNewTicket,

@@ -300,20 +300,33 @@ impl Worker {
         let reads = self.settings.get().database.max_connections.max(1) as usize;
         let mut views: HashMap<i64, Option<TicketView>> = HashMap::new();
         let mut on_ticket: HashMap<i64, u32> = HashMap::new();
+        let mut in_conversation: HashMap<i64, u32> = HashMap::new();
         let mut loaded = futures::stream::iter(ticket_ids)
             .map(|id| {
                 let mailboxes = &mailboxes;
                 async move {
                     let view = self.view(id, mailboxes).await?;
                     let sent = self.store.automated_sent_on(id, hour_ago).await?;
-                    Ok::<_, StoreError>((id, view, sent))
+                    // Only a linked ticket has a conversation beyond itself.
+                    let linked = view
+                        .as_ref()
+                        .is_some_and(|v| v.ticket.linked_ticket_id.is_some());
+                    let around = if linked {
+                        self.store
+                            .automated_sent_in_conversation(id, hour_ago)
+                            .await?
+                    } else {
+                        sent
+                    };
+                    Ok::<_, StoreError>((id, view, sent, around))
                 }
             })
             .buffer_unordered(reads);
         while let Some(r) = loaded.next().await {
-            let (id, view, sent) = r?;
+            let (id, view, sent, around) = r?;
             views.insert(id, view);
             on_ticket.insert(id, sent);
+            in_conversation.insert(id, around);
         }
         drop(loaded);
         let mut people: HashMap<String, RecipientFacts> = HashMap::new();
@@ -384,6 +397,7 @@ impl Worker {
             let recent = RecentMail {
                 to_address: to_address[&c.recipient],
                 on_ticket: on_ticket[&ticket_id],
+                in_conversation: in_conversation[&ticket_id],
             };
             let recipient = Recipient {
                 undeliverable: facts.undeliverable,
@@ -409,6 +423,7 @@ impl Worker {
             if notice.automated().is_some() {
                 *to_address.get_mut(&c.recipient).expect("counted") += 1;
                 *on_ticket.get_mut(&ticket_id).expect("counted") += 1;
+                *in_conversation.get_mut(&ticket_id).expect("counted") += 1;
             }
             match self.sender(view) {
                 // Configuration, not the mail: wait for an admin to add SMTP.

@@ -326,6 +326,35 @@ impl Store {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
+    /// Automated mail sent since `since` over the conversation of ticket
+    /// `ticket_id`: its root (following `linked_ticket_id` up) and every
+    /// ticket linked below it.
+    pub async fn automated_sent_in_conversation(&self, ticket_id: i64, since: i64) -> Result<u32> {
+        let mut root = ticket_id;
+        for _ in 0..50 {
+            let up: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT linked_ticket_id FROM tickets WHERE id = $1")
+                    .bind(root)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            match up.flatten() {
+                Some(parent) if parent != root => root = parent,
+                _ => break,
+            }
+        }
+        let (n,): (i64,) = sqlx::query_as(
+            "WITH RECURSIVE chain(id) AS (SELECT CAST($1 AS BIGINT) UNION \
+             SELECT t.id FROM tickets t JOIN chain c ON t.linked_ticket_id = c.id) \
+             SELECT COUNT(*) FROM outbox WHERE ticket_id IN (SELECT id FROM chain) \
+             AND state = 'sent' AND sent_at >= $2 AND notice <> 'agent_reply'",
+        )
+        .bind(root)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
     /// The Message-IDs of a ticket's conversation (received and sent), oldest
     /// first, at most `limit` of the newest; each sent one with the address
     /// it went to (`None` for received mail: everyone on the thread has it).

@@ -332,6 +332,73 @@ async fn failed_deliveries_show_on_the_ticket_and_the_outbox_page(db: TestDb) {
     app.stop().await;
 }
 
+/// A responder that answers each receipt from a new address (same words,
+/// `Re:` the receipt, In-Reply-To it, no automation headers) opens a linked
+/// ticket each time; the loop guard counts the whole conversation as one
+/// sender and holds the receipt once its cap is reached: the loop dies.
+async fn a_responder_rotating_its_address_is_stopped(db: TestDb) {
+    let stack = mailstack();
+    let (support_addr, support_pw) = stack.user("support");
+    ready(&support_addr, &support_pw).await;
+    let robots: Vec<(String, String)> = (0..8).map(|i| stack.user(&format!("rot{i}"))).collect();
+    let app = spawn_app_with(db, |s| {
+        support(s, &support_addr, &support_pw, stack.smtp_port);
+        s.outbound.per_conversation_per_hour = 4;
+    })
+    .await;
+    let store = app.store.clone();
+    let first = format!(
+        "From: <{}>\r\nTo: {support_addr}\r\nSubject: Order status\r\nMessage-ID: <rot-start@example.test>\r\n\r\nThanks, your mail has been received.\r\n",
+        robots[0].0
+    );
+    stack
+        .send(&robots[0].0, &support_addr, first.as_bytes())
+        .await;
+    let mut answered = 0;
+    for i in 0..robots.len() - 1 {
+        let (me, pw) = &robots[i];
+        let mut receipt = None;
+        for _ in 0..40 {
+            if let Some(raw) = stack.inbox(me, pw).await.into_iter().next() {
+                receipt = Some(raw);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        let Some(raw) = receipt else { break };
+        let m = parse(&raw);
+        let next = &robots[i + 1].0;
+        let reply = format!(
+            "From: <{next}>\r\nTo: {support_addr}\r\nSubject: Re: {}\r\nMessage-ID: <rot-{i}@example.test>\r\nIn-Reply-To: <{}>\r\n\r\nThanks, your mail has been received.\r\n",
+            m.subject().unwrap_or(""),
+            m.message_id().unwrap_or("")
+        );
+        stack.send(next, &support_addr, reply.as_bytes()).await;
+        answered += 1;
+    }
+    assert_eq!(
+        answered, 4,
+        "the cap of 4 receipts per conversation stopped it"
+    );
+    eventually(30, "the queue settles", || async {
+        outbox_settled(&store).await
+    })
+    .await;
+    let held = store.outbox_list(Some("held"), 10).await.unwrap();
+    assert_eq!(held.len(), 1, "{held:?}");
+    let notes = store
+        .messages(held[0].ticket_id.unwrap(), false)
+        .await
+        .unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|m| m.kind == MessageKind::System && m.body_text.contains("conversation")),
+        "{notes:?}"
+    );
+    app.stop().await;
+}
+
 async fn outbox_settled(store: &Store) -> bool {
     store
         .outbox_counts()
@@ -764,6 +831,7 @@ crate::on_both_backends!(
     an_agents_files_reach_the_requester,
     the_attacks_of_a_public_mailbox_give_nothing,
     failed_deliveries_show_on_the_ticket_and_the_outbox_page,
+    a_responder_rotating_its_address_is_stopped,
 );
 
 /// Implicit TLS and STARTTLS to Postfix, trusting the stack's certificate

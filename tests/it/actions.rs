@@ -138,7 +138,7 @@ async fn statuses_follow_the_rules_through_a_conversation(db: TestDb) {
         "{systems:?}"
     );
     assert!(
-        systems[0].contains("from open to in_progress by agent@example.test (agent)"),
+        systems[0].contains("from Open to In progress by agent@example.test (agent)"),
         "{systems:?}"
     );
     assert_eq!(t.message_count, thread.len() as i64);

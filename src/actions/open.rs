@@ -225,10 +225,21 @@ impl Actions {
             let p = tx.upsert_requester(cc, None, now, false).await?;
             tx.add_participant(ticket_id, p.id).await?;
         }
-        let (author_kind, author_user_id, author_requester_id) = match staff {
-            Some((_, user_id)) => (AuthorKind::Agent, Some(user_id), None),
-            None => (AuthorKind::Requester, None, Some(requester.id)),
+        // The first message is the requester's words, also when an agent
+        // enters them (a phone call, a chat): it says who entered it.
+        let entered_by = match staff {
+            Some((_, user_id)) => tx.user(user_id).await?.map(|u| {
+                let who = if u.name.trim().is_empty() {
+                    u.email.to_string()
+                } else {
+                    u.name.clone()
+                };
+                format!("Entered by {who} ({})", input.channel)
+            }),
+            None => None,
         };
+        let (author_kind, author_user_id, author_requester_id) =
+            (AuthorKind::Requester, None, Some(requester.id));
         let message_id = tx
             .insert_message(NewMessage {
                 ticket_id,
@@ -242,7 +253,7 @@ impl Actions {
                 mail_message_id: input.mail_message_id,
                 inbound_id: input.inbound_id,
                 verification: input.verification,
-                notice: input.notice,
+                notice: input.notice.or(entered_by),
                 now,
             })
             .await?;

@@ -113,9 +113,13 @@ async fn tickets_over_the_api(db: TestDb) {
         t["messages"][2]["author"],
         json!({ "email": "agent@example.test", "name": "Staff Member", "role": "agent" })
     );
+    // Opened by the agent on the requester's behalf: the requester's words,
+    // saying who entered them.
+    assert_eq!(t["messages"][0]["author"]["role"], "requester");
+    assert_eq!(t["messages"][0]["author"]["email"], "jane@example.org");
     assert_eq!(
-        t["messages"][0]["author"]["role"], "agent",
-        "opened by the agent on the requester's behalf"
+        t["messages"][0]["notice"],
+        "Entered by Staff Member (phone)"
     );
 
     let patch =

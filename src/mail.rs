@@ -394,7 +394,8 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, MailError> {
         html_notice = Some(refused.notice());
     }
     if !has_plain && let Some(h) = &html {
-        text = html_to_text(h);
+        // Already checked above: read as a tree.
+        text = html2text::from_read(h.as_bytes(), 100).unwrap_or_else(|_| html::strip_tags(h));
     }
     let mut attachments = Vec::new();
     let mut report = None;

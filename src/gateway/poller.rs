@@ -58,15 +58,20 @@ pub struct Synced {
 /// announced new mail (a mail delivered while we fetched, or between a
 /// fetch and IDLE, must not wait for the next one).
 fn announced_new_mail(session: &mut Session) -> bool {
-    let mut news = false;
-    while let Ok(r) = session.unsolicited_responses.try_recv() {
-        news |= matches!(
+    let responses = &session.unsolicited_responses;
+    any_new_mail(std::iter::from_fn(|| responses.try_recv().ok()))
+}
+
+/// Reads every response (all of them: the channel is drained); whether one
+/// announced new mail.
+fn any_new_mail(responses: impl Iterator<Item = async_imap::types::UnsolicitedResponse>) -> bool {
+    responses.fold(false, |news, r| {
+        news | matches!(
             r,
             async_imap::types::UnsolicitedResponse::Exists(_)
                 | async_imap::types::UnsolicitedResponse::Recent(_)
-        );
-    }
-    news
+        )
+    })
 }
 
 /// Polls one mailbox.
@@ -507,14 +512,7 @@ impl Poller {
         let news = session.unsolicited_responses.clone();
         let mut handle = session.idle();
         handle.init().await?;
-        let mut pending = false;
-        while let Ok(r) = news.try_recv() {
-            pending |= matches!(
-                r,
-                async_imap::types::UnsolicitedResponse::Exists(_)
-                    | async_imap::types::UnsolicitedResponse::Recent(_)
-            );
-        }
+        let pending = any_new_mail(std::iter::from_fn(|| news.try_recv().ok()));
         let stopped = if pending {
             false
         } else {

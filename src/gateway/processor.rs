@@ -933,7 +933,9 @@ impl Processor {
         // very address, or when it was received on the ticket (a
         // participant replying to the thread holds it; non-participants
         // never join by it).
+        // Only an unverified sender needs it: spare the lookup otherwise.
         found.message_id_secret = match matched_id {
+            _ if verified => false,
             Some((id, _, true)) => match self.key.outbox_id_of(id) {
                 Some(outbox) => tx
                     .outbox_recipient(outbox)

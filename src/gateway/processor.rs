@@ -10,7 +10,7 @@ use crate::actions::{
 use crate::domain::{Actor, Channel, EmailAddress, Millis};
 use crate::mail::auth::verify;
 use crate::mail::classify::{BounceInfo, Classification, classify};
-use crate::mail::extract::extract_reply;
+use crate::mail::extract::{Known, extract_reply, extract_reply_in_thread};
 use crate::mail::subject::{clean_subject, plus_tokens, ticket_tag};
 use crate::mail::token::SigningKey;
 use crate::mail::{ParsedMail, parse};
@@ -335,6 +335,16 @@ impl From<ActionError> for Refused {
     }
 }
 
+/// How many of a ticket's latest replies a reply is compared with.
+const KNOWN_REPLIES: i64 = 6;
+
+/// Whether a reply's text, as the rules cut it, is long enough to hold a
+/// quoted copy of an earlier message (the thread-aware check costs a
+/// query, so short replies skip it).
+fn suspect_quote(text: &str) -> bool {
+    text.split_whitespace().nth(24).is_some()
+}
+
 /// The text a message shows, and the whole text when it differs.
 fn bodies(mail: &ParsedMail) -> (String, Option<String>) {
     let reply = extract_reply(&mail.text);
@@ -343,8 +353,9 @@ fn bodies(mail: &ParsedMail) -> (String, Option<String>) {
     } else {
         reply
     };
-    let full = (reply.trim() != mail.text.trim() && !mail.text.trim().is_empty())
-        .then(|| mail.text.clone());
+    let whole = mail.text.replace("\r\n", "\n");
+    let full =
+        (reply.trim() != whole.trim() && !whole.trim().is_empty()).then(|| mail.text.clone());
     (reply, full)
 }
 
@@ -1048,6 +1059,21 @@ impl Processor {
                 (t, id, Disposition::Noted { ticket_id: t })
             }
             Decision::AgentReply(t) | Decision::RequesterReply(t) => {
+                // A long text may still quote one of the ticket's messages
+                // in a language or shape no rule knows; cut the copy
+                // (SPEC §5.6).
+                let (body_text, full_text) = if suspect_quote(&body_text) {
+                    let texts = tx.recent_reply_texts(t, KNOWN_REPLIES).await?;
+                    let known = Known::new(texts.iter().map(String::as_str));
+                    let cut = extract_reply_in_thread(&mail.text, &known);
+                    if cut.len() < body_text.len() {
+                        (cut, Some(mail.text.clone()))
+                    } else {
+                        (body_text, full_text)
+                    }
+                } else {
+                    (body_text, full_text)
+                };
                 let actor = match (decision, &staff) {
                     (Decision::AgentReply(_), Some(u)) => Actor::Staff {
                         user_id: u.id,

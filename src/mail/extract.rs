@@ -1,267 +1,26 @@
 //! The new text of a reply (SPEC §5.6): quoted history ("On … wrote:" and
 //! its translations, Outlook header blocks, "-----Original Message-----",
-//! forwarded-message markers, trailing `>` quotes) and signatures ("-- ",
-//! "Sent from my …") are folded away. When nothing would be left, the whole
-//! body is the reply. Line-based and linear in the input: no backtracking
-//! regex runs over the whole text.
+//! forwarded-message markers, trailing `>` quotes, and copies of the
+//! ticket's own messages in any language), signatures, closings ("Kind
+//! regards,\nJane") and external-sender banners are folded away; the whole
+//! text stays on the message. When nothing would be left, the whole body is
+//! the reply. Line-based and linear in the input: no backtracking regex
+//! runs over the whole text.
+//!
+//! - `header.rs`: quote headers, by shape and by the words of `phrases.rs`;
+//! - `signature.rs`: signatures, closings, rules and banners;
+//! - `thread.rs`: copies of the ticket's earlier messages;
+//! - `phrases.rs`: the words, as data.
 
-use regex::Regex;
-use std::sync::LazyLock;
+mod header;
+mod phrases;
+mod signature;
+mod thread;
 
-/// Lines that introduce quoted history: "On Tue, Jane wrote:" and its translations.
-static WROTE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)^\s*(?:>\s*)?(?:-+\s*)?(?:on|at|am|le|el|il|op|den|em|no dia|w dniu|dne|på|в|у|lúc|el día|den \d|op \d|am \d|le \d|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{4}年).{0,400}?(?:wrote|schrieb|a écrit|escribió|ha scritto|schreef|skrev|escreveu|napisał\(a\)|napisał|pisze|написал\(а\)|написал|написала|написав|kirjoitti|yazdı|napsal|írta|viết|geschreven|a scris|kirjutas|rašė|rakstīja|je napisal|napisao)(?:\s*:?\s*(?:-{2,}\s*)?$|\s.{0,160}:\s*$)",
-    )
-    .expect("valid regex")
-});
+pub use thread::Known;
 
-/// Chinese and Japanese forms ("在 … 写道：", "… のメッセージ:").
-static WROTE_CJK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*(?:在|於|于).{0,300}(?:写道|寫道)\s*[:：]\s*$|.{0,300}(?:写道|寫道|のメッセージ|書きました)\s*[:：]\s*$").expect("valid regex")
-});
-
-/// A header that starts with a date and names the author's address:
-/// `30.09.2017, 18.30, "Jane" <jane@example.org>:` or `2016-03-03 17:21 GMT+01:00 Jane <j@x.org>:`.
-static DATE_FIRST: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*\d{1,4}[./-]\d{1,2}[./-]\d{1,4}[,\s].{0,200}@.{0,200}:\s*$")
-        .expect("valid regex")
-});
-
-/// Any header naming an address and ending with a "wrote" verb, whatever
-/// comes first: `Jane <j@x.org> schrieb am Mi., 17. Mai 2017:`,
-/// `20 окт. 2016 г. 19:37 пользователь "Jane" <j@x.org> написал:`.
-static WROTE_ANY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)@.{0,300}(?:wrote|schrieb|a écrit|escribió|ha scritto|schreef|skrev|escreveu|napisał\(a\)|napisał|pisze|написал\(а\)|написал|написала|написав|kirjoitti|yazdı|napsal|írta|geschreven)(?:\s.{0,120})?\s*:\s*$",
-    )
-    .expect("valid regex")
-});
-
-/// A header that starts with a time or date and ends with the author's
-/// address: `11:00 AM, November 17, 2021, "Jane" <j@x.org>:`.
-static STAMP_FIRST: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\s*\d.{0,250}@[^\s>]{1,200}>\s*:\s*$").expect("valid regex"));
-
-/// A header that names a date or time and ends with the author's address in
-/// angle brackets: `Wednesday, 17 November 2021, 3:32 PM +0300 from j@x.org <j@x.org>:`,
-/// `ср, 30 апр. 2025 г. в 15:19, John Doe <doe@example.com>:`.
-static STAMP_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:\b(?:19|20)\d{2}\b|\b\d{1,2}[:.]\d{2}\b).{0,250}<[^<>@\s]{1,100}@[^<>\s]{1,200}\s*>\s*:\s*$")
-        .expect("valid regex")
-});
-
-/// A date, a name and an address, nothing more: `2013/7/20 sam via Meta <info@x.org>`.
-static DATE_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^\s*\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\s.{0,200}<[^<>@\s]{1,100}@[^<>\s]{1,200}>\s*:?\s*$",
-    )
-    .expect("valid regex")
-});
-
-/// Gmail's ISO form without a verb: `2016-03-03 17:21 GMT+01:00 Some One`
-/// (the name, group 1, is at most `ISO_STAMP_NAME` characters: counted by
-/// `is_iso_stamp`, since `{1,100}` over Unicode's `\w` compiled to 5.7 MB).
-static ISO_STAMP: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*\d{4}-\d{2}-\d{2} \d{1,2}:\d{2} GMT[+-]\d{2}:\d{2} ([\w\s.'-]+)$")
-        .expect("valid regex")
-});
-
-/// The longest name `ISO_STAMP` accepts after the time, in characters.
-const ISO_STAMP_NAME: usize = 100;
-
-/// Whether a text is Gmail's ISO header with a name of a sensible length.
-fn is_iso_stamp(text: &str) -> bool {
-    ISO_STAMP
-        .captures(text)
-        .is_some_and(|c| c[1].chars().count() <= ISO_STAMP_NAME)
-}
-
-/// The opening word of an "On … wrote:" header, for headers wrapped over lines.
-static WROTE_START: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^(?:on|am|le|el|il|op|em|den|dnia|w dniu|в)\s").expect("valid regex")
-});
-
-/// A line opening with a date: "2016-03-03", "tir. 18. apr.", "ср, 30 апр.", "Wednesday, 17".
-static DATE_START: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(?:\d|[^\s\d]{1,12}\.?,?\s+\d)").expect("valid regex"));
-
-/// "20 окт. 2016 г. 19:37 пользователь … написал:", "30 серп. 2016 р. 20:45 … пише:".
-static DATE_WROTE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"\d{4}.{1,200}(?:написал\(а\)|написала|написал|написав|пише|napisał\(a\)|napisał)\s*:\s*$",
-    )
-    .expect("valid regex")
-});
-
-/// Separator lines: "-----Original Message-----" and friends.
-static ORIGINAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)^\s*[-_=*]{2,}\s*(?:original message|original e-?mail|ursprüngliche nachricht|originalnachricht|message d'origine|message original|mensaje original|messaggio originale|oorspronkelijk bericht|origineel bericht|opprinnelig melding|originalmelding|ursprungligt meddelande|originalmeddelande|wiadomość oryginalna|oryginalna wiadomość|mensagem original|исходное сообщение|оригинальное сообщение|вихідне повідомлення|оригінальне повідомлення|forwarded message|weitergeleitete nachricht|message transféré|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht|videresendt melding|vidarebefordrat meddelande|oprindelig besked|alkuperäinen viesti|původní zpráva|eredeti üzenet|originalbericht)\s*[-_=*]{2,}\s*$",
-    )
-    .expect("valid regex")
-});
-
-/// "Begin forwarded message:" and similar openers.
-static FORWARDED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*(?:begin forwarded message|anfang der weitergeleiteten nachricht|début du message réexpédié|inicio del mensaje reenviado)\s*:?\s*$").expect("valid regex")
-});
-
-/// The "From:" line of an Outlook-style header block, in several languages, with optional bold markers.
-static HEADER_FROM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*[*>]?\s*\*?(?:from|von|de|van|fra|från|od|от|від|da|lähettäjä|kimden|feladó|expéditeur|发件人)\s*[:：]\*?\s*\S").expect("valid regex")
-});
-
-/// Other lines of such a block ("Sent:", "Date:", "To:", "Subject:", …).
-static HEADER_OTHER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*[*>]?\s*\*?(?:sent|date|to|subject|cc|gesendet|datum|an|betreff|envoyé|date d'envoi|à|objet|enviado|fecha|para|asunto|verzonden|aan|onderwerp|sendt|til|emne|skickat|till|ämne|wysłano|data|do|temat|отправлено|дата|кому|тема|надіслано|inviato|oggetto|a|enviada|assunto|envoyé le|date d'envoi|sujet|copie à|destinataire|répondre à|message du|emne|ämne|risposta|beantwoorden - aan|enviada em|reply-to|收件人|主题|发送时间)\s*[:：]").expect("valid regex")
-});
-
-/// "Sent from my iPhone" and the like: a signature line of mobile clients.
-static SENT_FROM: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*[(<]*(?:sent from my\b|sent (?:from|via|with|by) \S|get outlook for|envoyé de mon|envoyé depuis (?:mon|yahoo)|envoyé à partir de|von meinem .{0,40} gesendet|diese nachricht wurde von .{0,60} gesendet|enviado desde mi|enviado do meu|inviato da|verzonden met|verstuurd vanaf mijn|skickat från min|från min|sendt fra min|wysłane z mojego|отправлено с моего|sent via |gesendet von |envoyé depuis |enviado desde |отправлено из |從我的 iphone 傳送|\w+ from mobile)").expect("valid regex")
-});
-
-/// Whether a line is a mobile client's signature: one of the phrases above,
-/// on a short line that is not a sentence going on ("Sent from my desk, is
-/// much easier…" is text).
-fn is_sent_from(line: &str) -> bool {
-    let t = line.trim();
-    t.chars().count() <= 80 && !t.contains(", ") && SENT_FROM.is_match(t)
-}
-
-/// Whether a text (one line, or a header joined from several) is a quote header.
-fn is_header_text(text: &str) -> bool {
-    WROTE.is_match(text)
-        || WROTE_CJK.is_match(text)
-        || ORIGINAL.is_match(text)
-        || DATE_FIRST.is_match(text)
-        || WROTE_ANY.is_match(text)
-        || STAMP_FIRST.is_match(text)
-        || STAMP_ADDRESS.is_match(text)
-        || is_iso_stamp(text)
-        || FORWARDED.is_match(text)
-        || DATE_WROTE.is_match(text)
-        || DATE_ADDRESS.is_match(text)
-}
-
-/// A line of an Outlook-style header block ("From:", "Sent:", "Sujet :", …).
-fn is_header_field(line: &str) -> bool {
-    HEADER_FROM.is_match(line) || HEADER_OTHER.is_match(line)
-}
-
-/// How many lines a header starting at `i` takes: through the first line
-/// ending with a colon, within a few lines (a header wrapped by the client).
-fn header_len(lines: &[&str], i: usize) -> usize {
-    (i..lines.len().min(i + 6))
-        .find(|&k| {
-            let t = lines[k].trim_end();
-            t.ends_with(':') || t.ends_with('：')
-        })
-        .map_or(1, |k| k + 1 - i)
-}
-
-fn is_quote_header(lines: &[&str], i: usize) -> bool {
-    let line = lines[i];
-    if line.trim().is_empty() {
-        return false;
-    }
-    if is_header_text(line) {
-        return true;
-    }
-    // A header wrapped over several lines by the client: "On Tue, 3 Jan 2026,
-    // Jane Doe <jane@example.org>\nwrote:", "… schrieb am Di., 16. Aug. 2016\num
-    // 12:52 Uhr:", "Le 4 janv. 2016 19:03, \"Neil\"\n<n@x.org> a écrit :". The
-    // lines are contiguous and the first names a date or an address. When the
-    // later lines are a header on their own, the first belongs to it only if it
-    // opens like a header ("On …", "Le …", a date): "I ordered 3.\nOn Tue, Jane
-    // <j@x.org> wrote:" starts at its second line.
-    let first = line.trim();
-    if !quoted(line)
-        && (first.contains('@')
-            || first.chars().any(|c| c.is_ascii_digit())
-            || WROTE_START.is_match(first))
-    {
-        let opens = WROTE_START.is_match(first) || DATE_START.is_match(first);
-        let mut joined = first.to_string();
-        let mut rest = String::new();
-        // Only a dated "On …" header is wrapped around blank lines ("On Thu, 31 Mar
-        // 2016 at 11:16 Some One\n\n<\nmailto:…>\n> wrote:"); "On this day\n\nI
-        // wrote something" is text.
-        let gaps = WROTE_START.is_match(first) && first.chars().any(|c| c.is_ascii_digit());
-        for next in lines[i + 1..]
-            .iter()
-            .take(6)
-            .take_while(|l| gaps || !l.trim().is_empty())
-            .filter(|l| !l.trim().is_empty())
-            .take(4)
-        {
-            // "> wrote:" continues the header; ">:" closes an address.
-            let part = next.trim_start();
-            let part = part.strip_prefix("> ").unwrap_or(part).trim();
-            joined.push(' ');
-            joined.push_str(part);
-            rest.push(' ');
-            rest.push_str(part);
-            if joined.len() > 600 {
-                break;
-            }
-            if is_header_text(&joined) && (opens || !is_header_text(rest.trim())) {
-                return true;
-            }
-        }
-    }
-    // An Outlook block: "From:" followed within a few lines by "Sent:"/"Date:"/"To:"/"Subject:".
-    if HEADER_FROM.is_match(line) {
-        let next = lines[i + 1..]
-            .iter()
-            .take(6)
-            .filter(|l| !l.trim().is_empty())
-            .take(4);
-        if next.filter(|l| HEADER_OTHER.is_match(l)).count() >= 2 {
-            return true;
-        }
-    }
-    // Or three header fields in a row, one of them the sender ("Message du :",
-    // "De :", "A :", "Sujet :").
-    if is_header_field(line) {
-        let block: Vec<&&str> = lines[i..]
-            .iter()
-            .take(8)
-            .take_while(|l| is_header_field(l))
-            .collect();
-        if block.len() >= 3 && block.iter().any(|l| HEADER_FROM.is_match(l)) {
-            return true;
-        }
-    }
-    // A rule of underscores or dashes directly followed by such a block.
-    let rule = line.trim();
-    if rule.len() >= 10 && rule.chars().all(|c| c == '_' || c == '-') {
-        return lines[i + 1..]
-            .iter()
-            .find(|l| !l.trim().is_empty())
-            .is_some_and(|l| HEADER_FROM.is_match(l));
-    }
-    false
-}
-
-fn is_signature_start(line: &str) -> bool {
-    let t = line.trim_end();
-    t == "--" || t == "-- " || t == "__" || t.trim() == "--" || is_sent_from(line)
-}
-
-/// A line drawn only with rule characters ("====", "____", "ᐧ", "***").
-fn is_rule(line: &str) -> bool {
-    let t = line.trim();
-    !t.is_empty() && t.chars().all(|c| "-_,=+~#*ᐧ—".contains(c))
-}
-
-/// A rule that ends the new text: what follows it is a footer or signature
-/// ("____" above a mailing list's footer, "====" above a forwarded block).
-fn is_closing_rule(line: &str) -> bool {
-    let t = line.trim();
-    t == "ᐧ" || (t.chars().count() >= 4 && t.chars().all(|c| c == '_' || c == '='))
-}
+use header::{header_len, is_header_field, is_quote_header};
+use signature::{banner_len, closing_start, is_closing_rule, is_rule, is_signature_start};
 
 /// Whether a line is quoted: `>` or a Supercite-style `Jo>` prefix.
 fn quoted(line: &str) -> bool {
@@ -291,53 +50,36 @@ fn wraps_quote(previous: &str, line: &str) -> bool {
 /// Compiles the extraction rules now rather than on the first mail (the
 /// processor calls it as it starts: compiling them all takes ~75 ms).
 pub fn warm_up() {
-    for rule in [
-        &WROTE,
-        &WROTE_CJK,
-        &DATE_FIRST,
-        &WROTE_ANY,
-        &STAMP_FIRST,
-        &STAMP_ADDRESS,
-        &DATE_ADDRESS,
-        &ISO_STAMP,
-        &WROTE_START,
-        &DATE_START,
-        &DATE_WROTE,
-        &ORIGINAL,
-        &FORWARDED,
-        &HEADER_FROM,
-        &HEADER_OTHER,
-        &SENT_FROM,
-    ] {
-        LazyLock::force(rule);
-    }
+    header::warm_up();
+    signature::warm_up();
 }
 
-/// The new text of a reply; the whole text when stripping would leave nothing.
-pub fn extract_reply(text: &str) -> String {
-    let normalised = text.replace("\r\n", "\n").replace('\r', "\n");
-    let all: Vec<&str> = normalised.lines().take(20_000).collect();
-    let cut = (0..all.len()).find(|&i| is_quote_header(&all, i));
-    let text_before = |end: usize| {
-        all[..end]
-            .iter()
-            .any(|l| !l.trim().is_empty() && !quoted(l))
-    };
-    let lines: Vec<&str> = match cut {
-        // Bottom posting: the header comes first, the answer after the quotes.
-        Some(cut) if !text_before(cut) => {
-            // A forwarded block's own fields ("From:", "Subject:" wrapped, "To:") go too.
-            let mut from = cut + header_len(&all, cut);
-            if all.get(from).is_some_and(|l| is_header_field(l)) {
-                while from < all.len() && !all[from].trim().is_empty() {
-                    from += 1;
-                }
-            }
-            all[from..].iter().filter(|l| !quoted(l)).copied().collect()
-        }
-        Some(cut) => all[..cut].to_vec(),
-        None => all.clone(),
-    };
+/// Characters that change nothing a reader sees but break matching: bidi
+/// marks (Arabic and Hebrew clients wrap addresses in them), zero-width
+/// spaces and joiners, the byte-order mark.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Whether a line can belong to the header above a copied quote: short,
+/// naming a date, a time or an address, or ending in a colon (a header in a
+/// language no table lists: "Dne 3. 1. 2026 v 9:00 Jane napsal(a):").
+fn header_like(line: &str) -> bool {
+    let t = line.trim();
+    !t.is_empty()
+        && t.chars().count() <= 300
+        && (t.ends_with(':')
+            || t.ends_with('：')
+            || t.contains('@')
+            || t.chars().filter(|c| c.is_ascii_digit()).count() >= 4
+            || is_header_field(t)
+            || is_rule(t))
+}
+
+/// The lines of `lines` left when the signature ("-- ", "Sent from my
+/// iPhone"), a closing rule and the closing with its name block are folded
+/// away, with trailing quotes and blank lines: `start..end`.
+fn without_signature(lines: &[&str]) -> (usize, usize) {
     let mut end = lines.len();
     let start = lines
         .iter()
@@ -350,15 +92,145 @@ pub fn extract_reply(text: &str) -> String {
         end = rule;
     }
     // Trailing quotes (top posting without a header, or its remains) and rules.
-    while end > start
-        && (quoted(lines[end - 1])
-            || lines[end - 1].trim().is_empty()
-            || is_rule(lines[end - 1])
-            || (end >= 2 && wraps_quote(lines[end - 2], lines[end - 1])))
-    {
-        end -= 1;
+    let trim = |mut end: usize| {
+        while end > start
+            && (quoted(lines[end - 1])
+                || lines[end - 1].trim().is_empty()
+                || is_rule(lines[end - 1])
+                || (end >= 2 && wraps_quote(lines[end - 2], lines[end - 1])))
+        {
+            end -= 1;
+        }
+        end
+    };
+    end = trim(end);
+    if let Some(closing) = closing_start(&lines[start..end]) {
+        end = trim(start + closing);
     }
-    let reply = lines[start..end.max(start)].join("\n");
+    (start, end.max(start))
+}
+
+/// A text with its signature and closing folded away, as `extract_reply`
+/// folds them (for comparing with texts that keep them).
+pub fn fold_signature(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let (start, end) = without_signature(&lines);
+    let folded = lines[start..end].join("\n");
+    if folded.trim().is_empty() {
+        text.trim().to_string()
+    } else {
+        folded.trim().to_string()
+    }
+}
+
+/// The lines after a quote header at `cut` and the quoted block under it
+/// (quoted lines, their wrapped remains, a known copy ending at
+/// `copy_end`): the answers of a bottom-posted or interleaved reply. Its
+/// own `>` lines and later interleaved quotes are the requester's to keep.
+fn answers_after<'a>(all: &[&'a str], cut: usize, copy_end: Option<usize>) -> Vec<&'a str> {
+    let mut from = match copy_end {
+        Some(_) => cut,
+        None => cut + header_len(all, cut),
+    };
+    // A forwarded block's own fields ("From:", "Subject:" wrapped, "To:") go too.
+    if all.get(from).is_some_and(|l| is_header_field(l)) {
+        while from < all.len() && !all[from].trim().is_empty() {
+            from += 1;
+        }
+    }
+    let copy_end = copy_end.filter(|&e| e > from).unwrap_or(from);
+    while from < all.len()
+        && (from < copy_end
+            || quoted(all[from])
+            || all[from].trim().is_empty()
+            || (from > 0 && wraps_quote(all[from - 1], all[from])))
+    {
+        from += 1;
+    }
+    all[from..].to_vec()
+}
+
+/// Whether the text above a quote header is only a greeting ("Hi,",
+/// "Hallo Anna,"): one short line ending with a comma.
+fn greeting_only(lines: &[&str]) -> bool {
+    let text: Vec<&&str> = lines.iter().filter(|l| !l.trim().is_empty()).collect();
+    text.len() == 1 && {
+        let t = text[0].trim();
+        !quoted(t)
+            && t.chars().count() <= 40
+            && t.ends_with(',')
+            && t.split_whitespace().count() <= 4
+    }
+}
+
+/// The new text of a reply; the whole text when stripping would leave nothing.
+pub fn extract_reply(text: &str) -> String {
+    extract_reply_in_thread(text, &Known::new([]))
+}
+
+/// The new text of a reply to a ticket whose earlier messages are `known`:
+/// besides the rules of `extract_reply`, a copy of any of them is cut
+/// with the header lines right above it.
+pub fn extract_reply_in_thread(text: &str, known: &Known) -> String {
+    let normalised: String = text
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .chars()
+        .filter(|&c| !invisible(c))
+        .collect();
+    let all: Vec<&str> = normalised.lines().take(20_000).collect();
+    let skip = banner_len(&all);
+    let all = &all[skip..];
+    let by_rule = (0..all.len()).find(|&i| is_quote_header(all, i));
+    // A copy of a known message, with the header lines directly above it
+    // (one blank line between them allowed).
+    let copy = known.first_copy(all).map(|(start, end)| {
+        let mut top = start;
+        let mut k = start;
+        let mut gap = false;
+        while k > 0 {
+            let line = all[k - 1];
+            if line.trim().is_empty() && !gap && top == start {
+                gap = true;
+            } else if header_like(line) && start - k < 5 {
+                top = k - 1;
+            } else {
+                break;
+            }
+            k -= 1;
+        }
+        (top, end)
+    });
+    let cut = match (by_rule, copy) {
+        (Some(r), Some((c, _))) => Some(r.min(c)),
+        (r, c) => r.or(c.map(|(c, _)| c)),
+    };
+    let copy_end = copy.map(|(_, end)| end);
+    let text_before = |end: usize| {
+        all[..end]
+            .iter()
+            .any(|l| !l.trim().is_empty() && !quoted(l))
+    };
+    let lines: Vec<&str> = match cut {
+        // Bottom posting: the header comes first, the answer after the quote.
+        Some(cut) if !text_before(cut) => {
+            answers_after(all, cut, copy.filter(|&(c, _)| c == cut).map(|(_, e)| e))
+        }
+        // Only a greeting above the header ("Hi,"): the answers are under
+        // the quote, interleaved.
+        Some(cut) if greeting_only(&all[..cut]) => {
+            let after = answers_after(all, cut, copy_end);
+            let mut lines = all[..cut].to_vec();
+            if !after.is_empty() {
+                lines.extend(after);
+            }
+            lines
+        }
+        Some(cut) => all[..cut].to_vec(),
+        None => all.to_vec(),
+    };
+    let (start, end) = without_signature(&lines);
+    let reply = lines[start..end].join("\n");
     let reply = reply.trim();
     if reply.is_empty() {
         normalised.trim().to_string()
@@ -369,7 +241,8 @@ pub fn extract_reply(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{ISO_STAMP_NAME, extract_reply, is_iso_stamp};
+    use super::extract_reply;
+    use super::header::{ISO_STAMP_NAME, is_iso_stamp};
 
     #[test]
     fn gmail_iso_headers_take_names_up_to_the_limit() {
@@ -443,6 +316,56 @@ mod tests {
                 "Fine",
             ),
             ("Yes\n\nEnvoyé à partir de Outlook pour iOS", "Yes"),
+            // A sentence right above the header is the requester's.
+            (
+                "Le fichier est joint.\nLe mar. 3 janv. 2026 à 09:00, Jane <j@x.org> a écrit :\n> vieux\n",
+                "Le fichier est joint.",
+            ),
+            // A date-only header split inside the address.
+            (
+                "Done.\n\n2013/11/1 John Smith <\njohn@smith.org>\n\n> old\n",
+                "Done.",
+            ),
+            // Thunderbird in German without its colon.
+            (
+                "Passt.\n\nAm 20.06.24 um 16:20 schrieb Jane Doe\n> alt\n",
+                "Passt.",
+            ),
+            // A separator the client ran onto the next field.
+            (
+                "Gut.\n\n-------- Ursprüngliche Nachricht --------Von: Jane <j@x.org>\nDatum: 03.01.26\nAn: s@x.org\n\nalt",
+                "Gut.",
+            ),
+            // Arabic with the bidi marks clients put around addresses.
+            (
+                "شكرا لكم.\n\n\u{202B}في السبت، 3 يناير 2026 في 9:00 ص، كتب Jane <\u{202A}j@x.org\u{202C}>:\u{202C}\n> قديم\n",
+                "شكرا لكم.",
+            ),
+            // An external-sender banner on top, a legal footer under "* * *".
+            (
+                "CAUTION: This email originated from outside of the organization. Do not click links.\n\nThe printer works again.\n\n* * *\n\nThis message is confidential.",
+                "The printer works again.",
+            ),
+            // Closings and name blocks fold; a closing alone is the text.
+            (
+                "It works.\n\nKind regards,\nJane Doe\nACME Ltd.",
+                "It works.",
+            ),
+            ("Thanks!", "Thanks!"),
+            (
+                "Thanks, I will try that tomorrow.\nJane",
+                "Thanks, I will try that tomorrow.\nJane",
+            ),
+            // A line that merely starts like a header is text.
+            (
+                "On Monday at 10:30 Jane wrote to me again\nabout the invoice.",
+                "On Monday at 10:30 Jane wrote to me again\nabout the invoice.",
+            ),
+            // Quote above: the answer keeps its own quoted command.
+            (
+                "On Tue, Jan 3, 2026 at 9:00 AM Jane <j@x.org> wrote:\n> old\n\nRunning\n> make\nfails.\nPlease help.",
+                "Running\n> make\nfails.\nPlease help.",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(extract_reply(input), want, "{input:?}");

@@ -1239,6 +1239,20 @@ impl Tx {
         Ok(n > 0)
     }
 
+    /// The texts of a ticket's latest replies (not notes), newest first:
+    /// what a reply to it may quote.
+    pub async fn recent_reply_texts(&mut self, ticket_id: i64, limit: i64) -> Result<Vec<String>> {
+        self.flush_messages().await?;
+        Ok(sqlx::query_scalar(
+            "SELECT body_text FROM messages WHERE ticket_id = $1 AND kind = 'reply' \
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(ticket_id)
+        .bind(limit)
+        .fetch_all(&mut *self.conn)
+        .await?)
+    }
+
     /// The first message of a ticket.
     pub async fn first_message_id(&mut self, ticket_id: i64) -> Result<i64> {
         self.flush_messages().await?;

@@ -879,7 +879,42 @@ async fn mail_to_a_merged_ticket_lands_where_it_went(db: TestDb) {
     );
 }
 
+/// A reply quoting the agent's answer in a language and client format no
+/// rule knows ("skribis", no ">") is cut where the copy begins: the ticket
+/// knows what it sent (#33).
+async fn a_reply_quoting_our_answer_in_any_language_is_cut(db: TestDb) {
+    let mut r = rig(&db).await;
+    let t = opened(&r.deliver("From: jane@example.org\nTo: support@example.test\nSubject: Password\nMessage-ID: <q1@example.org>\n\nI cannot sign in.\n").await);
+    let (_, agent) = staff(&r.store, "alan@support.test", Role::Agent).await;
+    let mut s = settings(&db);
+    s.mailboxes = vec![mailbox()];
+    let actions = postdesk::actions::Actions::new(r.store.clone(), std::sync::Arc::new(s));
+    let answer = "we have reset your password. Please sign in again and tell us whether the error is gone, then we close this request.";
+    actions
+        .reply(
+            agent,
+            t,
+            postdesk::actions::ReplyInput::text(answer),
+            T0 + 10,
+        )
+        .await
+        .unwrap();
+    let number = r.store.ticket(t).await.unwrap().unwrap().reference.number();
+    let token = r.key.reply_token(number);
+    let d = r
+        .deliver(&format!("From: jane@example.org\nTo: support+{token}@example.test\nSubject: Re: Password\nMessage-ID: <q2@example.org>\n\nDankon, ĝi funkcias nun.\n\nJe sabato 2026-01-03 9:00, Alan skribis:\n\nwe have reset your password. Please sign in again and tell us whether\nthe error is gone, then we close this request.\n"))
+        .await;
+    assert_eq!(d, Disposition::Replied { ticket_id: t });
+    let last = r.store.messages(t, false).await.unwrap().pop().unwrap();
+    assert_eq!(last.body_text, "Dankon, ĝi funkcias nun.");
+    assert!(
+        last.full_text.unwrap().contains("skribis"),
+        "the whole text is kept"
+    );
+}
+
 crate::on_both_backends!(
+    a_reply_quoting_our_answer_in_any_language_is_cut,
     mail_to_a_merged_ticket_lands_where_it_went,
     a_mail_that_panics_is_quarantined_and_the_rest_go_on,
     a_reply_that_outran_its_parent_is_joined_by_it,

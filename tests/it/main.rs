@@ -16,5 +16,6 @@ mod imap;
 mod oauth;
 mod outbound;
 mod portal;
+mod replies;
 mod scheduler;
 mod shutdown;

@@ -12,6 +12,9 @@
 //! - [`outbox`]: delivers queued notifications over SMTP, threaded and loop-safe.
 //! - [`scheduler`]: auto-close and SLA refresh, sleeping until the next due time.
 //! - [`web`]: health, metrics, the JSON API and the requester portal.
+//! - [`metrics`]: the Prometheus registry behind `/metrics`.
+//! - [`net`]: TLS client configuration shared by the IMAP and SMTP connections.
+//! - [`secrets`]: password hashes, API tokens as digests, secrets masked in output.
 //! - [`app`]: builds the whole daemon from settings and runs it until shutdown.
 //! - [`cli`]: one short function per subcommand.
 

@@ -178,6 +178,12 @@ pub struct MailboxArgs {
     /// Trust the topmost Authentication-Results header (Microsoft 365).
     #[arg(long)]
     trust_topmost_results: bool,
+    /// Check DKIM, SPF and DMARC in process where no trusted server stamps results.
+    #[arg(long)]
+    verify_in_process: bool,
+    /// The mailbox's own receiving server, as its Received lines name it (for SPF; repeatable).
+    #[arg(long = "received-by")]
+    received_by: Vec<String>,
 }
 
 /// `postdesk quarantine …`
@@ -740,6 +746,8 @@ fn mailbox_settings(a: &MailboxArgs) -> Result<crate::config::MailboxSettings> {
         default_assignee: None,
         trusted_authserv_ids: a.trust_authserv_id.clone(),
         trust_topmost_results: a.trust_topmost_results,
+        verify_in_process: a.verify_in_process,
+        received_by: a.received_by.clone(),
     };
     m.check()
         .map_err(|e| anyhow::Error::new(ConfigProblem(e.replace("mailboxes[0].", "--"))))?;

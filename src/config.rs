@@ -111,6 +111,7 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     pub outbound: OutboundSettings,
     pub cluster: ClusterSettings,
+    pub dns: DnsSettings,
     /// Mailboxes declared in the file; admins add more at run time.
     pub mailboxes: Vec<MailboxSettings>,
 }
@@ -340,6 +341,49 @@ impl Default for ClusterSettings {
             name: None,
             lease_ttl: Span::secs(15),
         }
+    }
+}
+
+/// `[dns]`: the resolver of in-process sender checks (DKIM, SPF, DMARC;
+/// mailboxes with `verify_in_process`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsSettings {
+    /// Name servers as `IP:PORT` (or `IP`, port 53); empty: the system's
+    /// (`/etc/resolv.conf`).
+    pub servers: Vec<String>,
+    /// The longest a batch waits for its mails' lookups; what has not
+    /// answered by then counts as a temporary error (the mail is unverified).
+    pub timeout: Span,
+    /// Answers kept (the resolver's cache, by the records' own TTLs).
+    pub cache_size: usize,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        DnsSettings {
+            servers: Vec::new(),
+            timeout: Span::secs(2),
+            cache_size: 4096,
+        }
+    }
+}
+
+impl DnsSettings {
+    /// The servers as socket addresses; `Err` names the bad one.
+    pub fn server_addrs(&self) -> Result<Vec<SocketAddr>, String> {
+        self.servers
+            .iter()
+            .map(|s| {
+                let s = s.trim();
+                s.parse::<SocketAddr>()
+                    .or_else(|_| {
+                        s.parse::<std::net::IpAddr>()
+                            .map(|ip| SocketAddr::new(ip, 53))
+                    })
+                    .map_err(|_| s.to_string())
+            })
+            .collect()
     }
 }
 
@@ -584,6 +628,15 @@ pub struct MailboxSettings {
     /// (providers that stamp their own without one, e.g. Microsoft 365).
     #[serde(default)]
     pub trust_topmost_results: bool,
+    /// Where no trusted server stamps results, postdesk checks DKIM, SPF
+    /// and DMARC itself (DNS through `[dns]`).
+    #[serde(default)]
+    pub verify_in_process: bool,
+    /// The mailbox's own receiving servers (as they name themselves in
+    /// `Received: … by HOST`): the client their line names is checked
+    /// against SPF. Empty: SPF is not checked in process (DKIM and DMARC are).
+    #[serde(default)]
+    pub received_by: Vec<String>,
 }
 
 fn default_folder() -> String {
@@ -758,6 +811,12 @@ impl Settings {
         if let Some(a) = &o.smtp {
             check_account("outbound.smtp", a)?;
         }
+        if let Err(bad) = self.dns.server_addrs() {
+            return Err(invalid("dns.servers", bad, "must be IP or IP:PORT"));
+        }
+        if self.dns.timeout.is_zero() {
+            return Err(invalid("dns.timeout", "0", "must be more than 0"));
+        }
         let mut names = std::collections::HashSet::new();
         for (i, m) in self.mailboxes.iter().enumerate() {
             let key = |field: &str| format!("mailboxes[{i}].{field}");
@@ -783,6 +842,13 @@ impl Settings {
             }
             if m.poll_interval.is_zero() {
                 return Err(invalid(key("poll_interval"), "0", "must be more than 0"));
+            }
+            if !m.received_by.is_empty() && !m.verify_in_process {
+                return Err(invalid(
+                    key("received_by"),
+                    m.received_by.join(", "),
+                    "is read only with verify_in_process = true",
+                ));
             }
             if let Some(c) = &m.default_category
                 && self.tickets.category(c).is_none()

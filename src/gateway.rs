@@ -7,6 +7,7 @@ pub mod import;
 pub mod matching;
 pub mod poller;
 pub mod processor;
+pub mod sender_check;
 pub mod supervisor;
 
 use crate::config::Settings;

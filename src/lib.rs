@@ -4,7 +4,8 @@
 //!
 //! - [`config`]: typed settings from defaults, `postdesk.toml` and the environment.
 //! - [`domain`]: the ticket model and every pure decision (status rules, permissions, SLA).
-//! - [`gateway`]: IMAP pollers under mailbox leases, the processor, matching, pipe and import.
+//! - [`gateway`]: IMAP pollers under mailbox leases, the processor, matching, in-process
+//!   DKIM/SPF/DMARC checks (DNS), pipe and import.
 //! - [`mail`]: parsing, classification, reply extraction, composing outgoing mail.
 //! - [`oauth`]: OAuth2 access tokens for XOAUTH2 mail accounts.
 //! - [`store`]: all the SQL, on SQLite or PostgreSQL; nothing else knows which.

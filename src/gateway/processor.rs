@@ -4,11 +4,12 @@
 //! transient fault leaves the row claimed, to be retried when the claim ends.
 
 use super::matching::{Decision, Found, LinkReason, Sender, decide};
+use super::sender_check::SenderCheck;
 use crate::actions::{
     ActionError, Actions, OpenTicket, ReplyInput, ReplyOutcome, UnverifiedAgentMail,
 };
 use crate::domain::{Actor, Channel, EmailAddress, Millis};
-use crate::mail::auth::verify;
+use crate::mail::auth::{AuthResults, verify_with};
 use crate::mail::classify::{BounceInfo, Classification, classify};
 use crate::mail::extract::{Known, extract_reply, extract_reply_in_thread};
 use crate::mail::subject::{clean_subject, plus_tokens, ticket_tag};
@@ -74,6 +75,9 @@ pub struct Processor {
     /// Where the next batch is read and prepared while one is written (see
     /// [`Processor::run_pipelined`]); `None` prepares each in turn.
     helper: Option<Helper>,
+    /// DKIM, SPF and DMARC checked in process, built on first use by a
+    /// mailbox that asks for it (`Err`: why it could not be).
+    sender_check: Arc<std::sync::OnceLock<Result<Arc<SenderCheck>, String>>>,
 }
 
 /// Another runtime (the daemon's main one, on the other cores) and a store
@@ -232,6 +236,9 @@ struct Prepared {
     body_text: String,
     full_text: Option<String>,
     body_html: Option<String>,
+    /// What postdesk found checking DKIM, SPF and DMARC itself, for a
+    /// mailbox that asks for it (filled in before the batch is applied).
+    local_auth: Option<AuthResults>,
 }
 
 /// A stored mail prepared, or why it could not be.
@@ -291,6 +298,7 @@ fn prepare_unguarded(raw: &RawMail) -> Parsed {
         body_text,
         full_text,
         body_html,
+        local_auth: None,
     })
 }
 
@@ -386,6 +394,7 @@ impl Processor {
             holder: format!("{}/{n}", self.holder),
             metrics: self.metrics.clone(),
             helper: self.helper.clone(),
+            sender_check: self.sender_check.clone(),
         }
     }
 
@@ -420,6 +429,7 @@ impl Processor {
             holder: holder.into(),
             metrics: None,
             helper: None,
+            sender_check: Arc::default(),
         }
     }
 
@@ -539,7 +549,7 @@ impl Processor {
                     let _ = store.release_claims(&all, &self.holder).await;
                 }
             };
-            let (raws, parsed) = match ahead.wait().await {
+            let (raws, mut parsed) = match ahead.wait().await {
                 Ok(batch) => batch,
                 Err(e) => {
                     give_back(&[]).await;
@@ -559,7 +569,7 @@ impl Processor {
                 None
             };
             let started = std::time::Instant::now();
-            match self.process_prepared(&raws, &parsed, now).await {
+            match self.process_prepared(&raws, &mut parsed, now).await {
                 Ok(out) => {
                     tracing::debug!(mails = raws.len(), elapsed = ?started.elapsed(), "batch processed");
                     for d in out {
@@ -661,9 +671,9 @@ impl Processor {
         now: Millis,
     ) -> Result<Vec<Disposition>, Transient> {
         let prepare_started = std::time::Instant::now();
-        let parsed: Vec<Parsed> = raws.iter().map(prepare).collect();
+        let mut parsed: Vec<Parsed> = raws.iter().map(prepare).collect();
         tracing::debug!(mails = raws.len(), elapsed = ?prepare_started.elapsed(), "batch prepared");
-        self.process_prepared(raws, &parsed, now).await
+        self.process_prepared(raws, &mut parsed, now).await
     }
 
     /// Processes claimed mails already prepared (`parsed[i]` from `raws[i]`),
@@ -671,7 +681,7 @@ impl Processor {
     async fn process_prepared(
         &self,
         raws: &[RawMail],
-        parsed: &[Parsed],
+        parsed: &mut [Parsed],
         now: Millis,
     ) -> Result<Vec<Disposition>, Transient> {
         if raws.is_empty() {
@@ -684,6 +694,8 @@ impl Processor {
                 e.insert(store.mailbox(id).await?);
             }
         }
+        self.check_senders(raws, parsed, &mailboxes).await;
+        let parsed = &*parsed;
         // A batch that keeps failing with a transient fault (its mails were
         // claimed again and again) runs mail by mail: the mails behind the
         // one at fault go on, and that one, past MAX_ATTEMPTS, is quarantined.
@@ -711,6 +723,62 @@ impl Processor {
             .collect();
         self.count(raws, &out, &names);
         Ok(out)
+    }
+
+    /// Checks DKIM, SPF and DMARC in process for the mails of mailboxes
+    /// that ask for it (people's mail only: automated mail is never
+    /// matched by its sender), side by side, before the batch's
+    /// transaction opens.
+    async fn check_senders(
+        &self,
+        raws: &[RawMail],
+        parsed: &mut [Parsed],
+        mailboxes: &HashMap<i64, Option<MailboxRow>>,
+    ) {
+        let wanted: Vec<usize> = (0..raws.len())
+            .filter(|&i| {
+                let asks = raws[i]
+                    .mailbox_id
+                    .and_then(|id| mailboxes.get(&id)?.as_ref())
+                    .is_some_and(|m| m.settings.verify_in_process);
+                asks && matches!(&parsed[i], Ok(p) if p.class == Classification::Human)
+            })
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let built = self.sender_check.get_or_init(|| {
+            SenderCheck::new(&self.actions.settings().dns)
+                .map(Arc::new)
+                .map_err(|e| {
+                    tracing::error!(error = %e, "in-process sender verification is unavailable");
+                    e.to_string()
+                })
+        });
+        let found: Vec<AuthResults> = match built {
+            Ok(check) => {
+                let mails: Vec<(&[u8], &[String])> = wanted
+                    .iter()
+                    .map(|&i| {
+                        let hosts = raws[i]
+                            .mailbox_id
+                            .and_then(|id| mailboxes.get(&id)?.as_ref())
+                            .map_or(&[][..], |m| &m.settings.received_by[..]);
+                        (&raws[i].raw[..], hosts)
+                    })
+                    .collect();
+                check.check_all(&mails).await
+            }
+            Err(why) => wanted
+                .iter()
+                .map(|_| SenderCheck::unavailable(why))
+                .collect(),
+        };
+        for (i, results) in wanted.into_iter().zip(found) {
+            if let Ok(p) = &mut parsed[i] {
+                p.local_auth = Some(results);
+            }
+        }
     }
 
     /// One mail in a transaction of its own; past [`MAX_ATTEMPTS`] claims, a
@@ -932,12 +1000,13 @@ impl Processor {
             ));
         };
         // A From address is a claim (SPEC §5.11): what a trusted server says of it.
-        let verification = verify(
+        let verification = verify_with(
             &mail.auth_results,
             from.email.domain(),
             &mailbox
                 .map(|m| m.settings.sender_trust())
                 .unwrap_or_default(),
+            prepared.local_auth.as_ref(),
         );
         let verified = verification.is_verified();
         // A Message-ID is the sender's secret when postdesk sent it to that

@@ -184,7 +184,7 @@ pub fn parse(value: &str) -> Option<AuthResults> {
 
 /// Whether domains `a` and `b` are aligned in DMARC's relaxed sense: the
 /// same, or one a subdomain of the other.
-fn aligned(a: &str, b: &str) -> bool {
+pub fn aligned(a: &str, b: &str) -> bool {
     let (a, b) = (
         a.trim_end_matches('.').to_ascii_lowercase(),
         b.trim_end_matches('.').to_ascii_lowercase(),
@@ -205,12 +205,18 @@ fn dkim_domain(r: &MethodResult) -> Option<&str> {
 /// Authentication-Results header values top first (as the servers
 /// prepended them) and what the mailbox trusts.
 pub fn verify(headers: &[String], from_domain: &str, trust: &SenderTrust) -> Verification {
-    if !trust.is_set() {
-        return Verification::new(
-            State::Unverified,
-            "no trusted Authentication-Results server is configured for this mailbox",
-        );
-    }
+    verify_with(headers, from_domain, trust, None)
+}
+
+/// As [`verify`], with what postdesk found checking DKIM, SPF and DMARC
+/// itself (`local`, for a mailbox that asks for it): a trusted server's
+/// header is read first; without one, the local results decide.
+pub fn verify_with(
+    headers: &[String],
+    from_domain: &str,
+    trust: &SenderTrust,
+    local: Option<&AuthResults>,
+) -> Verification {
     let trusted = |id: &str| {
         trust
             .authserv_ids
@@ -219,7 +225,9 @@ pub fn verify(headers: &[String], from_domain: &str, trust: &SenderTrust) -> Ver
     };
     // The first (topmost) header of a trusted server: a receiving server
     // prepends its own above anything the sender wrote.
-    let chosen = if trust.topmost {
+    let chosen = if !trust.is_set() {
+        None
+    } else if trust.topmost {
         headers.first().and_then(|h| parse(h))
     } else {
         headers
@@ -227,12 +235,22 @@ pub fn verify(headers: &[String], from_domain: &str, trust: &SenderTrust) -> Ver
             .filter_map(|h| parse(h))
             .find(|r| trusted(&r.authserv_id))
     };
-    let Some(ar) = chosen else {
-        return Verification::new(
+    match (chosen, local) {
+        (Some(ar), _) => decide(&ar, from_domain),
+        (None, Some(local)) => decide(local, from_domain),
+        (None, None) if !trust.is_set() => Verification::new(
+            State::Unverified,
+            "no trusted Authentication-Results server is configured for this mailbox",
+        ),
+        (None, None) => Verification::new(
             State::Unverified,
             "no Authentication-Results header from a trusted server",
-        );
-    };
+        ),
+    }
+}
+
+/// The verdict of one trusted set of results for `from_domain`.
+fn decide(ar: &AuthResults, from_domain: &str) -> Verification {
     let by = &ar.authserv_id;
     let dmarc = ar.results.iter().find(|r| r.method == "dmarc");
     if let Some(d) = dmarc {
@@ -289,6 +307,47 @@ pub fn verify(headers: &[String], from_domain: &str, trust: &SenderTrust) -> Ver
         State::Unverified,
         format!("no DMARC pass or aligned DKIM pass for {from_domain} ({seen}, by {by})"),
     )
+}
+
+/// The client a receiving server names in its `Received:` header, for SPF:
+/// `(HELO name, address)` when the header was written `by` one of `hosts`
+/// (the mailbox's own MX; any other Received line is the sender's claim).
+/// Postfix: `from helo (rdns [192.0.2.1]) by mx.example (Postfix) …`;
+/// Exim: `from rdns ([192.0.2.1] helo=helo) by mx.example with esmtp …`.
+pub fn received_client(value: &str, hosts: &[String]) -> Option<(String, std::net::IpAddr)> {
+    if value.len() > 4096 {
+        return None;
+    }
+    let flat: String = value
+        .chars()
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .collect();
+    let lower = flat.to_ascii_lowercase();
+    let rest = lower.trim_start().strip_prefix("from ")?;
+    let by_at = rest.find(" by ")?;
+    let (from_part, after) = rest.split_at(by_at);
+    let by = after[4..].split_whitespace().next()?.trim_end_matches(';');
+    if !hosts
+        .iter()
+        .any(|h| !h.trim().is_empty() && h.trim().eq_ignore_ascii_case(by))
+    {
+        return None;
+    }
+    let mut helo = from_part.split_whitespace().next()?.to_string();
+    if let Some(at) = from_part.find("helo=") {
+        helo = from_part[at + 5..]
+            .split(|c: char| c.is_whitespace() || c == ')')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+    }
+    let ip = from_part.split('[').skip(1).find_map(|chunk| {
+        let inside = chunk.split(']').next()?;
+        let inside = inside.strip_prefix("ipv6:").unwrap_or(inside);
+        inside.parse::<std::net::IpAddr>().ok()
+    })?;
+    let helo = helo.trim_matches(|c| c == '[' || c == ']').to_string();
+    Some((helo, ip))
 }
 
 #[cfg(test)]
@@ -393,6 +452,65 @@ mod tests {
             verify(&h(none), "example.org", &trust).state,
             State::Unverified
         );
+    }
+
+    #[test]
+    fn the_client_is_read_from_our_own_received_line_only() {
+        let ours = vec!["mx.support.test".to_string()];
+        let postfix = "from mail.example.org (mail.example.org [192.0.2.1])\r\n\tby mx.support.test (Postfix) with ESMTPS id 4Q1;\r\n\tMon, 7 Dec 2026 10:00:00 +0000";
+        assert_eq!(
+            received_client(postfix, &ours),
+            Some(("mail.example.org".into(), "192.0.2.1".parse().unwrap()))
+        );
+        let exim = "from host.example.org ([2001:db8::5] helo=smtp.example.org)\n by MX.support.test with esmtps (TLS1.3) id 1x";
+        assert_eq!(
+            received_client(exim, &ours),
+            Some(("smtp.example.org".into(), "2001:db8::5".parse().unwrap()))
+        );
+        let v6 =
+            "from [IPv6:2001:db8::9] (unknown [IPv6:2001:db8::9]) by mx.support.test (Postfix)";
+        assert_eq!(
+            received_client(v6, &ours).map(|(_, ip)| ip),
+            Some("2001:db8::9".parse().unwrap())
+        );
+        // A line the sender wrote, naming another server, or none at all.
+        let theirs = "from evil (evil [198.51.100.1]) by relay.evil.example (Postfix)";
+        assert_eq!(received_client(theirs, &ours), None);
+        assert_eq!(received_client(postfix, &[]), None);
+        assert_eq!(received_client("by mx.support.test", &ours), None);
+        assert_eq!(
+            received_client("from x (no address) by mx.support.test", &ours),
+            None
+        );
+        assert_eq!(received_client(&"from [".repeat(5000), &ours), None);
+    }
+
+    #[test]
+    fn local_results_decide_when_no_trusted_header_does() {
+        let local = AuthResults {
+            authserv_id: "postdesk".into(),
+            results: vec![MethodResult {
+                method: "dkim".into(),
+                result: "pass".into(),
+                props: vec![("header.d".into(), "example.org".into())],
+            }],
+        };
+        let forged = h("evil.example; dmarc=fail header.from=example.org");
+        let v = verify_with(
+            &forged,
+            "example.org",
+            &SenderTrust::default(),
+            Some(&local),
+        );
+        assert!(v.is_verified(), "{v:?}");
+        assert!(v.reason.contains("by postdesk"), "{}", v.reason);
+        // A trusted server's header still comes first.
+        let stamped = h("mx; dmarc=fail header.from=example.org");
+        let v = verify_with(&stamped, "example.org", &ids(&["mx"]), Some(&local));
+        assert_eq!(v.state, State::Failed);
+        // Unaligned local results verify nothing.
+        let v = verify_with(&[], "other.example", &SenderTrust::default(), Some(&local));
+        assert_eq!(v.state, State::Unverified);
     }
 
     #[test]

@@ -480,6 +480,8 @@ pub fn mailbox(
         default_assignee: None,
         trusted_authserv_ids: vec!["mx.support.test".into()],
         trust_topmost_results: false,
+        verify_in_process: false,
+        received_by: Vec::new(),
     }
 }
 
@@ -526,6 +528,75 @@ pub fn start_daemon(config: &std::path::Path) -> Daemon {
 }
 
 /// A TCP port free a moment ago, on loopback.
+/// A real name server on loopback (dnsmasq, from Debian's packages,
+/// installed if missing), answering the TXT records it was given and
+/// "no such name" for anything else under `.example`. Stopped when dropped.
+pub struct NameServer {
+    pub addr: SocketAddr,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for NameServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a [`NameServer`] with `txt` records `(name, text)`.
+pub fn name_server(txt: &[(&str, &str)]) -> NameServer {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let dnsmasq = std::path::Path::new("/usr/sbin/dnsmasq");
+    {
+        let _one = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+        if !dnsmasq.exists() {
+            let out = std::process::Command::new("apt-get")
+                .args(["install", "-y", "-qq", "dnsmasq-base"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .output()
+                .expect("apt-get runs");
+            assert!(
+                out.status.success() && dnsmasq.exists(),
+                "dnsmasq could not be installed (apt-get install dnsmasq-base): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut conf = format!(
+        "port={port}\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\nlocal=/example/\npid-file=\nlog-facility={}\n",
+        dir.path().join("dnsmasq.log").display()
+    );
+    for (name, text) in txt {
+        conf.push_str(&format!("txt-record={name},\"{text}\"\n"));
+    }
+    let conf_path = dir.path().join("dnsmasq.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let child = std::process::Command::new(dnsmasq)
+        .arg("--keep-in-foreground")
+        .arg(format!("--conf-file={}", conf_path.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("dnsmasq starts");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "dnsmasq did not listen on {addr}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    NameServer {
+        addr,
+        child,
+        _dir: dir,
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -88,6 +88,9 @@ struct MailboxForm {
     plus_addressing: Option<String>,
     trusted_authserv_ids: String,
     trust_topmost_results: Option<String>,
+    verify_in_process: Option<String>,
+    #[serde(default)]
+    received_by: String,
     smtp_host: String,
     smtp_port: String,
     smtp_tls: String,
@@ -185,18 +188,24 @@ impl MailboxForm {
                 .map(str::parse::<EmailAddress>)
                 .transpose()
                 .map_err(|e| bad(e.to_string()))?,
-            trusted_authserv_ids: self
-                .trusted_authserv_ids
-                .split([',', ' '])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
+            trusted_authserv_ids: host_list(&self.trusted_authserv_ids),
             trust_topmost_results: self.trust_topmost_results.is_some(),
+            verify_in_process: self.verify_in_process.is_some(),
+            received_by: host_list(&self.received_by),
         };
         m.check().map_err(|e| bad(e.replace("mailboxes[0].", "")))?;
         Ok(m)
     }
+}
+
+/// Host names typed as a list, separated by commas or spaces.
+fn host_list(typed: &str) -> Vec<String> {
+    typed
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// The form's values for a mailbox (blank for a new one).
@@ -208,6 +217,7 @@ fn form_values(m: Option<&MailboxSettings>) -> Value {
             "poll_interval": "30s", "plus_addressing": false, "smtp_host": "", "smtp_port": "587",
             "smtp_username": "", "default_category": "", "default_assignee": "",
             "trusted_authserv_ids": "", "trust_topmost_results": false,
+            "verify_in_process": false, "received_by": "",
             "has_password": false,
         });
     };
@@ -224,6 +234,8 @@ fn form_values(m: Option<&MailboxSettings>) -> Value {
         "default_assignee": m.default_assignee.as_ref().map(|a| a.to_string()).unwrap_or_default(),
         "trusted_authserv_ids": m.trusted_authserv_ids.join(", "),
         "trust_topmost_results": m.trust_topmost_results,
+        "verify_in_process": m.verify_in_process,
+        "received_by": m.received_by.join(", "),
         "has_password": m.imap.password.is_some(),
     })
 }

@@ -418,6 +418,9 @@ pub struct OutboundSettings {
     /// Loop guard: automated mails per hour over a ticket and the tickets
     /// linked to it (a responder answering from changing addresses).
     pub per_conversation_per_hour: u32,
+    /// Loop guard: automated mail in an hour over the tickets opened by
+    /// mails with the same words (at least 20 letters).
+    pub per_content_per_hour: u32,
     /// A folder of templates overriding the built-in ones by file name
     /// (`receipt.text.hbs`, `partials/footer.html.hbs`, ...).
     pub templates: Option<PathBuf>,
@@ -445,6 +448,7 @@ impl Default for OutboundSettings {
             per_address_per_hour: 10,
             per_ticket_per_hour: 20,
             per_conversation_per_hour: 10,
+            per_content_per_hour: 5,
             templates: None,
             portal_link_ttl: Span::secs(30 * 24 * 3600),
             team_name: "Support".into(),
@@ -460,6 +464,7 @@ impl OutboundSettings {
             per_address_per_hour: self.per_address_per_hour,
             per_ticket_per_hour: self.per_ticket_per_hour,
             per_conversation_per_hour: self.per_conversation_per_hour,
+            per_content_per_hour: self.per_content_per_hour,
         }
     }
 }

@@ -51,6 +51,9 @@ pub struct OpenTicket {
     /// The requester's row, when the caller has just read or made it in
     /// the same transaction (the gateway): spares looking it up again.
     pub requester_row: Option<crate::store::Requester>,
+    /// For mail: the loop guard's key for its words
+    /// ([`crate::mail::classify::content_key`]).
+    pub content_key: Option<String>,
 }
 
 impl OpenTicket {
@@ -79,6 +82,7 @@ impl OpenTicket {
             notice: None,
             silent: false,
             requester_row: None,
+            content_key: None,
         }
     }
 }
@@ -218,6 +222,7 @@ impl Actions {
             mailbox_id: input.mailbox_id,
             related: input.related.clone(),
             linked_ticket_id: input.linked_ticket_id,
+            content_key: input.content_key.clone(),
             now,
         };
         let (ticket_id, number) = tx.insert_ticket(&new).await?;

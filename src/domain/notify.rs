@@ -104,6 +104,10 @@ pub struct LoopLimits {
     /// responder that answers from a new address each time opens a linked
     /// ticket each time; together they are one sender).
     pub per_conversation_per_hour: u32,
+    /// Over every ticket opened by a mail with the same words (a responder
+    /// that answers from a new address each time, without our thread
+    /// headers or tag, opens unrelated tickets; its words give it away).
+    pub per_content_per_hour: u32,
 }
 
 impl Default for LoopLimits {
@@ -112,6 +116,7 @@ impl Default for LoopLimits {
             per_address_per_hour: 10,
             per_ticket_per_hour: 20,
             per_conversation_per_hour: 10,
+            per_content_per_hour: 5,
         }
     }
 }
@@ -123,6 +128,8 @@ pub struct RecentMail {
     pub on_ticket: u32,
     /// On the ticket's whole conversation (it and the tickets linked to it).
     pub in_conversation: u32,
+    /// On every ticket opened by a mail with the same words as this one's.
+    pub same_words: u32,
 }
 
 /// What to do with one queued notice.
@@ -181,6 +188,12 @@ pub fn decide(notice: Notice, to: &Recipient, recent: RecentMail, limits: LoopLi
         return Verdict::Hold(format!(
             "loop guard: {} automated mails in this conversation (this ticket and the tickets linked to it) in the last hour, to changing addresses",
             recent.in_conversation
+        ));
+    }
+    if recent.same_words >= limits.per_content_per_hour {
+        return Verdict::Hold(format!(
+            "loop guard: {} automated mails in the last hour answered mail with these same words (tickets opened from changing addresses)",
+            recent.same_words
         ));
     }
     Verdict::Send
@@ -242,6 +255,7 @@ mod tests {
             to_address,
             on_ticket,
             in_conversation: 0,
+            same_words: 0,
         };
         assert_eq!(
             decide(Notice::Receipt, &r, ok(9, 19), limits),
@@ -269,6 +283,7 @@ mod tests {
             to_address: 0,
             on_ticket: 0,
             in_conversation: limits.per_conversation_per_hour,
+            same_words: 0,
         };
         assert!(matches!(
             decide(Notice::Receipt, &Recipient::default(), rotating, limits),
@@ -282,6 +297,15 @@ mod tests {
             decide(Notice::Receipt, &Recipient::default(), below, limits),
             Verdict::Send
         );
+        // Unrelated tickets, the same words: held past the content cap.
+        let same = RecentMail {
+            same_words: limits.per_content_per_hour,
+            ..below
+        };
+        assert!(matches!(
+            decide(Notice::Receipt, &Recipient::default(), same, limits),
+            Verdict::Hold(why) if why.contains("same words")
+        ));
     }
 
     #[test]
@@ -291,6 +315,7 @@ mod tests {
             to_address: 500,
             on_ticket: 500,
             in_conversation: 500,
+            same_words: 500,
         };
         for notice in [
             Notice::TeamNewTicket,

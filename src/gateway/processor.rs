@@ -10,6 +10,7 @@ use crate::actions::{
 };
 use crate::domain::{Actor, Channel, EmailAddress, Millis};
 use crate::mail::auth::{AuthResults, verify_with};
+use crate::mail::classify::content_key;
 use crate::mail::classify::{BounceInfo, Classification, classify};
 use crate::mail::extract::{Known, extract_reply, extract_reply_in_thread};
 use crate::mail::subject::{clean_subject, plus_tokens, ticket_tag};
@@ -1205,6 +1206,7 @@ impl Processor {
                 open.requester_row = Some(requester.clone());
                 open.verification = stored_verification;
                 open.notice = notice;
+                open.content_key = content_key(&open.body_text);
                 if let Decision::NewLinked(old, why) = decision {
                     open.linked_ticket_id = Some(old);
                     open.link_reason = Some(match why {

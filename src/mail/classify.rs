@@ -267,8 +267,41 @@ fn addresses_in_text(text: &str) -> Vec<String> {
     out
 }
 
+/// The loop guard's key for a mail's words: a digest of its letters only
+/// (case folded; digits, punctuation, spacing dropped), so that an
+/// automated answer repeating itself under changing numbers, dates and
+/// addresses has one key. `None` for text too short to tell people's mails
+/// apart (fewer than 20 letters: "Thanks!" from many people is no loop).
+pub fn content_key(text: &str) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut letters = 0usize;
+    let mut buf = [0u8; 4];
+    for c in text.chars().filter(|c| c.is_alphabetic()) {
+        for l in c.to_lowercase() {
+            hasher.update(l.encode_utf8(&mut buf).as_bytes());
+            letters += 1;
+        }
+    }
+    (letters >= 20).then(|| hex::encode(&hasher.finalize()[..16]))
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_content_key_sees_the_same_words_through_numbers_and_spacing() {
+        let a = content_key("Thanks, your mail has been received. Ref 4711, 2026-12-07.");
+        let b = content_key("THANKS your mail has  been\r\nreceived!  Ref 9, 2027-01-01");
+        assert!(a.is_some());
+        assert_eq!(a, b);
+        assert_ne!(a, content_key("Thanks, your mail has been read. Ref 4711."));
+        // Too short to tell people apart.
+        assert_eq!(content_key("Thanks! 12345"), None);
+        assert_eq!(content_key(""), None);
+        // Other scripts count as letters.
+        assert!(content_key("Спасибо, ваше письмо получено и прочитано").is_some());
+    }
     use super::*;
     use crate::mail::parse;
 

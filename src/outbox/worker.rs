@@ -301,12 +301,13 @@ impl Worker {
         let mut views: HashMap<i64, Option<TicketView>> = HashMap::new();
         let mut on_ticket: HashMap<i64, u32> = HashMap::new();
         let mut in_conversation: HashMap<i64, u32> = HashMap::new();
+        let mut same_words: HashMap<i64, u32> = HashMap::new();
         let mut loaded = futures::stream::iter(ticket_ids)
             .map(|id| {
                 let mailboxes = &mailboxes;
                 async move {
                     let view = self.view(id, mailboxes).await?;
-                    let sent = self.store.automated_sent_on(id, hour_ago).await?;
+                    let (sent, alike) = self.store.automated_sent_on(id, hour_ago).await?;
                     // Only a linked ticket has a conversation beyond itself.
                     let linked = view
                         .as_ref()
@@ -318,15 +319,16 @@ impl Worker {
                     } else {
                         sent
                     };
-                    Ok::<_, StoreError>((id, view, sent, around))
+                    Ok::<_, StoreError>((id, view, sent, around, alike))
                 }
             })
             .buffer_unordered(reads);
         while let Some(r) = loaded.next().await {
-            let (id, view, sent, around) = r?;
+            let (id, view, sent, around, alike) = r?;
             views.insert(id, view);
             on_ticket.insert(id, sent);
             in_conversation.insert(id, around);
+            same_words.insert(id, alike);
         }
         drop(loaded);
         let mut people: HashMap<String, RecipientFacts> = HashMap::new();
@@ -398,6 +400,7 @@ impl Worker {
                 to_address: to_address[&c.recipient],
                 on_ticket: on_ticket[&ticket_id],
                 in_conversation: in_conversation[&ticket_id],
+                same_words: same_words[&ticket_id],
             };
             let recipient = Recipient {
                 undeliverable: facts.undeliverable,

@@ -305,10 +305,23 @@ impl Store {
             .await
     }
 
-    /// Automated mail sent about a ticket since `since` (the loop guard).
-    pub async fn automated_sent_on(&self, ticket_id: i64, since: i64) -> Result<u32> {
-        self.automated_sent("ticket_id = $1", ticket_id, since)
-            .await
+    /// Automated mail sent since `since` (the loop guard) about a ticket,
+    /// and about every ticket opened by a mail with the same words as the
+    /// one that opened it (its content key; 0 without one).
+    pub async fn automated_sent_on(&self, ticket_id: i64, since: i64) -> Result<(u32, u32)> {
+        let (on, alike): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE ticket_id = $1 AND state = 'sent' \
+             AND sent_at >= $2 AND notice <> 'agent_reply'), \
+             (SELECT COUNT(*) FROM outbox o JOIN tickets t ON t.id = o.ticket_id \
+             WHERE t.content_key = (SELECT content_key FROM tickets WHERE id = $1) \
+             AND o.state = 'sent' AND o.sent_at >= $2 AND o.notice <> 'agent_reply')",
+        )
+        .bind(ticket_id)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok((count(on), count(alike)))
     }
 
     async fn automated_sent<T>(&self, which: &'static str, key: T, since: i64) -> Result<u32>

@@ -71,6 +71,8 @@ pub struct NewTicket {
     /// The SLA state at creation and when it next changes.
     pub sla_state: SlaState,
     pub sla_due_at: Option<i64>,
+    /// The loop guard's key for the words of the mail that opened it.
+    pub content_key: Option<String>,
     pub now: i64,
 }
 
@@ -1020,8 +1022,8 @@ impl Tx {
         let insert = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT {or_fail}INTO tickets (number, subject, status, priority, category, channel, requester_id, assignee_id, \
              mailbox_id, related_kind, related_id, linked_ticket_id, created_at, updated_at, last_message_at, \
-             sla_state, sla_due_at) \
-             VALUES ({number_sql}, $1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12, $13) RETURNING id, number"
+             sla_state, sla_due_at, content_key) \
+             VALUES ({number_sql}, $1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12, $13, $14) RETURNING id, number"
         )))
         .bind(t.subject.as_str())
         .bind(t.priority.as_str())
@@ -1035,7 +1037,8 @@ impl Tx {
         .bind(t.linked_ticket_id)
         .bind(t.now)
         .bind(t.sla_state.as_str())
-        .bind(t.sla_due_at);
+        .bind(t.sla_due_at)
+        .bind(t.content_key.as_deref());
         let inserted: (i64, i64) = insert.fetch_one(&mut *self.conn).await?;
         self.participants.insert((inserted.0, t.requester_id));
         self.search_behind = self.backend == Backend::Sqlite;

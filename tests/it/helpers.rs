@@ -551,11 +551,19 @@ pub fn name_server(txt: &[(&str, &str)]) -> NameServer {
     {
         let _one = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
         if !dnsmasq.exists() {
-            let out = std::process::Command::new("apt-get")
-                .args(["install", "-y", "-qq", "dnsmasq-base"])
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .output()
-                .expect("apt-get runs");
+            let apt = |args: &[&str]| {
+                std::process::Command::new("apt-get")
+                    .args(args)
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .output()
+                    .expect("apt-get runs")
+            };
+            let mut out = apt(&["install", "-y", "-qq", "dnsmasq-base"]);
+            if !out.status.success() {
+                // A fresh machine may not have read the package lists yet.
+                apt(&["update", "-qq"]);
+                out = apt(&["install", "-y", "-qq", "dnsmasq-base"]);
+            }
             assert!(
                 out.status.success() && dnsmasq.exists(),
                 "dnsmasq could not be installed (apt-get install dnsmasq-base): {}",

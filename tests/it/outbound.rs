@@ -354,28 +354,16 @@ async fn a_responder_rotating_its_address_is_stopped(db: TestDb) {
     stack
         .send(&robots[0].0, &support_addr, first.as_bytes())
         .await;
-    let mut answered = 0;
-    for i in 0..robots.len() - 1 {
-        let (me, pw) = &robots[i];
-        let mut receipt = None;
-        for _ in 0..40 {
-            if let Some(raw) = stack.inbox(me, pw).await.into_iter().next() {
-                receipt = Some(raw);
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        }
-        let Some(raw) = receipt else { break };
-        let m = parse(&raw);
-        let next = &robots[i + 1].0;
-        let reply = format!(
-            "From: <{next}>\r\nTo: {support_addr}\r\nSubject: Re: {}\r\nMessage-ID: <rot-{i}@example.test>\r\nIn-Reply-To: <{}>\r\n\r\nThanks, your mail has been received.\r\n",
+    let answered = answer_each_receipt(stack, &robots, &support_addr, |i, raw| {
+        let m = parse(raw);
+        format!(
+            "From: <{}>\r\nTo: {support_addr}\r\nSubject: Re: {}\r\nMessage-ID: <rot-{i}@example.test>\r\nIn-Reply-To: <{}>\r\n\r\nThanks, your mail has been received.\r\n",
+            robots[i + 1].0,
             m.subject().unwrap_or(""),
             m.message_id().unwrap_or("")
-        );
-        stack.send(next, &support_addr, reply.as_bytes()).await;
-        answered += 1;
-    }
+        )
+    })
+    .await;
     assert_eq!(
         answered, 4,
         "the cap of 4 receipts per conversation stopped it"
@@ -395,6 +383,93 @@ async fn a_responder_rotating_its_address_is_stopped(db: TestDb) {
             .iter()
             .any(|m| m.kind == MessageKind::System && m.body_text.contains("conversation")),
         "{notes:?}"
+    );
+    app.stop().await;
+}
+
+/// Plays a responder that answers the receipt robot `i` got with the mail
+/// `answer(i, receipt)` from robot `i + 1`, until a receipt does not come
+/// (10 s); returns how many it answered.
+async fn answer_each_receipt(
+    stack: &crate::helpers::MailStack,
+    robots: &[(String, String)],
+    support_addr: &str,
+    answer: impl Fn(usize, &[u8]) -> String,
+) -> usize {
+    let mut answered = 0;
+    for i in 0..robots.len() - 1 {
+        let (me, pw) = &robots[i];
+        let mut receipt = None;
+        for _ in 0..40 {
+            if let Some(raw) = stack.inbox(me, pw).await.into_iter().next() {
+                receipt = Some(raw);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        let Some(raw) = receipt else { break };
+        let reply = answer(i, &raw);
+        stack
+            .send(&robots[i + 1].0, support_addr, reply.as_bytes())
+            .await;
+        answered += 1;
+    }
+    answered
+}
+
+/// A responder answering each receipt from a new address, under its own
+/// subject and without our thread headers: every answer opens an unrelated
+/// ticket, but its words are the same, and the content cap stops it.
+async fn a_responder_repeating_itself_from_new_addresses_is_stopped(db: TestDb) {
+    let stack = mailstack();
+    let (support_addr, support_pw) = stack.user("support");
+    ready(&support_addr, &support_pw).await;
+    let robots: Vec<(String, String)> = (0..7).map(|i| stack.user(&format!("rep{i}"))).collect();
+    let app = spawn_app_with(db, |s| {
+        support(s, &support_addr, &support_pw, stack.smtp_port);
+        s.outbound.per_content_per_hour = 3;
+    })
+    .await;
+    let store = app.store.clone();
+    let words = "Thank you for your message. We will answer within 2 business days.";
+    let mail = |i: usize| {
+        format!(
+            "From: <{}>\r\nTo: {support_addr}\r\nSubject: Question about my order\r\nMessage-ID: <rep-{i}@example.test>\r\n\r\n{words} Ref {}\r\n",
+            robots[i].0,
+            1000 + i
+        )
+    };
+    stack
+        .send(&robots[0].0, &support_addr, mail(0).as_bytes())
+        .await;
+    let answered = answer_each_receipt(stack, &robots, &support_addr, |i, _| mail(i + 1)).await;
+    assert_eq!(
+        answered, 3,
+        "the cap of 3 receipts for the same words stopped it"
+    );
+    eventually(30, "the queue settles", || async {
+        outbox_settled(&store).await
+    })
+    .await;
+    let held = store.outbox_list(Some("held"), 10).await.unwrap();
+    assert_eq!(held.len(), 1, "{held:?}");
+    let t = held[0].ticket_id.unwrap();
+    let notes = store.messages(t, false).await.unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|m| m.kind == MessageKind::System && m.body_text.contains("same words")),
+        "{notes:?}"
+    );
+    // Four tickets, none linked: the conversation cap could not see it.
+    assert!(
+        store
+            .ticket(t)
+            .await
+            .unwrap()
+            .unwrap()
+            .linked_ticket_id
+            .is_none()
     );
     app.stop().await;
 }
@@ -832,6 +907,7 @@ crate::on_both_backends!(
     the_attacks_of_a_public_mailbox_give_nothing,
     failed_deliveries_show_on_the_ticket_and_the_outbox_page,
     a_responder_rotating_its_address_is_stopped,
+    a_responder_repeating_itself_from_new_addresses_is_stopped,
 );
 
 /// Implicit TLS and STARTTLS to Postfix, trusting the stack's certificate

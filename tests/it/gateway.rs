@@ -921,146 +921,7 @@ async fn a_reply_quoting_our_answer_in_any_language_is_cut(db: TestDb) {
     );
 }
 
-/// Signs `mail` (CRLF lines) with DKIM for `domain`, selector `s1`: the
-/// `DKIM-Signature` header followed by the mail.
-fn dkim_signed(pkcs8: &[u8], domain: &str, mail: &str) -> String {
-    let key = mail_auth::common::crypto::Ed25519Key::from_pkcs8_der(pkcs8).unwrap();
-    use mail_auth::common::headers::HeaderWriter;
-    let mail = mail.replace("\r\n", "\n").replace('\n', "\r\n");
-    let signature = mail_auth::dkim::DkimSigner::from_key(key)
-        .domain(domain)
-        .selector("s1")
-        .headers(["From", "To", "Cc", "Subject", "Message-ID"])
-        .sign(mail.as_bytes())
-        .unwrap();
-    format!("{}{mail}", signature.to_header())
-}
-
-async fn dkim_spf_and_dmarc_are_checked_in_process(db: TestDb) {
-    use base64::Engine;
-    use mail_auth::common::crypto::Ed25519Key;
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-    let pkcs8 = Ed25519Key::generate_pkcs8().unwrap();
-    let key = Ed25519Key::from_pkcs8_der(&pkcs8).unwrap();
-    let dkim_record = format!("v=DKIM1; k=ed25519; p={}", b64(&key.public_key()));
-    let dns = crate::helpers::name_server(&[
-        ("s1._domainkey.signed.example", &dkim_record),
-        ("_dmarc.signed.example", "v=DMARC1; p=reject"),
-        ("signed.example", "v=spf1 ip4:192.0.2.7 -all"),
-    ]);
-    // The mailbox trusts mx.support.test, which stamps nothing here: the
-    // in-process checks decide.
-    let mut r = rig_with(&db, |s| {
-        s.dns.servers = vec![dns.addr.to_string()];
-        s.mailboxes[0].verify_in_process = true;
-        s.mailboxes[0].received_by = vec!["mx.support.test".into()];
-    })
-    .await;
-    let verification_of_last = |r: &Rig, t: i64| {
-        let store = r.store.clone();
-        async move {
-            let thread = store.messages(t, true).await.unwrap();
-            thread
-                .iter()
-                .rev()
-                .find(|m| m.kind == MessageKind::Reply)
-                .and_then(|m| m.verification.clone())
-                .unwrap()
-        }
-    };
-    // A stranger's unsigned mail still opens a ticket; DMARC p=reject and
-    // nothing passes: failed.
-    let t = opened(&r.deliver("From: Ann <ann@signed.example>\nTo: support@example.test\nSubject: Printer on fire\nMessage-ID: <p1@signed.example>\n\nIt smokes.\n").await);
-    let v = verification_of_last(&r, t).await;
-    assert!(
-        v.starts_with("failed: dmarc=fail for signed.example"),
-        "{v}"
-    );
-    // Signed by her domain: verified in process, threads by the subject tag
-    // as a trusted server's stamp would, and her Cc joins.
-    let signed = dkim_signed(
-        &pkcs8,
-        "signed.example",
-        "From: Ann <ann@signed.example>\nTo: support@example.test\nCc: bob@signed.example\nSubject: Re: [TKT-1] Printer on fire\nMessage-ID: <p2@signed.example>\n\nStill smoking, Bob sees it too.\n",
-    );
-    assert_eq!(
-        r.deliver(&signed).await,
-        Disposition::Replied { ticket_id: t }
-    );
-    let v = verification_of_last(&r, t).await;
-    assert!(
-        v.starts_with("verified: dmarc=pass for signed.example (by postdesk)"),
-        "{v}"
-    );
-    let mut tx = r.store.begin().await.unwrap();
-    assert!(
-        tx.participants(t)
-            .await
-            .unwrap()
-            .iter()
-            .any(|p| p.email.as_str() == "bob@signed.example")
-    );
-    drop(tx);
-    // The same signature over changed words fails: a new ticket linked to
-    // the tagged one, not a reply.
-    let tampered = signed
-        .replace("Still smoking", "Send the invoice to mallory@evil.example")
-        .replace("<p2@", "<p3@");
-    let new = opened(&r.deliver(&tampered).await);
-    assert_ne!(new, t);
-    assert_eq!(
-        r.store.ticket(new).await.unwrap().unwrap().linked_ticket_id,
-        Some(t)
-    );
-    assert!(verification_of_last(&r, new).await.starts_with("failed"));
-    // Results written by the sender under postdesk's own name count for nothing.
-    let forged = "Authentication-Results: postdesk; dkim=pass header.d=signed.example; dmarc=pass header.from=signed.example\nFrom: Ann <ann@signed.example>\nTo: support@example.test\nSubject: Re: [TKT-1] Printer on fire\nMessage-ID: <p4@evil.example>\n\nPay here.\n";
-    let new = opened(&r.deliver(forged).await);
-    assert_ne!(new, t);
-    assert!(
-        verification_of_last(&r, new)
-            .await
-            .starts_with("failed: dmarc=fail")
-    );
-    // SPF: her server's address, as our own server's Received line names
-    // it, passes and is aligned; another address fails; a Received line
-    // naming another server is the sender's claim and is not read.
-    let by_spf = |ip: &str, by: &str, id: &str| {
-        format!(
-            "Return-Path: <ann@signed.example>\nReceived: from mail.signed.example (mail.signed.example [{ip}])\n\tby {by} (Postfix) with ESMTPS id 4Q;\n\tMon, 7 Dec 2026 10:00:00 +0000\nFrom: Ann <ann@signed.example>\nTo: support@example.test\nSubject: Re: [TKT-1] Printer on fire\nMessage-ID: <{id}@signed.example>\n\nFixed now.\n"
-        )
-    };
-    assert_eq!(
-        r.deliver(&by_spf("192.0.2.7", "mx.support.test", "s1"))
-            .await,
-        Disposition::Replied { ticket_id: t }
-    );
-    let v = verification_of_last(&r, t).await;
-    assert!(v.starts_with("verified: dmarc=pass"), "{v}");
-    for (ip, by, id) in [
-        ("198.51.100.9", "mx.support.test", "s2"),
-        ("192.0.2.7", "relay.evil.example", "s3"),
-    ] {
-        let new = opened(&r.deliver(&by_spf(ip, by, id)).await);
-        assert_ne!(new, t);
-        assert!(
-            verification_of_last(&r, new)
-                .await
-                .starts_with("failed: dmarc=fail")
-        );
-    }
-    // With the name server gone, the signed mail is unverified (a
-    // temporary error, not a failure), and still lands: a new ticket.
-    drop(dns);
-    let again = signed.replace("<p2@", "<p5@");
-    let new = opened(&r.deliver(&again).await);
-    assert_ne!(new, t);
-    let v = verification_of_last(&r, new).await;
-    assert!(v.starts_with("unverified"), "{v}");
-}
-
 crate::on_both_backends!(
-    dkim_spf_and_dmarc_are_checked_in_process,
     a_reply_quoting_our_answer_in_any_language_is_cut,
     mail_to_a_merged_ticket_lands_where_it_went,
     a_mail_that_panics_is_quarantined_and_the_rest_go_on,
@@ -1077,3 +938,150 @@ crate::on_both_backends!(
     automated_mail_is_recorded_never_acted_on,
     duplicates_junk_and_attachments,
 );
+
+/// Sender checks in process need a real name server (dnsmasq, installed by
+/// the test if missing): bound to the stack.
+#[cfg(feature = "stack")]
+mod in_process {
+    use super::*;
+
+    /// Signs `mail` (CRLF lines) with DKIM for `domain`, selector `s1`: the
+    /// `DKIM-Signature` header followed by the mail.
+    fn dkim_signed(pkcs8: &[u8], domain: &str, mail: &str) -> String {
+        let key = mail_auth::common::crypto::Ed25519Key::from_pkcs8_der(pkcs8).unwrap();
+        use mail_auth::common::headers::HeaderWriter;
+        let mail = mail.replace("\r\n", "\n").replace('\n', "\r\n");
+        let signature = mail_auth::dkim::DkimSigner::from_key(key)
+            .domain(domain)
+            .selector("s1")
+            .headers(["From", "To", "Cc", "Subject", "Message-ID"])
+            .sign(mail.as_bytes())
+            .unwrap();
+        format!("{}{mail}", signature.to_header())
+    }
+
+    async fn dkim_spf_and_dmarc_are_checked_in_process(db: TestDb) {
+        use base64::Engine;
+        use mail_auth::common::crypto::Ed25519Key;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let pkcs8 = Ed25519Key::generate_pkcs8().unwrap();
+        let key = Ed25519Key::from_pkcs8_der(&pkcs8).unwrap();
+        let dkim_record = format!("v=DKIM1; k=ed25519; p={}", b64(&key.public_key()));
+        let dns = crate::helpers::name_server(&[
+            ("s1._domainkey.signed.example", &dkim_record),
+            ("_dmarc.signed.example", "v=DMARC1; p=reject"),
+            ("signed.example", "v=spf1 ip4:192.0.2.7 -all"),
+        ]);
+        // The mailbox trusts mx.support.test, which stamps nothing here: the
+        // in-process checks decide.
+        let mut r = rig_with(&db, |s| {
+            s.dns.servers = vec![dns.addr.to_string()];
+            s.mailboxes[0].verify_in_process = true;
+            s.mailboxes[0].received_by = vec!["mx.support.test".into()];
+        })
+        .await;
+        let verification_of_last = |r: &Rig, t: i64| {
+            let store = r.store.clone();
+            async move {
+                let thread = store.messages(t, true).await.unwrap();
+                thread
+                    .iter()
+                    .rev()
+                    .find(|m| m.kind == MessageKind::Reply)
+                    .and_then(|m| m.verification.clone())
+                    .unwrap()
+            }
+        };
+        // A stranger's unsigned mail still opens a ticket; DMARC p=reject and
+        // nothing passes: failed.
+        let t = opened(&r.deliver("From: Ann <ann@signed.example>\nTo: support@example.test\nSubject: Printer on fire\nMessage-ID: <p1@signed.example>\n\nIt smokes.\n").await);
+        let v = verification_of_last(&r, t).await;
+        assert!(
+            v.starts_with("failed: dmarc=fail for signed.example"),
+            "{v}"
+        );
+        // Signed by her domain: verified in process, threads by the subject tag
+        // as a trusted server's stamp would, and her Cc joins.
+        let signed = dkim_signed(
+            &pkcs8,
+            "signed.example",
+            "From: Ann <ann@signed.example>\nTo: support@example.test\nCc: bob@signed.example\nSubject: Re: [TKT-1] Printer on fire\nMessage-ID: <p2@signed.example>\n\nStill smoking, Bob sees it too.\n",
+        );
+        assert_eq!(
+            r.deliver(&signed).await,
+            Disposition::Replied { ticket_id: t }
+        );
+        let v = verification_of_last(&r, t).await;
+        assert!(
+            v.starts_with("verified: dmarc=pass for signed.example (by postdesk)"),
+            "{v}"
+        );
+        let mut tx = r.store.begin().await.unwrap();
+        assert!(
+            tx.participants(t)
+                .await
+                .unwrap()
+                .iter()
+                .any(|p| p.email.as_str() == "bob@signed.example")
+        );
+        drop(tx);
+        // The same signature over changed words fails: a new ticket linked to
+        // the tagged one, not a reply.
+        let tampered = signed
+            .replace("Still smoking", "Send the invoice to mallory@evil.example")
+            .replace("<p2@", "<p3@");
+        let new = opened(&r.deliver(&tampered).await);
+        assert_ne!(new, t);
+        assert_eq!(
+            r.store.ticket(new).await.unwrap().unwrap().linked_ticket_id,
+            Some(t)
+        );
+        assert!(verification_of_last(&r, new).await.starts_with("failed"));
+        // Results written by the sender under postdesk's own name count for nothing.
+        let forged = "Authentication-Results: postdesk; dkim=pass header.d=signed.example; dmarc=pass header.from=signed.example\nFrom: Ann <ann@signed.example>\nTo: support@example.test\nSubject: Re: [TKT-1] Printer on fire\nMessage-ID: <p4@evil.example>\n\nPay here.\n";
+        let new = opened(&r.deliver(forged).await);
+        assert_ne!(new, t);
+        assert!(
+            verification_of_last(&r, new)
+                .await
+                .starts_with("failed: dmarc=fail")
+        );
+        // SPF: her server's address, as our own server's Received line names
+        // it, passes and is aligned; another address fails; a Received line
+        // naming another server is the sender's claim and is not read.
+        let by_spf = |ip: &str, by: &str, id: &str| {
+            format!(
+                "Return-Path: <ann@signed.example>\nReceived: from mail.signed.example (mail.signed.example [{ip}])\n\tby {by} (Postfix) with ESMTPS id 4Q;\n\tMon, 7 Dec 2026 10:00:00 +0000\nFrom: Ann <ann@signed.example>\nTo: support@example.test\nSubject: Re: [TKT-1] Printer on fire\nMessage-ID: <{id}@signed.example>\n\nFixed now.\n"
+            )
+        };
+        assert_eq!(
+            r.deliver(&by_spf("192.0.2.7", "mx.support.test", "s1"))
+                .await,
+            Disposition::Replied { ticket_id: t }
+        );
+        let v = verification_of_last(&r, t).await;
+        assert!(v.starts_with("verified: dmarc=pass"), "{v}");
+        for (ip, by, id) in [
+            ("198.51.100.9", "mx.support.test", "s2"),
+            ("192.0.2.7", "relay.evil.example", "s3"),
+        ] {
+            let new = opened(&r.deliver(&by_spf(ip, by, id)).await);
+            assert_ne!(new, t);
+            assert!(
+                verification_of_last(&r, new)
+                    .await
+                    .starts_with("failed: dmarc=fail")
+            );
+        }
+        // With the name server gone, the signed mail is unverified (a
+        // temporary error, not a failure), and still lands: a new ticket.
+        drop(dns);
+        let again = signed.replace("<p2@", "<p5@");
+        let new = opened(&r.deliver(&again).await);
+        assert_ne!(new, t);
+        let v = verification_of_last(&r, new).await;
+        assert!(v.starts_with("unverified"), "{v}");
+    }
+
+    crate::on_both_backends!(dkim_spf_and_dmarc_are_checked_in_process);
+}

@@ -208,7 +208,8 @@ pub async fn spawn_app_with(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> T
     }
 }
 
-/// Runs each listed async test function against SQLite and PostgreSQL.
+/// Runs each listed async test function against SQLite and PostgreSQL
+/// (PostgreSQL with the `stack` feature, as `scripts/test` runs them).
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
@@ -218,6 +219,7 @@ macro_rules! on_both_backends {
                 super::$name($crate::helpers::TestDb::sqlite()).await;
             })+
         }
+        #[cfg(feature = "stack")]
         mod postgres {
             $(#[tokio::test]
             async fn $name() {

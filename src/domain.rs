@@ -54,6 +54,22 @@ pub fn rfc3339(ms: Millis) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// `ms` as people read a date: `8 December 2026`, with the time when it is
+/// not midnight (`8 December 2026, 14:30 UTC`).
+pub fn date_words(ms: Millis) -> String {
+    match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) {
+        Ok(t) => {
+            let day = format!("{} {} {}", t.day(), t.month(), t.year());
+            if (t.hour(), t.minute()) == (0, 0) {
+                day
+            } else {
+                format!("{day}, {:02}:{:02} UTC", t.hour(), t.minute())
+            }
+        }
+        Err(_) => rfc3339(ms),
+    }
+}
+
 /// Parses an RFC 3339 timestamp or a plain date (`2026-12-01`, midnight UTC) into ms.
 pub fn parse_time(s: &str) -> Result<Millis, ParseError> {
     use time::format_description::well_known::Rfc3339;
@@ -77,6 +93,14 @@ pub fn parse_time(s: &str) -> Result<Millis, ParseError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dates_in_words() {
+        let ms = super::parse_time("2026-12-08").unwrap();
+        assert_eq!(super::date_words(ms), "8 December 2026");
+        let ms = super::parse_time("2026-12-08T14:30:00Z").unwrap();
+        assert_eq!(super::date_words(ms), "8 December 2026, 14:30 UTC");
+    }
+
     #[test]
     fn times_round_trip() {
         let ms = super::parse_time("2026-11-23T21:55:37.120Z").unwrap();

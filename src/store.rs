@@ -499,10 +499,10 @@ fn migrator(backend: Backend) -> Migrator {
     // Same versions on both backends; a new migration is added to both lists.
     let list = match backend {
         Backend::Sqlite => {
-            migrations!("sqlite": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search", 9 => "0009_message_triggers", 10 => "0010_statement_triggers", 11 => "0011_unchanged_times", 12 => "0012_raw_mail_file", 13 => "0013_search_at_commit", 14 => "0014_ticket_ref_in_insert", 15 => "0015_message_verification", 16 => "0016_session_scope", 17 => "0017_content_key")
+            migrations!("sqlite": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search", 9 => "0009_message_triggers", 10 => "0010_statement_triggers", 11 => "0011_unchanged_times", 12 => "0012_raw_mail_file", 13 => "0013_search_at_commit", 14 => "0014_ticket_ref_in_insert", 15 => "0015_message_verification", 16 => "0016_session_scope", 17 => "0017_content_key", 18 => "0018_count_people_messages")
         }
         Backend::Postgres => {
-            migrations!("postgres": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search", 9 => "0009_message_triggers", 10 => "0010_statement_triggers", 11 => "0011_unchanged_times", 12 => "0012_raw_mail_file", 13 => "0013_search_at_commit", 14 => "0014_ticket_ref_in_insert", 15 => "0015_message_verification", 16 => "0016_session_scope", 17 => "0017_content_key")
+            migrations!("postgres": 1 => "0001_init", 2 => "0002_unique_mail_ids", 3 => "0003_mailbox_done_uid", 4 => "0004_ticket_ref_sequence", 5 => "0005_outbox_delivery", 6 => "0006_bytes_uncompressed", 7 => "0007_inbound_raw_apart", 8 => "0008_search", 9 => "0009_message_triggers", 10 => "0010_statement_triggers", 11 => "0011_unchanged_times", 12 => "0012_raw_mail_file", 13 => "0013_search_at_commit", 14 => "0014_ticket_ref_in_insert", 15 => "0015_message_verification", 16 => "0016_session_scope", 17 => "0017_content_key", 18 => "0018_count_people_messages")
         }
     };
     Migrator::with_migrations(list)

@@ -167,7 +167,7 @@ impl Actions {
                 ticket.due_at = due;
                 Some(format!(
                     "Due date set to {} by {by}",
-                    due.map(crate::domain::rfc3339)
+                    due.map(crate::domain::date_words)
                         .unwrap_or_else(|| "none".into())
                 ))
             }

@@ -1418,7 +1418,7 @@ impl Tx {
              WHERE ticket_id = $1 ON CONFLICT DO NOTHING",
             "INSERT INTO ticket_tags (ticket_id, tag) SELECT $2, tag FROM ticket_tags WHERE ticket_id = $1 \
              ON CONFLICT DO NOTHING",
-            "UPDATE tickets SET message_count = (SELECT COUNT(*) FROM messages WHERE ticket_id = tickets.id) \
+            "UPDATE tickets SET message_count = (SELECT COUNT(*) FROM messages WHERE ticket_id = tickets.id AND kind <> 'system') \
              WHERE id IN ($1, $2)",
         ] {
             sqlx::query(sql)

@@ -55,9 +55,21 @@ pub struct Upload {
     pub fields: HashMap<String, String>,
     /// The files, in the order sent.
     pub files: Vec<crate::mail::Attachment>,
+    /// Why a file was left out (over the per-file limit): the rest of the
+    /// form was still read, so that a page can be shown again as typed.
+    pub refused: Option<String>,
 }
 
 impl Upload {
+    /// The form, or the refusal as an error for a handler that does not
+    /// show the form again.
+    pub fn accepted(self) -> Result<Upload, FileError> {
+        match self.refused {
+            Some(why) => Err(FileError::TooLarge(why)),
+            None => Ok(self),
+        }
+    }
+
     /// A text field, empty when absent.
     pub fn field(&self, name: &str) -> &str {
         self.fields.get(name).map_or("", String::as_str)
@@ -98,18 +110,30 @@ pub async fn read_upload(
                     .unwrap_or("application/octet-stream")
                     .to_string();
                 let mut data = Vec::new();
+                let mut over = false;
                 while let Some(chunk) = field
                     .chunk()
                     .await
                     .map_err(|e| FileError::Bad(format!("The upload broke off: {e}")))?
                 {
-                    if (data.len() + chunk.len()) as u64 > max_file {
-                        return Err(FileError::TooLarge(format!(
-                            "{filename} is over the limit of {} per file.",
-                            human_size(max_file as i64)
-                        )));
+                    // Past the limit the rest of the file is read and
+                    // dropped (the body limit bounds it), so that the
+                    // fields after it are still read.
+                    if over || (data.len() + chunk.len()) as u64 > max_file {
+                        over = true;
+                        data = Vec::new();
+                        continue;
                     }
                     data.extend_from_slice(&chunk);
+                }
+                if over {
+                    form.refused.get_or_insert_with(|| {
+                        format!(
+                            "{filename} is over the limit of {} per file: nothing was sent. Attach a smaller file, or send the text alone.",
+                            human_size(max_file as i64)
+                        )
+                    });
+                    continue;
                 }
                 if filename.is_empty() && data.is_empty() {
                     continue; // the empty file input of a form sent without files

@@ -670,67 +670,95 @@ async fn ticket_page(
             ))
             .into_response());
         }
-        let my_email = state
-            .store
-            .requester(me)
-            .await?
-            .map(|r| r.email.to_string());
-        let thread = state.threads.get(&state.store, &t).await?;
-        let last = thread
-            .messages
-            .iter()
-            .rev()
-            .find(|m| m.kind == MessageKind::Reply)
-            .map(|m| m.id);
-        let conversation = conversation(&state, &thread, my_email)?;
-        if let Some(id) = last
-            && !state.memory.has_read(t.id, me, id)
-        {
-            state
-                .store
-                .mark_read(t.id, &format!("requester:{me}"), id)
-                .await?;
-            state.memory.remember_read(t.id, me, id);
-        }
-        let now = now_millis();
-        let notice = match t.status {
-            Status::Pending => Some("We are waiting for your answer.".to_string()),
-            Status::Resolved => Some(
-                "We think this is solved. Reply if it is not, or close the request.".to_string(),
-            ),
-            _ => None,
-        };
-        let mut c = base(&state, &t.subject, true);
-        c.insert(
-            "ticket".into(),
-            json!({
-                "ref": t.reference.to_string(),
-                "subject": t.subject,
-                "status": t.status.as_str(),
-                "status_label": t.status.requester_label(),
-                "created": when(t.created_at),
-            }),
-        );
-        c.insert("conversation".into(), json!(&*conversation));
-        c.insert("csrf".into(), json!(session.csrf));
-        c.insert(
-            "max_file".into(),
-            json!(human_size(
-                state.settings().tickets.max_attachment_bytes as i64
-            )),
-        );
-        c.insert("closed".into(), json!(t.status == Status::Closed));
-        c.insert("may_close".into(), json!(t.requester.id == me));
-        c.insert(
-            "can_reply".into(),
-            json!(within_reopen_window(&state, &t, now)),
-        );
-        c.insert("notice".into(), json!(notice));
-        Ok(state
-            .pages
-            .render(StatusCode::OK, "portal_ticket", &Value::Object(c)))
+        show_ticket(&state, me, &session, &t, None).await
     };
     go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+}
+
+/// A reply the portal refused, shown again as typed with the reason.
+struct Refusal<'a> {
+    body: &'a str,
+    why: &'a str,
+}
+
+/// The requester's ticket page; after a refused reply, with the text as
+/// typed and the reason beside the file input.
+async fn show_ticket(
+    state: &AppState,
+    me: i64,
+    session: &WebSession,
+    t: &Ticket,
+    refused: Option<Refusal<'_>>,
+) -> Result<Response, PortalError> {
+    let my_email = state
+        .store
+        .requester(me)
+        .await?
+        .map(|r| r.email.to_string());
+    let thread = state.threads.get(&state.store, t).await?;
+    let last = thread
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.kind == MessageKind::Reply)
+        .map(|m| m.id);
+    let conversation = conversation(state, &thread, my_email)?;
+    if let Some(id) = last
+        && !state.memory.has_read(t.id, me, id)
+    {
+        state
+            .store
+            .mark_read(t.id, &format!("requester:{me}"), id)
+            .await?;
+        state.memory.remember_read(t.id, me, id);
+    }
+    let now = now_millis();
+    let notice = match t.status {
+        Status::Pending => Some("We are waiting for your answer.".to_string()),
+        Status::Resolved => {
+            Some("We think this is solved. Reply if it is not, or close the request.".to_string())
+        }
+        _ => None,
+    };
+    let mut c = base(state, &t.subject, true);
+    c.insert(
+        "ticket".into(),
+        json!({
+            "ref": t.reference.to_string(),
+            "subject": t.subject,
+            "status": t.status.as_str(),
+            "status_label": t.status.requester_label(),
+            "created": when(t.created_at),
+        }),
+    );
+    c.insert("conversation".into(), json!(&*conversation));
+    c.insert("csrf".into(), json!(session.csrf));
+    c.insert(
+        "max_file".into(),
+        json!(human_size(
+            state.settings().tickets.max_attachment_bytes as i64
+        )),
+    );
+    c.insert("closed".into(), json!(t.status == Status::Closed));
+    c.insert("may_close".into(), json!(t.requester.id == me));
+    c.insert(
+        "can_reply".into(),
+        json!(within_reopen_window(state, t, now)),
+    );
+    c.insert("notice".into(), json!(notice));
+    c.insert("typed_body".into(), json!(""));
+    c.insert("file_error".into(), Value::Null);
+    let status = match &refused {
+        Some(r) => {
+            c.insert("typed_body".into(), json!(r.body));
+            c.insert("file_error".into(), json!(r.why));
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
+        None => StatusCode::OK,
+    };
+    Ok(state
+        .pages
+        .render(status, "portal_ticket", &Value::Object(c)))
 }
 
 async fn reply(
@@ -744,6 +772,13 @@ async fn reply(
         let t = my_ticket(&state, me, &session, &reference).await?;
         let form = read_upload(&state, &headers, multipart).await?;
         form_from_this_session(&session, form.field("csrf"))?;
+        if let Some(why) = &form.refused {
+            let typed = Refusal {
+                body: form.field("body"),
+                why,
+            };
+            return show_ticket(&state, me, &session, &t, Some(typed)).await;
+        }
         let mut tx = state.store.begin().await?;
         let outcome = state
             .actions
@@ -777,16 +812,30 @@ struct CsrfForm {
     csrf: String,
 }
 
+/// The close form: the CSRF token and the box that confirms it.
+#[derive(Debug, Deserialize)]
+struct CloseForm {
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
+}
+
 async fn close(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(reference): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<CloseForm>,
 ) -> Response {
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
         form_from_this_session(&session, &form.csrf)?;
         let t = my_ticket(&state, me, &session, &reference).await?;
+        if form.confirm != "yes" {
+            return Err(PortalError::BadForm(
+                "Tick the box to confirm that the request can be closed; nothing was changed."
+                    .into(),
+            ));
+        }
         state
             .actions
             .change(
@@ -898,6 +947,9 @@ async fn new_ticket(
             related_id: text("related_id"),
         };
         form_from_this_session(&session, &form.csrf)?;
+        if let Some(why) = &upload.refused {
+            return Ok(new_page(&state, &session, &form, Some(why)));
+        }
         let who = state
             .store
             .requester(me)

@@ -61,7 +61,10 @@ try {
   expect(loaded, 'the photo preview loads');
   await shot('reply-with-photo');
 
-  // 3. Close, then reopen by replying.
+  // 3. Close (it asks for confirmation first), then reopen by replying.
+  expect(!(await page.locator('form.close').evaluate((f) => f.checkValidity())),
+    'the close form cannot be sent unconfirmed');
+  await page.getByLabel('Yes, my question is answered: close it').check();
   await page.getByRole('button', { name: 'Close this request' }).click();
   await page.waitForURL(`**/portal/tickets/${reference}`);
   expect((await status()) === 'Closed', `after closing: ${await status()}`);

@@ -649,6 +649,11 @@ async fn administration(db: TestDb) {
         r.body.contains("Connection failed"),
         "nothing listens on port 1"
     );
+    assert!(
+        r.body.contains("Nothing answers on that host and port"),
+        "the error says what to do: {}",
+        r.body
+    );
     // Editing keeps the stored password when the field is left blank.
     let edit = admin.get("/console/admin/mailboxes/billing").await;
     assert!(edit.body.contains("value=\"billing@example.test\""));
@@ -665,10 +670,31 @@ async fn administration(db: TestDb) {
         m.settings.smtp.map(|s| s.host),
         Some("smtp.example.test".into())
     );
+    // Removal asks for confirmation: without the box ticked, nothing changes.
     let r = admin
         .post(
             "/console/admin/mailboxes/billing/remove",
             &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("Tick the box"), "{}", r.body);
+    assert!(
+        app.store
+            .mailbox_by_name("billing")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let page = admin.get("/console/admin/mailboxes").await;
+    assert!(
+        page.body.contains(r#"name="confirm" value="yes" required"#),
+        "the remove form carries its confirmation"
+    );
+    let r = admin
+        .post(
+            "/console/admin/mailboxes/billing/remove",
+            &[("csrf", &csrf), ("confirm", "yes")],
         )
         .await;
     assert!(r.body.contains("removed"));
@@ -806,6 +832,35 @@ async fn administration(db: TestDb) {
     ];
     let r = admin.post("/console/admin/settings", &fields).await;
     assert_eq!(r.status, 400, "a reopen window of `soon` is refused");
+    // The form comes back as typed, the error beside its field.
+    assert!(
+        r.body
+            .contains(r#"name="reopen_window" required value="soon" aria-invalid="true""#),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains(r#"<p class="field-error" id="st-reopen-err">Reopen window: "#),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("team@example.test"));
+    assert!(r.body.contains("General\nHardware\ngeneral"));
+    assert!(r.body.contains(r#"value="https://help.example.test""#));
+    assert!(
+        r.body
+            .contains(r#"<option value="agent2@example.test" selected>"#),
+        "{}",
+        r.body
+    );
+    let page = admin.get("/console/admin/settings").await;
+    assert!(
+        page.body
+            .contains(r#"name="notification_address" type="email" value="">"#),
+        "nothing was saved: {}",
+        page.body
+    );
     fields[3].1 = "2w";
     let r = admin.post("/console/admin/settings", &fields).await;
     assert_eq!(r.status, 200, "{}", r.body);

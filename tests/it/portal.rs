@@ -239,11 +239,27 @@ async fn links_sessions_and_authorisation(db: TestDb) {
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
+    // Closing asks for confirmation: without the box ticked, it stays open.
     let status = post(
         &app,
         &format!("/portal/tickets/{mine_ref}/close"),
         Some(&cookie),
         &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let t = app
+        .store
+        .ticket_by_ref(&mine_ref.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(t.status, Status::Closed);
+    let status = post(
+        &app,
+        &format!("/portal/tickets/{mine_ref}/close"),
+        Some(&cookie),
+        &[("csrf", &token), ("confirm", "yes")],
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
@@ -348,21 +364,47 @@ async fn links_sessions_and_authorisation(db: TestDb) {
         fetch(svg_id, Some(bob_cookie)).await.status(),
         StatusCode::NOT_FOUND
     );
-    let big = reqwest::multipart::Form::new()
-        .text("csrf", token.clone())
-        .text("body", "Too big.")
-        .part(
-            "files",
-            reqwest::multipart::Part::bytes(vec![0u8; 11 * 1024 * 1024]).file_name("big.bin"),
-        );
-    let r = client()
-        .post(app.url(&format!("/portal/tickets/{mine_ref}/reply")))
-        .header("cookie", &cookie)
-        .multipart(big)
-        .send()
+    // An oversized file, after the text or before it: refused, the page
+    // shown again with the text as typed (fields after the file still read).
+    let refused = |text_first: bool, body: &'static str| {
+        let big = reqwest::multipart::Part::bytes(vec![0u8; 11 * 1024 * 1024]).file_name("big.bin");
+        let form = reqwest::multipart::Form::new().text("csrf", token.clone());
+        let form = if text_first {
+            form.text("body", body).part("files", big)
+        } else {
+            form.part("files", big).text("body", body)
+        };
+        let request = client()
+            .post(app.url(&format!("/portal/tickets/{mine_ref}/reply")))
+            .header("cookie", &cookie)
+            .multipart(form);
+        async move {
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+            r.text().await.unwrap()
+        }
+    };
+    let page = refused(true, "Too big.").await;
+    assert!(
+        page.contains(">Too big.</textarea>"),
+        "the text is kept: {page}"
+    );
+    assert!(page.contains("big.bin is over the limit"), "{page}");
+    let page = refused(false, "Typed after the file.").await;
+    assert!(page.contains(">Typed after the file.</textarea>"), "{page}");
+    let t = app
+        .store
+        .ticket_by_ref(&mine_ref.parse().unwrap())
         .await
+        .unwrap()
         .unwrap();
-    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let thread = app.store.messages(t.id, false).await.unwrap();
+    assert!(
+        thread
+            .iter()
+            .all(|m| !m.body_text.contains("Too big") && !m.body_text.contains("Typed after")),
+        "a refused reply adds nothing"
+    );
 
     // A new request from the form, on the web channel.
     let (_, page) = get(&app, "/portal/new", Some(&cookie)).await;
@@ -606,7 +648,7 @@ async fn a_link_opens_its_ticket_only_and_a_cc_does_not_close(db: TestDb) {
         &app,
         &format!("{path}/close"),
         Some(&carl_cookie),
-        &[("csrf", &token)],
+        &[("csrf", &token), ("confirm", "yes")],
     )
     .await;
     assert_ne!(status, StatusCode::SEE_OTHER);

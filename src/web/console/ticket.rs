@@ -269,7 +269,7 @@ async fn write(
 ) -> Response {
     page(state, headers, async |me: &Staff| {
         let t = find(state, reference).await?;
-        let form = read_upload(state, headers, multipart).await?;
+        let form = read_upload(state, headers, multipart).await?.accepted()?;
         me.check(form.field("csrf"))?;
         let now = now_millis();
         let mut tx = state.store.begin().await?;

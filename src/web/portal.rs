@@ -139,7 +139,11 @@ impl ThreadCache {
             .filter(|m| m.kind == MessageKind::Reply)
             .filter_map(|m| {
                 let h = m.body_html.as_deref().filter(|h| !h.trim().is_empty())?;
-                let shown = portal_html(h, files.get(&m.id).map_or(&[][..], Vec::as_slice));
+                let shown = files::mail_html(
+                    h,
+                    files.get(&m.id).map_or(&[][..], Vec::as_slice),
+                    "/portal/attachments/",
+                );
                 Some((m.id, shown))
             })
             .collect();
@@ -419,48 +423,6 @@ async fn my_ticket(
             .ok_or(PortalError::NotFound)?;
     }
     Ok(ticket)
-}
-
-/// The sanitised HTML of a mail as the portal shows it: sanitised again
-/// (defence in depth), inline `cid:` images pointed at their attachments,
-/// every other image source dropped (remote images are never loaded: they
-/// tell a sender who read the mail, and when), links opened without a
-/// referrer. Returns the HTML and how many images were held back.
-fn portal_html(html: &str, files: &[crate::store::sessions::AttachmentInfo]) -> (String, usize) {
-    let cids: HashMap<String, i64> = files
-        .iter()
-        .filter_map(|a| {
-            a.content_id
-                .as_deref()
-                .map(|c| (c.trim_matches(['<', '>']).to_ascii_lowercase(), a.id))
-        })
-        .collect();
-    let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = held.clone();
-    let cleaned = ammonia::Builder::default()
-        .link_rel(Some("noopener noreferrer nofollow"))
-        .url_schemes(["http", "https", "mailto", "cid"].into_iter().collect())
-        .attribute_filter(move |element, attribute, value| {
-            if element == "img" && attribute == "src" {
-                let target = value
-                    .strip_prefix("cid:")
-                    .and_then(|c| cids.get(&c.to_ascii_lowercase()));
-                return match target {
-                    Some(id) => Some(format!("/portal/attachments/{id}").into()),
-                    None => {
-                        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        None
-                    }
-                };
-            }
-            if attribute == "src" || attribute == "srcset" {
-                return None;
-            }
-            Some(value.into())
-        })
-        .clean(html)
-        .to_string();
-    (cleaned, held.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 fn within_reopen_window(state: &AppState, t: &Ticket, now: i64) -> bool {
@@ -1214,38 +1176,4 @@ async fn request_link(State(state): State<AppState>, Form(form): Form<LinkForm>)
         }
     });
     answer()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::sessions::AttachmentInfo;
-
-    #[test]
-    fn mail_html_is_cleaned_inline_images_mapped_and_remote_ones_held_back() {
-        let files = vec![AttachmentInfo {
-            id: 7,
-            filename: "logo.png".into(),
-            content_type: "image/png".into(),
-            size: 10,
-            content_id: Some("<Logo@Example>".into()),
-        }];
-        let (html, held) = portal_html(
-            r#"<p onclick="x()"><b>bold</b><img src="cid:logo@example"><img src="https://tracker.example/p.gif" alt="pixel"><script>alert(1)</script><a href="https://example.org">site</a><a href="javascript:alert(2)">js</a><svg onload=alert(3)></svg></p>"#,
-            &files,
-        );
-        assert!(html.contains("<b>bold</b>"), "{html}");
-        assert!(html.contains(r#"src="/portal/attachments/7""#), "{html}");
-        assert!(!html.contains("tracker.example"), "{html}");
-        assert_eq!(held, 1);
-        assert!(
-            !html.contains("script") && !html.contains("onclick") && !html.contains("svg"),
-            "{html}"
-        );
-        assert!(!html.contains("javascript:"), "{html}");
-        assert!(
-            html.contains(r#"rel="noopener noreferrer nofollow""#),
-            "{html}"
-        );
-    }
 }

@@ -70,6 +70,15 @@ try {
   await page.getByRole('link', { name: reference, exact: true }).click();
   await page.waitForURL(`**/console/tickets/${reference}`);
   expect((await body()).includes('The printer smokes.'), 'the mail is shown');
+  // Its formatted view shows the inline photo in place; the photo is also previewed.
+  await page.locator('details.formatted summary').first().click();
+  await page.waitForFunction(() => {
+    const img = document.querySelector('details.formatted .html img');
+    return img && img.complete && img.naturalWidth > 0;
+  }, null, { timeout: 10000 }).catch(async () => fail(`the inline image does not show in the formatted view: ${(await page.evaluate(() => document.querySelector('main').innerHTML)).slice(0, 2500)}`));
+  const src = await page.locator('details.formatted .html img').first().getAttribute('src');
+  expect(src.startsWith('/console/attachments/'), `the inline image points at its attachment: ${src}`);
+  expect(await page.locator('.files img[alt="smoke.png"]').count() === 1, 'the image attachment is previewed');
   await page.getByLabel('Reply to the requester').fill('We are sending a technician.');
   await page.getByLabel('Then set status').selectOption('pending');
   await page.getByRole('button', { name: 'Send reply' }).click();

@@ -270,8 +270,19 @@ async fn an_agent_works_the_queue_in_the_browser() {
         "boss-password-1",
     )
     .await;
+    // Text, HTML and the photo the HTML shows inline (`cid:`).
+    let photo = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(crate::portal::PNG)
+    };
     let first = format!(
-        "From: Ann Example <{ann}>\r\nTo: {support}\r\nSubject: Printer on fire\r\nMessage-ID: <c-1@client.test>\r\n\r\nThe printer smokes.\r\n"
+        "From: Ann Example <{ann}>\r\nTo: {support}\r\nSubject: Printer on fire\r\nMessage-ID: <c-1@client.test>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=\"r\"\r\n\r\n--r\r\n\
+         Content-Type: multipart/alternative; boundary=\"a\"\r\n\r\n--a\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nThe printer smokes.\r\n--a\r\n\
+         Content-Type: text/html; charset=utf-8\r\n\r\n<p>The printer smokes.</p><p><img src=\"cid:smoke@client.test\" alt=\"the smoke\"></p>\r\n--a--\r\n--r\r\n\
+         Content-Type: image/png; name=\"smoke.png\"\r\nContent-ID: <smoke@client.test>\r\n\
+         Content-Disposition: inline; filename=\"smoke.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{photo}\r\n--r--\r\n"
     );
     stack.send(&ann, &support, first.as_bytes()).await;
     eventually(60, "the receipt reaches Ann", || async {

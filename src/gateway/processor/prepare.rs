@@ -111,6 +111,10 @@ fn bodies(mail: &ParsedMail) -> (String, Option<String>) {
 static SANITISER: std::sync::LazyLock<ammonia::Builder<'static>> = std::sync::LazyLock::new(|| {
     let mut rules = ammonia::Builder::default();
     rules.link_rel(Some("noopener noreferrer nofollow"));
+    // `cid:` names the mail's own inline parts: kept, so that the pages can
+    // point each at its attachment (`web::files::mail_html`, which drops
+    // every other image source).
+    rules.add_url_schemes(["cid"]);
     rules
 });
 
@@ -123,4 +127,21 @@ fn sanitise(html: &str) -> String {
 pub fn warm_up() {
     crate::mail::extract::warm_up();
     std::sync::LazyLock::force(&SANITISER);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitise;
+
+    #[test]
+    fn stored_html_keeps_inline_image_names_and_nothing_active() {
+        let html = sanitise(
+            r#"<p><img src="cid:smoke@client.test" alt="smoke"><img src="javascript:alert(1)"><a href="javascript:alert(2)">x</a><script>alert(3)</script></p>"#,
+        );
+        assert!(html.contains(r#"src="cid:smoke@client.test""#), "{html}");
+        assert!(
+            !html.contains("javascript") && !html.contains("script"),
+            "{html}"
+        );
+    }
 }

@@ -16,7 +16,7 @@ use crate::actions::{Change, ReplyInput, ReplyOutcome};
 use crate::domain::{EmailAddress, MessageKind, Priority, Status, TicketRef, parse_time, rfc3339};
 use crate::store::{Ticket, now_millis};
 use crate::web::AppState;
-use crate::web::files::{file_response, human_size, read_upload, when};
+use crate::web::files::{file_response, human_size, mail_html, previewable, read_upload, when};
 
 /// The ticket page's routes.
 pub fn router() -> Router<AppState> {
@@ -142,6 +142,15 @@ async fn show(
                     .as_deref()
                     .filter(|f| f.trim() != m.body_text.trim() && !f.trim().is_empty());
                 let role = m.author_role.map(|r| r.as_str());
+                let mine = files.get(&m.id).map_or(&[][..], Vec::as_slice);
+                // The mail's formatted view, its inline images in place.
+                let (html, held_images) = match m.body_html.as_deref() {
+                    Some(h) if !h.trim().is_empty() => {
+                        let (html, held) = mail_html(h, mine, "/console/attachments/");
+                        (Some(html), held)
+                    }
+                    _ => (None, 0),
+                };
                 json!({
                     "id": m.id,
                     "kind": m.kind.as_str(),
@@ -156,9 +165,12 @@ async fn show(
                     "mail_id": m.mail_message_id,
                     "notice": m.notice,
                     "verification": m.verification_json(),
-                    "files": files.get(&m.id).map(|fs| fs.iter().map(|f| json!({
+                    "html": html,
+                    "held_images": held_images,
+                    "files": mine.iter().map(|f| json!({
                         "id": f.id, "name": f.filename, "size": human_size(f.size),
-                    })).collect::<Vec<_>>()).unwrap_or_default(),
+                        "image": previewable(&f.content_type),
+                    })).collect::<Vec<_>>(),
                 })
             })
             .collect();

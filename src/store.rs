@@ -165,6 +165,9 @@ pub struct Store {
     /// Whether this store opened `mail` and the checkpointer (a dedicated
     /// store shares them, and leaves closing them to the store it came from).
     primary: bool,
+    /// Told when a transaction that queued mail commits: this daemon's
+    /// outbox worker starts at once instead of at its next poll.
+    outbox_queued: Arc<tokio::sync::Notify>,
 }
 
 /// SQLite only: copies a file's write-ahead log back into the database on
@@ -329,6 +332,9 @@ pub struct Tx {
     /// SQLite: a ticket or message was written, so the commit brings the
     /// full-text documents up to date first ([`SEARCH_CATCH_UP`]).
     pub(crate) search_behind: bool,
+    /// Mail was queued to the outbox: the commit wakes the worker.
+    pub(crate) queued: bool,
+    outbox_queued: Arc<tokio::sync::Notify>,
     _guard: Option<OwnedMutexGuard<()>>,
     /// When the transaction began (after the write lock, on SQLite).
     started: std::time::Instant,
@@ -360,6 +366,9 @@ impl Tx {
         self.conn.commit().await?;
         if let Some(checkpoints) = &self.checkpoints {
             checkpoints.wake.notify_one();
+        }
+        if self.queued {
+            self.outbox_queued.notify_one();
         }
         if self._guard.is_some() {
             // SQLite's one write lock is what ingest waits on: who held it, how long.
@@ -586,6 +595,7 @@ impl Store {
             mail,
             checkpoints,
             primary: true,
+            outbox_queued: Arc::default(),
         })
     }
 
@@ -618,6 +628,13 @@ impl Store {
             primary: false,
             ..self.clone()
         })
+    }
+
+    /// Resolves when a transaction of this daemon that queued mail has
+    /// committed since the last call (the outbox worker's wake-up; other
+    /// daemons' mail is found by its poll).
+    pub async fn outbox_queued(&self) {
+        self.outbox_queued.notified().await
     }
 
     /// Applies pending migrations.
@@ -676,6 +693,8 @@ impl Store {
             mail_tx: None,
             checkpoints: self.checkpoints.clone(),
             search_behind: false,
+            queued: false,
+            outbox_queued: self.outbox_queued.clone(),
             _guard: guard,
             started: std::time::Instant::now(),
         })

@@ -56,16 +56,50 @@ impl AppState {
     }
 }
 
-/// Counts and times every request by its route pattern (never the raw path,
-/// which would make one series per ticket).
+/// The request's id: the caller's `X-Request-Id` when it is a plain token
+/// (a proxy's), else a new one.
+fn request_id(request: &Request) -> String {
+    request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string())
+}
+
+/// Runs every request in a span (its id, method and route pattern: every
+/// log line of the request carries them), answers with `X-Request-Id`,
+/// logs the outcome, and counts and times it by route pattern (never the
+/// raw path, which would make one series per ticket).
 async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    use tracing::Instrument;
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string());
     let method = request.method().as_str().to_string();
+    let id = request_id(&request);
+    let span = tracing::info_span!(
+        "request",
+        id = %id,
+        method = %method,
+        route = route.as_deref().unwrap_or("unmatched")
+    );
     let started = Instant::now();
-    let response = next.run(request).await;
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    span.in_scope(
+        || tracing::debug!(status = response.status().as_u16(), latency = ?elapsed, "request done"),
+    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
     let route = route.as_deref().unwrap_or("unmatched");
     let status = response.status().as_u16().to_string();
     let m = &state.metrics;
@@ -77,7 +111,7 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
     m.observe(
         "postdesk_http_request_duration_seconds",
         &[("route", route)],
-        started.elapsed().as_secs_f64(),
+        elapsed.as_secs_f64(),
     );
     response
 }

@@ -32,6 +32,7 @@ use crate::store::mailboxes::MailboxRow;
 use crate::store::{NewMessage, StoreError, Tx};
 use std::collections::HashMap;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// How long a claim on a raw mail lasts before another worker may take it
 /// (a batch takes well under a second; a dead daemon's claims lapse after this).
@@ -596,12 +597,15 @@ impl Processor {
             let mark = batch.done.len();
             match self
                 .apply(&mut tx, raw, mail, mailbox.as_ref(), &mut batch, now)
+                // Every log line of this mail's processing carries its id.
+                .instrument(tracing::info_span!("mail", inbound = raw.id))
                 .await
             {
                 Ok(d) => {
                     if careful {
                         tx.release_savepoint().await?;
                     }
+                    tracing::debug!(inbound = raw.id, disposition = ?d, "mail processed");
                     out.push(d);
                 }
                 Err(Refused::Transient(e)) => return Err(Transient(e)),

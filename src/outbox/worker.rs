@@ -80,7 +80,14 @@ const RECORD_EVERY: usize = 16;
 fn tally(finished: &[Finished], outcome: &mut Outcome) {
     for f in finished {
         match f {
-            Finished::Sent { .. } => outcome.sent += 1,
+            Finished::Sent {
+                id,
+                ticket_id,
+                mail_message_id,
+            } => {
+                tracing::debug!(outbox = id, ticket = ?ticket_id, message_id = %mail_message_id, "notification sent");
+                outcome.sent += 1
+            }
             Finished::Retry { id, error, .. } => {
                 tracing::warn!(outbox = id, %error, "notification not sent; will retry");
                 outcome.retried += 1
@@ -89,7 +96,15 @@ fn tally(finished: &[Finished], outcome: &mut Outcome) {
                 tracing::warn!(outbox = id, %error, "notification failed");
                 outcome.failed += 1
             }
-            Finished::Held { .. } => outcome.held += 1,
+            Finished::Held {
+                id,
+                ticket_id,
+                reason,
+                ..
+            } => {
+                tracing::info!(outbox = id, ticket = ?ticket_id, %reason, "notification held");
+                outcome.held += 1
+            }
             Finished::Suppressed { .. } => outcome.suppressed += 1,
         }
     }
@@ -254,6 +269,8 @@ impl Worker {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(wait) => {}
+                    // Mail queued on this daemon goes out at once.
+                    _ = self.store.outbox_queued() => {}
                 }
             }
         }

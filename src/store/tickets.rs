@@ -1449,6 +1449,7 @@ impl Tx {
 
     /// Queues a notification (delivered by the outbox worker).
     pub async fn enqueue(&mut self, n: &super::outbox::Notification) -> Result<()> {
+        self.queued = true;
         match &mut self.deferred {
             Some(deferred) => {
                 deferred.notifications.push(n.clone());

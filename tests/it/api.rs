@@ -208,6 +208,28 @@ async fn health_readiness_and_metrics(db: TestDb) {
     let app = spawn_app(db).await;
     let r = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
+    // Every answer names its request (the id every log line of it carries):
+    // a proxy's plain id is kept, anything else replaced.
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(id.len(), 32, "{id}");
+    let other = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_ne!(other.headers()["x-request-id"], id.as_str());
+    let given = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "lb-4711.a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "lb-4711.a");
+    let forged = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "a b\"<script>")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(forged.headers()["x-request-id"], "a b\"<script>");
     let r = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let ready: Value = r.json().await.unwrap();

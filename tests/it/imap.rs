@@ -333,7 +333,70 @@ async fn idle_never_strands_a_mail(db: TestDb) {
     app.stop().await;
 }
 
+/// Mail in the charsets and reply prefixes of the world, through Dovecot and
+/// the poller: decoded, the prefixes gone from the titles (#32 items 2, 3).
+async fn every_charset_and_reply_prefix_through_the_stack(db: TestDb) {
+    let stack = mailstack();
+    let (support, pw) = stack.user("support");
+    let app = spawn_app_with(db, |s| {
+        s.mailboxes = vec![mailbox(&support, &pw, "INBOX", AfterAction::Seen)]
+    })
+    .await;
+    let store = app.store.clone();
+    let mut imap = stack.session(&support, &pw).await;
+    // (charset, subject and body in it as base64, the subject and body expected)
+    let cases = [
+        (
+            "GB2312",
+            "u9i4tKO6tPLTobv6u7XByw==",
+            "tPLTobv6w7DRzMHLo6zH67Dvw6ahow==",
+            "打印机坏了",
+            "打印机冒烟了，请帮忙。",
+        ),
+        (
+            "Shift_JIS",
+            "gnGCZIFGg3aDioOTg16BW4Kqk66CqYLIgqI=",
+            "g3aDioOTg16BW4Kqk66Cq4LcgrmC8YFC",
+            "プリンターが動かない",
+            "プリンターが動きません。",
+        ),
+        (
+            "KOI8-R",
+            "UmU6IPDSz8LMxc3BINMg0NLJztTF0s/N",
+            "8NLJztTF0iDOxSDQxd7B1MHF1C4=",
+            "Проблема с принтером",
+            "Принтер не печатает.",
+        ),
+    ];
+    for (i, (charset, subject, body, _, _)) in cases.iter().enumerate() {
+        let raw = format!(
+            "From: <w{i}@example.org>\r\nTo: {support}\r\nSubject: =?{charset}?B?{subject}?=\r\n\
+             Message-ID: <cs{i}@example.org>\r\nMIME-Version: 1.0\r\n\
+             Content-Type: text/plain; charset={charset}\r\nContent-Transfer-Encoding: base64\r\n\r\n{body}\r\n"
+        );
+        imap.append("INBOX", None, None, raw).await.unwrap();
+    }
+    eventually(30, "the three mails are processed", || async {
+        done_count(&store).await == 3
+    })
+    .await;
+    let (_, list) = store
+        .list_tickets(&TicketFilter::default(), (SortKey::Created, false), 1, 10)
+        .await
+        .unwrap();
+    for (_, _, _, subject, body) in cases {
+        let t = list
+            .iter()
+            .find(|t| t.subject == subject)
+            .unwrap_or_else(|| panic!("no ticket titled {subject}: {list:?}"));
+        let thread = store.messages(t.id, false).await.unwrap();
+        assert_eq!(thread[0].body_text, body);
+    }
+    app.stop().await;
+}
+
 crate::on_both_backends!(
+    every_charset_and_reply_prefix_through_the_stack,
     mailboxes_become_tickets_and_replies,
     moves_after_storing_and_survives_uidvalidity_change,
     idle_never_strands_a_mail

@@ -474,6 +474,44 @@ async fn a_responder_repeating_itself_from_new_addresses_is_stopped(db: TestDb) 
     app.stop().await;
 }
 
+/// Another help desk's tag at the end of a long subject goes back out in
+/// our receipt, so desk-to-desk mail threads there (#32 item 4).
+async fn a_foreign_desks_tag_survives_a_long_subject(db: TestDb) {
+    let stack = mailstack();
+    let (support_addr, support_pw) = stack.user("support");
+    ready(&support_addr, &support_pw).await;
+    let (desk, desk_pw) = stack.user("desk");
+    let app = spawn_app_with(db, |s| {
+        support(s, &support_addr, &support_pw, stack.smtp_port)
+    })
+    .await;
+    let subject = format!(
+        "{} [otherdesk.example #4711]",
+        "Escalated: shipment delayed at customs again "
+            .repeat(6)
+            .trim()
+    );
+    assert!(subject.len() > 250, "{}", subject.len());
+    let mail = format!(
+        "From: <{desk}>\r\nTo: {support_addr}\r\nSubject: {subject}\r\nMessage-ID: <desk-1@example.test>\r\n\r\nPlease look into this.\r\n"
+    );
+    stack.send(&desk, &support_addr, mail.as_bytes()).await;
+    let mut receipt = None;
+    for _ in 0..120 {
+        if let Some(raw) = stack.inbox(&desk, &desk_pw).await.into_iter().next() {
+            receipt = Some(raw);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let raw = receipt.expect("the receipt reaches the other desk");
+    let m = parse(&raw);
+    let got = m.subject().unwrap_or_default().to_string();
+    assert!(got.contains("[otherdesk.example #4711]"), "{got}");
+    assert!(got.contains("[TKT-"), "our own tag too: {got}");
+    app.stop().await;
+}
+
 async fn outbox_settled(store: &Store) -> bool {
     store
         .outbox_counts()
@@ -907,6 +945,7 @@ crate::on_both_backends!(
     the_attacks_of_a_public_mailbox_give_nothing,
     failed_deliveries_show_on_the_ticket_and_the_outbox_page,
     a_responder_rotating_its_address_is_stopped,
+    a_foreign_desks_tag_survives_a_long_subject,
     a_responder_repeating_itself_from_new_addresses_is_stopped,
 );
 

@@ -349,7 +349,8 @@ async fn save(
         if changed {
             // Open tickets' SLA states follow new targets.
             let scheduler = crate::scheduler::Scheduler::new(state.actions.clone());
-            tokio::spawn(async move {
+            // On the daemon's task tracker: a shutdown waits for it.
+            state.tasks.spawn(async move {
                 if let Err(e) = scheduler.refresh_all_if_settings_changed(now_millis()).await {
                     tracing::warn!(error = %e, "could not refresh SLA states after a settings change");
                 }

@@ -8,6 +8,7 @@
 // first failed expectation, and on any dialog, page error or console error.
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
+import { pagesWiderThanAPhone } from './phone.mjs';
 
 const { BASE, EMAIL, PASSWORD, MAILBOX, OUT } = process.env;
 const mailbox = JSON.parse(MAILBOX);
@@ -141,22 +142,9 @@ try {
   await shot('mailboxes');
 
   // 9. Every page fits a 360 px phone: no horizontal scrolling.
-  await page.setViewportSize({ width: 360, height: 780 });
-  const wide = [];
-  for (const path of ['/console', `/console/tickets/${reference}`, '/console/admin/mailboxes',
-    `/console/admin/mailboxes/${mailbox.name}`, '/console/admin/settings', '/console/admin/users',
-    '/console/admin/outbox', '/console/profile']) {
-    await page.goto(`${BASE}${path}`);
-    const width = await page.evaluate(() => document.documentElement.scrollWidth);
-    if (width > 360) {
-      // Name what sticks out, to say where to look.
-      const culprits = await page.evaluate(() => [...document.querySelectorAll('main *')]
-        .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
-        .slice(0, 3).map((e) => `${e.tagName.toLowerCase()}.${e.className}`));
-      wide.push(`${path} ${width}px (${culprits.join(' ')})`);
-    }
-  }
-  await page.setViewportSize({ width: 1280, height: 900 });
+  const wide = await pagesWiderThanAPhone(page, ['/console', `/console/tickets/${reference}`,
+    '/console/admin/mailboxes', `/console/admin/mailboxes/${mailbox.name}`, '/console/admin/settings',
+    '/console/admin/users', '/console/admin/outbox', '/console/profile'].map((p) => `${BASE}${p}`));
   expect(wide.length === 0, `pages wider than a 360 px phone: ${wide.join(', ')}`);
 
   console.log(JSON.stringify({ ok: true, reference, bulk: others, csv_rows: csv.length - 1 }));

@@ -7,6 +7,7 @@
 // Exits non-zero, saying why, on the first failed expectation, and on any
 // dialog, page error or console error (a script that ran).
 import { chromium } from 'playwright-core';
+import { pagesWiderThanAPhone } from './phone.mjs';
 
 const { LINK, WIDE, HOSTILE, OUT } = process.env;
 const fail = (why) => { console.error(`FAIL: ${why}`); process.exit(1); };
@@ -135,21 +136,9 @@ try {
   await page.waitForTimeout(500);
 
   // 7. Every page fits a 360 px phone: no horizontal scrolling.
-  await page.setViewportSize({ width: 360, height: 780 });
-  const wide = [];
-  for (const path of ['/portal', `/portal/tickets/${reference}`, `/portal/tickets/${HOSTILE}`,
-    '/portal/new', '/portal/help', '/portal/profile', ...pages.map((h) => new URL(h).pathname)]) {
-    await page.goto(new URL(path, LINK).href);
-    await page.evaluate(() => document.querySelectorAll('details').forEach((d) => { d.open = true; }));
-    const width = await page.evaluate(() => document.documentElement.scrollWidth);
-    if (width > 360) {
-      // Name what sticks out, to say where to look.
-      const culprits = await page.evaluate(() => [...document.querySelectorAll('main *')]
-        .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
-        .slice(0, 3).map((e) => `${e.tagName.toLowerCase()}.${e.className}`));
-      wide.push(`${path} ${width}px (${culprits.join(' ')})`);
-    }
-  }
+  const wide = await pagesWiderThanAPhone(page, ['/portal', `/portal/tickets/${reference}`,
+    `/portal/tickets/${HOSTILE}`, '/portal/new', '/portal/help', '/portal/profile',
+    ...pages.map((h) => new URL(h).pathname)].map((p) => new URL(p, LINK).href));
   expect(wide.length === 0, `pages wider than a 360 px phone: ${wide.join(', ')}`);
   console.log(JSON.stringify({ ok: true, reference, checked: pages.length }));
 } finally {

@@ -123,6 +123,9 @@ pub struct ParsedMail {
     pub text: String,
     /// The HTML body as received (sanitise before showing).
     pub html: Option<String>,
+    /// The text of the HTML above the quoted history its client marked
+    /// (`gmail_quote`, `divRplyFwdMsg`, …; see `extract::quote_start`).
+    pub above_quote: Option<String>,
     /// Set when the HTML part was too large or deep to read as a tree
     /// (then `html` is `None` and `text` its stripped text): says so.
     pub html_notice: Option<String>,
@@ -178,6 +181,15 @@ pub fn normalise_id(id: &str) -> String {
 
 fn header_text(m: &Message<'_>, name: &str) -> Option<String> {
     m.header_raw(name).map(|v| v.trim().to_string())
+}
+
+/// The text of `html` above the quoted history its client marked, if it
+/// marked one and there is text above it.
+pub fn html_above_quote(html: &str) -> Option<String> {
+    html::check(html).ok()?;
+    let at = extract::quote_start(html)?;
+    let text = html_to_text(&html[..at]);
+    (!text.trim().is_empty()).then_some(text)
 }
 
 /// HTML converted to readable text: as a tree when [`html::check`] allows
@@ -397,6 +409,7 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, MailError> {
         // Already checked above: read as a tree.
         text = html2text::from_read(h.as_bytes(), 100).unwrap_or_else(|_| html::strip_tags(h));
     }
+    let above_quote = html.as_deref().and_then(html_above_quote);
     let mut attachments = Vec::new();
     let mut report = None;
     for part in m.attachments().take(500) {
@@ -477,6 +490,7 @@ pub fn parse(raw: &[u8]) -> Result<ParsedMail, MailError> {
         signals,
         text,
         html,
+        above_quote,
         html_notice,
         auth_results,
         delivered_to,

@@ -22,7 +22,7 @@ use crate::domain::{Actor, Channel, EmailAddress, Millis};
 use crate::mail::auth::{AuthResults, verify_with};
 use crate::mail::classify::content_key;
 use crate::mail::classify::{BounceInfo, Classification, classify};
-use crate::mail::extract::{Known, extract_reply, extract_reply_in_thread};
+use crate::mail::extract::{Known, extract_reply_in_thread, extract_reply_with_html};
 use crate::mail::subject::{clean_subject, plus_tokens, ticket_tag};
 use crate::mail::token::SigningKey;
 use crate::mail::{ParsedMail, parse};

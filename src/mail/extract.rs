@@ -10,13 +10,16 @@
 //! - `header.rs`: quote headers, by shape and by the words of `phrases.rs`;
 //! - `signature.rs`: signatures, closings, rules and banners;
 //! - `thread.rs`: copies of the ticket's earlier messages;
+//! - `html_quote.rs`: where an HTML reply's client put its quoted history;
 //! - `phrases.rs`: the words, as data.
 
 mod header;
+mod html_quote;
 mod phrases;
 mod signature;
 mod thread;
 
+pub use html_quote::quote_start;
 pub use thread::Known;
 
 use header::{header_len, is_header_field, is_quote_header};
@@ -166,6 +169,62 @@ fn greeting_only(lines: &[&str]) -> bool {
 /// The new text of a reply; the whole text when stripping would leave nothing.
 pub fn extract_reply(text: &str) -> String {
     extract_reply_in_thread(text, &Known::new([]))
+}
+
+/// The new text of a reply whose HTML marked where its quoted history
+/// starts: `above_quote` is the HTML's text above that mark. The text's
+/// own reply is cut where the HTML's ends, when it begins with the same
+/// words and goes on (the rest is quote no text rule recognised: a quote
+/// header in an unknown language, a header block without `>`); otherwise
+/// it is kept as the text rules made it.
+pub fn extract_reply_with_html(text: &str, above_quote: Option<&str>) -> String {
+    let plain = extract_reply(text);
+    let Some(above) = above_quote else {
+        return plain;
+    };
+    let html = extract_reply(above);
+    let (want, have) = (letters(&html), letters(&plain));
+    if want.is_empty() || have.len() <= want.len() || !have.starts_with(&want) {
+        return plain;
+    }
+    // Cut the text's reply at the end of the line where the HTML's letters end.
+    let mut seen = 0;
+    let mut cut = plain.len();
+    for (i, c) in plain.char_indices() {
+        if c.is_alphanumeric() && !in_link_list(&plain, i) {
+            seen += 1;
+            if seen == want.len() {
+                cut = plain[i..].find('\n').map_or(plain.len(), |n| i + n);
+                break;
+            }
+        }
+    }
+    extract_reply(&plain[..cut])
+}
+
+/// The letters and digits of `text`, without the link lists HTML
+/// conversion appends (`[1]: https://…` lines).
+fn letters(text: &str) -> Vec<char> {
+    text.lines()
+        .filter(|l| !is_link_line(l))
+        .flat_map(str::chars)
+        .filter(|c| c.is_alphanumeric())
+        .collect()
+}
+
+/// Whether the line holding byte `at` of `text` is a link-list line.
+fn in_link_list(text: &str, at: usize) -> bool {
+    let start = text[..at].rfind('\n').map_or(0, |n| n + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |n| at + n);
+    is_link_line(&text[start..end])
+}
+
+/// `[12]: https://example.org/…`, as html2text lists a part's links.
+fn is_link_line(line: &str) -> bool {
+    let t = line.trim_start();
+    t.strip_prefix('[')
+        .and_then(|r| r.split_once("]: "))
+        .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// The new text of a reply to a ticket whose earlier messages are `known`:

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::classify::{BounceInfo, Classification, classify};
-use super::extract::extract_reply;
+use super::extract::extract_reply_with_html;
 use super::subject::{clean_subject, reply_token, ticket_tag};
 use super::{MailError, Mailbox, ParsedMail, parse};
 use crate::domain::EmailAddress;
@@ -71,7 +71,7 @@ pub fn inspect_parsed(
         reply_token: token,
         classification,
         bounce,
-        reply_text: extract_reply(&mail.text),
+        reply_text: extract_reply_with_html(&mail.text, mail.above_quote.as_deref()),
         body_text: mail.text.clone(),
         attachments: mail
             .attachments

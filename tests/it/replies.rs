@@ -570,3 +570,95 @@ fn a_quote_of_our_own_notification_is_cut_in_a_language_no_table_lists() {
     let short = "Please sign in again? I did, the error is gone.";
     assert_eq!(extract_reply_in_thread(short, &Known::new([sent])), short);
 }
+
+/// A mail as a client sends it: HTML only, or text and HTML alternatives.
+fn mime(plain: Option<&str>, html: &str) -> Vec<u8> {
+    let head = "From: Ann <ann@example.org>\r\nTo: support@example.com\r\nSubject: Re: Ankara\r\nMessage-ID: <r@example.org>\r\nMIME-Version: 1.0\r\n";
+    match plain {
+        None => format!("{head}Content-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n"),
+        Some(text) => format!(
+            "{head}Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--b--\r\n"
+        ),
+    }
+    .into_bytes()
+}
+
+/// #33: HTML replies whose quote headers are in a language no table lists
+/// (Swahili here) and carry no `>`, cut where their client's container of
+/// the quoted history starts — Gmail, Apple Mail, Thunderbird, Outlook on
+/// the desktop and on the web, Yahoo — in HTML-only mails and in mails
+/// whose text part shows the same quote without marks.
+#[test]
+fn html_replies_are_cut_where_their_client_put_the_quote() {
+    use postdesk::mail::extract::extract_reply_with_html;
+    let new = "Asante, ankara imefika.\nNitalipa kesho.";
+    let new_html = "<div>Asante, ankara imefika.</div><div>Nitalipa kesho.</div>";
+    let old = "Tafadhali tuma ankara mpya ya mwezi huu.";
+    let header = "Kutoka: Jane Doe <jane@example.org>\nImetumwa: Jumamosi, 3 Januari 2026 09:00\nKwa: Msaada\nMada: Ankara";
+    let header_html = "<b>Kutoka:</b> Jane Doe &lt;jane@example.org&gt;<br><b>Imetumwa:</b> Jumamosi, 3 Januari 2026 09:00<br><b>Kwa:</b> Msaada<br><b>Mada:</b> Ankara";
+    let shapes = [
+        (
+            "gmail",
+            format!(
+                r#"<div dir="ltr">{new_html}</div><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">Jumamosi 3 Jan 2026 Jane Doe aliandika hivi</div><div style="margin:0 0 0 .8ex;border-left:1px #ccc solid;padding-left:1ex"><div>{old}</div></div></div>"#
+            ),
+        ),
+        (
+            "apple",
+            format!(
+                r#"<html><body dir="auto">{new_html}<div><br><blockquote type="cite"><div>Jumamosi 3 Jan 2026 Jane Doe aliandika hivi</div><div>{old}</div></blockquote></div></body></html>"#
+            ),
+        ),
+        (
+            "thunderbird",
+            format!(
+                r#"<p>{new_html}</p><div class="moz-cite-prefix">Jumamosi 3 Jan 2026 Jane Doe aliandika hivi<br></div><div class="quoted">{old}</div>"#
+            ),
+        ),
+        (
+            "outlook-web",
+            format!(
+                r#"<div>{new_html}</div><div id="appendonsend"></div><hr style="display:inline-block;width:98%" tabindex="-1"><div id="divRplyFwdMsg" dir="ltr"><font>{header_html}</font><div>&nbsp;</div></div><div>{old}</div>"#
+            ),
+        ),
+        (
+            "outlook-desktop",
+            format!(
+                r#"<div class="WordSection1"><p class="MsoNormal">Asante, ankara imefika.</p><p class="MsoNormal">Nitalipa kesho.</p><div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm"><p class="MsoNormal">{header_html}</p></div><p class="MsoNormal">{old}</p></div>"#
+            ),
+        ),
+        (
+            "yahoo",
+            format!(
+                r#"<div class="ydp"><div>{new_html}</div><div id="yahoo_quoted_8123" class="yahoo_quoted"><div>Jumamosi 3 Jan 2026 Jane Doe aliandika hivi</div><div>{old}</div></div></div>"#
+            ),
+        ),
+    ];
+    let plain = format!("{new}\n\n{header}\n\n{old}\n");
+    let mut failures = Vec::new();
+    for (client, html) in &shapes {
+        for with_text in [false, true] {
+            let raw = mime(with_text.then_some(plain.as_str()), html);
+            let mail = postdesk::mail::parse(&raw).expect("a readable mail");
+            let got = extract_reply_with_html(&mail.text, mail.above_quote.as_deref());
+            let squashed: String = got.split_whitespace().collect::<Vec<_>>().join(" ");
+            let ok = squashed.contains("Asante, ankara imefika.")
+                && squashed.contains("Nitalipa kesho.")
+                && !got.contains("Tafadhali")
+                && !got.contains("Kutoka")
+                && !got.contains("aliandika");
+            if !ok {
+                failures.push(format!("{client} (text part: {with_text}): {got:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Without a container, or with text only above nothing, the text rules
+    // decide alone: a plain blockquote of the writer's own stays.
+    let own = r#"<div>See the error:</div><blockquote>Error 403 at 09:00</blockquote><div>Please check.</div>"#;
+    let mail = postdesk::mail::parse(&mime(None, own)).unwrap();
+    assert!(mail.above_quote.is_none());
+    let got = extract_reply_with_html(&mail.text, None);
+    assert!(got.contains("Please check."), "{got:?}");
+}

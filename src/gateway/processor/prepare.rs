@@ -95,7 +95,7 @@ fn parse_raw(raw: &RawMail) -> Result<ParsedMail, String> {
 
 /// The text a message shows, and the whole text when it differs.
 fn bodies(mail: &ParsedMail) -> (String, Option<String>) {
-    let reply = extract_reply(&mail.text);
+    let reply = extract_reply_with_html(&mail.text, mail.above_quote.as_deref());
     let reply = if reply.trim().is_empty() {
         "(no text)".to_string()
     } else {

@@ -112,6 +112,7 @@ pub struct Settings {
     pub outbound: OutboundSettings,
     pub cluster: ClusterSettings,
     pub dns: DnsSettings,
+    pub export: ExportSettings,
     /// Mailboxes declared in the file; admins add more at run time.
     pub mailboxes: Vec<MailboxSettings>,
 }
@@ -385,6 +386,17 @@ impl DnsSettings {
             })
             .collect()
     }
+}
+
+/// `[export]`: the console's exports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportSettings {
+    /// Font files (TrueType or OpenType) the PDF export draws characters
+    /// from that DejaVu Sans lacks (Chinese, Japanese, Korean, …), in order;
+    /// empty: the first of Debian's Droid Sans Fallback, Noto Sans CJK or
+    /// WenQuanYi Zen Hei that is installed.
+    pub fallback_fonts: Vec<PathBuf>,
 }
 
 /// `[outbound]`: notification mail (SPEC §6).

@@ -8,6 +8,7 @@ pub mod error;
 pub mod files;
 pub mod health;
 pub mod pages;
+pub mod pdf;
 pub mod portal;
 pub mod queue;
 pub mod signin;
@@ -136,6 +137,10 @@ pub fn router(state: AppState) -> Router {
         .merge(console::router())
         .route("/static/portal.css", axum::routing::get(pages::stylesheet))
         .route("/favicon.ico", axum::routing::get(pages::favicon))
+        .route(
+            "/static/local-time.js",
+            axum::routing::get(pages::local_time_script),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)

@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::auth::{self, SessionOf, csrf_ok};
 use super::error::WebError;
-use super::files::{FileError, when};
+use super::files::FileError;
 use super::queue::QueueParams;
 use super::signin::{Admission, ClientAddr, same_origin};
 use crate::actions::{ActionError, Change};
@@ -617,7 +617,7 @@ async fn queue(
                     "priority": t.priority.as_str(), "category": t.category,
                     "assignee": t.assignee_email.clone().unwrap_or_default(),
                     "sla": t.sla_state.as_str(), "messages": t.message_count,
-                    "updated": when(t.updated_at), "unread": t.unread,
+                    "updated": t.updated_at, "unread": t.unread,
                 })
             })
             .collect();
@@ -830,8 +830,8 @@ async fn profile_page(
                 .map(|t| json!({
                     "id": t.id,
                     "label": if t.label.is_empty() { "(no label)" } else { &t.label },
-                    "created": when(t.created_at),
-                    "revoked": t.revoked_at.map(when),
+                    "created": t.created_at,
+                    "revoked": t.revoked_at,
                 }))
                 .collect::<Vec<_>>()
         ),

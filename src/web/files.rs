@@ -18,13 +18,33 @@ pub enum FileError {
     Bad(String),
 }
 
-/// A time as people read it: `2026-11-24 09:30 UTC`.
+/// A time as people read it: `24 Nov 2026, 09:30 UTC`.
 pub fn when(ms: i64) -> String {
-    let t = crate::domain::rfc3339(ms);
-    match (t.get(..10), t.get(11..16)) {
-        (Some(d), Some(h)) => format!("{d} {h} UTC"),
-        _ => t,
+    match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) {
+        Ok(t) => {
+            let month = t.month().to_string();
+            format!(
+                "{} {} {}, {:02}:{:02} UTC",
+                t.day(),
+                month.get(..3).unwrap_or(&month),
+                t.year(),
+                t.hour(),
+                t.minute()
+            )
+        }
+        Err(_) => crate::domain::rfc3339(ms),
     }
+}
+
+/// A moment as an HTML `<time>`: its machine-readable instant, and
+/// [`when`]'s words, which the pages' script (`/static/local-time.js`)
+/// rewrites in the viewer's own format and time zone.
+pub fn time_html(ms: i64) -> String {
+    format!(
+        "<time datetime=\"{}\">{}</time>",
+        crate::domain::rfc3339(ms),
+        when(ms)
+    )
 }
 
 /// A size as people read it.
@@ -256,6 +276,7 @@ pub fn mail_html(
                 .map(|c| (c.trim_matches(['<', '>']).to_ascii_lowercase(), a.id))
         })
         .collect();
+    let page_prefix = prefix;
     let prefix = prefix.to_string();
     let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = held.clone();
@@ -282,7 +303,44 @@ pub fn mail_html(
         })
         .clean(html)
         .to_string();
-    (cleaned, held.load(std::sync::atomic::Ordering::Relaxed))
+    (
+        with_alt_text(&cleaned, files, page_prefix),
+        held.load(std::sync::atomic::Ordering::Relaxed),
+    )
+}
+
+/// Every image of cleaned mail HTML with an `alt`: a sender's image without
+/// one gets its attachment's file name, or `""` (decorative: the spacers,
+/// logos and pixels mail is full of), so a screen reader does not read out
+/// addresses. `html` is ammonia's output: attributes are quoted and escaped.
+fn with_alt_text(
+    html: &str,
+    files: &[crate::store::sessions::AttachmentInfo],
+    prefix: &str,
+) -> String {
+    static IMG: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"<img\b[^>]*>").expect("a valid pattern"));
+    IMG.replace_all(html, |c: &regex::Captures| {
+        let tag = &c[0];
+        if tag.contains(" alt=\"") {
+            return tag.to_string();
+        }
+        let name = files
+            .iter()
+            .find(|a| tag.contains(&format!(" src=\"{prefix}{}\"", a.id)))
+            .map(|a| escape_attribute(&a.filename))
+            .unwrap_or_default();
+        format!("<img alt=\"{name}\"{}", &tag[4..])
+    })
+    .into_owned()
+}
+
+/// Text safe inside a double-quoted HTML attribute.
+fn escape_attribute(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -305,6 +363,12 @@ mod tests {
         );
         assert!(html.contains("<b>bold</b>"), "{html}");
         assert!(html.contains(r#"src="/portal/attachments/7""#), "{html}");
+        // Every image has an alt text: the file's name, or its own.
+        assert!(
+            html.contains(r#"<img alt="logo.png" src="/portal/attachments/7">"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"alt="pixel""#), "{html}");
         assert!(!html.contains("tracker.example"), "{html}");
         assert_eq!(held, 1);
         assert!(

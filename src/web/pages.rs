@@ -78,6 +78,37 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+/// `{{time ms}}`: the moment `ms` (milliseconds since 1970) as a `<time>`
+/// element ([`crate::web::files::time_html`]).
+fn time_helper(
+    h: &handlebars::Helper,
+    _: &Handlebars,
+    _: &handlebars::Context,
+    _: &mut handlebars::RenderContext,
+    out: &mut dyn handlebars::Output,
+) -> handlebars::HelperResult {
+    let ms = h.param(0).and_then(|v| v.value().as_i64()).ok_or(
+        handlebars::RenderErrorReason::ParamNotFoundForIndex("time", 0),
+    )?;
+    out.write(&crate::web::files::time_html(ms))?;
+    Ok(())
+}
+
+/// The pages' one script: dates in the viewer's own format and time zone.
+pub const LOCAL_TIME_JS: &str = include_str!("../../templates/web/local-time.js");
+
+/// `GET /static/local-time.js`
+pub async fn local_time_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        LOCAL_TIME_JS,
+    )
+        .into_response()
+}
+
 /// The portal's stylesheet.
 pub const PORTAL_CSS: &str = include_str!("../../templates/web/portal.css");
 
@@ -91,6 +122,7 @@ impl Pages {
     pub fn new() -> Result<Pages, handlebars::TemplateError> {
         let mut h = Handlebars::new();
         h.set_strict_mode(true);
+        h.register_helper("time", Box::new(time_helper));
         for (name, source) in TEMPLATES {
             if name.ends_with("layout") {
                 h.register_partial(name, *source)?;
@@ -116,7 +148,7 @@ impl Pages {
                 h.insert(
                     header::CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static(
-                        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
                     ),
                 );
                 h.insert(

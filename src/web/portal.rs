@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::{self, csrf_ok};
-use super::files::{self, FileError, human_size, previewable, read_upload, when};
+use super::files::{self, FileError, human_size, previewable, read_upload};
 use crate::actions::{ActionError, Change, OpenTicket, ReplyInput, ReplyOutcome};
 use crate::domain::notify::Notice;
 use crate::domain::{
@@ -523,7 +523,7 @@ async fn my_tickets(State(state): State<AppState>, headers: HeaderMap) -> Respon
                     "subject": t.subject,
                     "status": t.status.as_str(),
                     "status_label": t.status.requester_label(),
-                    "updated": when(t.updated_at),
+                    "updated": t.updated_at,
                     "unread": t.unread,
                 })
             })
@@ -585,7 +585,7 @@ fn conversation(
             "mine": mine,
             "staff": staff,
             "author": author,
-            "when": when(m.created_at),
+            "when": m.created_at,
             "text": m.body_text,
             "full": full,
             "attachments": thread.files.get(&m.id).into_iter().flatten().map(|a| json!({
@@ -690,7 +690,7 @@ async fn show_ticket(
             "subject": t.subject,
             "status": t.status.as_str(),
             "status_label": t.status.requester_label(),
-            "created": when(t.created_at),
+            "created": t.created_at,
         }),
     );
     c.insert("conversation".into(), json!(&*conversation));

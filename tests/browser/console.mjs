@@ -9,6 +9,7 @@
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 import { pagesWiderThanAPhone } from './phone.mjs';
+import { accessibilityProblems } from './a11y.mjs';
 
 const { BASE, EMAIL, PASSWORD, MAILBOX, OUT } = process.env;
 const mailbox = JSON.parse(MAILBOX);
@@ -20,7 +21,8 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu'],
 });
 try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  // A viewer in Tokyo whose browser speaks German: dates follow them.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, locale: 'de-DE', timezoneId: 'Asia/Tokyo' });
   const page = await context.newPage();
   page.on('dialog', (d) => fail(`a dialog opened: ${d.message()}`));
   page.on('pageerror', (e) => fail(`a page error: ${e.message}`));
@@ -71,6 +73,12 @@ try {
   await page.getByRole('link', { name: reference, exact: true }).click();
   await page.waitForURL(`**/console/tickets/${reference}`);
   expect((await body()).includes('The printer smokes.'), 'the mail is shown');
+  {
+    const [at, shown, words] = await page.locator('main time[datetime]').first()
+      .evaluate((t) => [t.getAttribute('datetime'), t.textContent, t.title]);
+    const want = new Intl.DateTimeFormat('de-DE', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'Asia/Tokyo' }).format(new Date(at));
+    expect(shown === want && words.endsWith('UTC'), `a date in the viewer's format and zone: "${shown}" (want "${want}", server's words "${words}")`);
+  }
   // Its formatted view shows the inline photo in place; the photo is also previewed.
   await page.locator('details.formatted summary').first().click();
   await page.waitForFunction(() => {
@@ -142,10 +150,21 @@ try {
   await shot('mailboxes');
 
   // 9. Every page fits a 360 px phone: no horizontal scrolling.
-  const wide = await pagesWiderThanAPhone(page, ['/console', `/console/tickets/${reference}`,
+  const every = ['/console', `/console/tickets/${reference}`,
     '/console/admin/mailboxes', `/console/admin/mailboxes/${mailbox.name}`, '/console/admin/settings',
-    '/console/admin/users', '/console/admin/outbox', '/console/profile'].map((p) => `${BASE}${p}`));
+    '/console/admin/users', '/console/admin/outbox', '/console/profile'].map((p) => `${BASE}${p}`);
+  const wide = await pagesWiderThanAPhone(page, every);
   expect(wide.length === 0, `pages wider than a 360 px phone: ${wide.join(', ')}`);
+
+  // 10. Accessibility: axe-core over every page, the sign-in page (seen by
+  // a new visitor) included: no serious or critical violation.
+  const problems = await accessibilityProblems(page, every);
+  const visitor = await browser.newContext();
+  const signIn = await visitor.newPage();
+  await signIn.goto(`${BASE}/console/login`);
+  problems.push(...await accessibilityProblems(signIn, [null]));
+  await visitor.close();
+  expect(problems.length === 0, `accessibility violations:\n${problems.join('\n')}`);
 
   console.log(JSON.stringify({ ok: true, reference, bulk: others, csv_rows: csv.length - 1 }));
 } finally {

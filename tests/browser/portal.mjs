@@ -8,6 +8,7 @@
 // dialog, page error or console error (a script that ran).
 import { chromium } from 'playwright-core';
 import { pagesWiderThanAPhone } from './phone.mjs';
+import { accessibilityProblems } from './a11y.mjs';
 
 const { LINK, WIDE, HOSTILE, OUT } = process.env;
 const fail = (why) => { console.error(`FAIL: ${why}`); process.exit(1); };
@@ -130,16 +131,21 @@ try {
     await page.goto(href);
     // Open every folded part (full text, formatted HTML) so it renders.
     await page.evaluate(() => document.querySelectorAll('details').forEach((d) => { d.open = true; }));
-    const active = await page.evaluate(() => document.querySelectorAll('script, iframe, object, embed, img[onerror], svg, [onload], [onclick]').length);
+    const active = await page.evaluate(() => document.querySelectorAll('script:not([src="/static/local-time.js"]), iframe, object, embed, img[onerror], svg, [onload], [onclick]').length);
     expect(active === 0, `${active} active elements on ${href}`);
   }
   await page.waitForTimeout(500);
 
   // 7. Every page fits a 360 px phone: no horizontal scrolling.
-  const wide = await pagesWiderThanAPhone(page, ['/portal', `/portal/tickets/${reference}`,
+  const every = ['/portal', `/portal/tickets/${reference}`,
     `/portal/tickets/${HOSTILE}`, '/portal/new', '/portal/help', '/portal/profile',
-    ...pages.map((h) => new URL(h).pathname)].map((p) => new URL(p, LINK).href));
+    ...pages.map((h) => new URL(h).pathname)].map((p) => new URL(p, LINK).href);
+  const wide = await pagesWiderThanAPhone(page, every);
   expect(wide.length === 0, `pages wider than a 360 px phone: ${wide.join(', ')}`);
+
+  // 8. Accessibility: axe-core over every page: no serious or critical violation.
+  const problems = await accessibilityProblems(page, every);
+  expect(problems.length === 0, `accessibility violations:\n${problems.join('\n')}`);
   console.log(JSON.stringify({ ok: true, reference, checked: pages.length }));
 } finally {
   await browser.close();

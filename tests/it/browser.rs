@@ -16,10 +16,12 @@ fn browser_tools() -> std::path::PathBuf {
         Path::new("/usr/bin/chromium").exists(),
         "Chromium is missing: run scripts/ensure-browser"
     );
-    assert!(
-        dir.join("node_modules/playwright-core").exists(),
-        "playwright-core is missing: run scripts/ensure-browser"
-    );
+    for module in ["playwright-core", "axe-core"] {
+        assert!(
+            dir.join("node_modules").join(module).exists(),
+            "{module} is missing: run scripts/ensure-browser"
+        );
+    }
     dir
 }
 

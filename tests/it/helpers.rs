@@ -546,33 +546,38 @@ impl Drop for NameServer {
     }
 }
 
+/// Installs Debian's `package` with apt-get unless `path` exists; fails
+/// the test, naming the package, if it cannot.
+pub fn ensure_installed(path: &str, package: &str) {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+    let path = std::path::Path::new(path);
+    if path.exists() {
+        return;
+    }
+    let apt = |args: &[&str]| {
+        std::process::Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output()
+            .expect("apt-get runs")
+    };
+    let mut out = apt(&["install", "-y", "-qq", package]);
+    if !out.status.success() {
+        // A fresh machine may not have read the package lists yet.
+        apt(&["update", "-qq"]);
+        out = apt(&["install", "-y", "-qq", package]);
+    }
+    assert!(
+        out.status.success() && path.exists(),
+        "{package} could not be installed (apt-get install {package}): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Starts a [`NameServer`] with `txt` records `(name, text)`.
 pub fn name_server(txt: &[(&str, &str)]) -> NameServer {
-    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let dnsmasq = std::path::Path::new("/usr/sbin/dnsmasq");
-    {
-        let _one = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
-        if !dnsmasq.exists() {
-            let apt = |args: &[&str]| {
-                std::process::Command::new("apt-get")
-                    .args(args)
-                    .env("DEBIAN_FRONTEND", "noninteractive")
-                    .output()
-                    .expect("apt-get runs")
-            };
-            let mut out = apt(&["install", "-y", "-qq", "dnsmasq-base"]);
-            if !out.status.success() {
-                // A fresh machine may not have read the package lists yet.
-                apt(&["update", "-qq"]);
-                out = apt(&["install", "-y", "-qq", "dnsmasq-base"]);
-            }
-            assert!(
-                out.status.success() && dnsmasq.exists(),
-                "dnsmasq could not be installed (apt-get install dnsmasq-base): {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
+    ensure_installed("/usr/sbin/dnsmasq", "dnsmasq-base");
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut conf = format!(
@@ -584,7 +589,7 @@ pub fn name_server(txt: &[(&str, &str)]) -> NameServer {
     }
     let conf_path = dir.path().join("dnsmasq.conf");
     std::fs::write(&conf_path, conf).unwrap();
-    let child = std::process::Command::new(dnsmasq)
+    let child = std::process::Command::new("/usr/sbin/dnsmasq")
         .arg("--keep-in-foreground")
         .arg(format!("--conf-file={}", conf_path.display()))
         .stdout(std::process::Stdio::null())

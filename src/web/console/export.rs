@@ -15,6 +15,7 @@ use super::{ConsoleError, Staff, page, status_label};
 use crate::store::{TicketSummary, now_millis};
 use crate::web::AppState;
 use crate::web::files::when;
+use crate::web::pdf::PdfTable;
 use crate::web::queue::QueueParams;
 
 /// Rows travelling from the database to the response at most at once.
@@ -119,7 +120,10 @@ where
 }
 
 fn today() -> String {
-    when(now_millis()).chars().take(10).collect()
+    crate::domain::rfc3339(now_millis())
+        .chars()
+        .take(10)
+        .collect()
 }
 
 /// One CSV field: quoted when it must be, and a leading `=`, `+`, `-`, `@`
@@ -218,7 +222,12 @@ pub(super) async fn pdf(
             state.settings().outbound.team_name,
             when(now_millis())
         );
-        let pdf = std::sync::Arc::new(std::sync::Mutex::new(PdfTable::new(&title)));
+        let fonts = &state.settings().export.fallback_fonts;
+        let pdf = std::sync::Arc::new(std::sync::Mutex::new(PdfTable::new(
+            &title,
+            &PDF_COLUMNS,
+            fonts,
+        )));
         let head = pdf.lock().map(|mut p| p.start()).unwrap_or_default();
         let (rows, tail) = (pdf.clone(), pdf);
         Ok(download(
@@ -234,7 +243,7 @@ pub(super) async fn pdf(
                 },
                 move |out| {
                     if let Ok(mut p) = tail.lock() {
-                        p.finish(out);
+                        p.close(out);
                     }
                 },
             ),
@@ -259,175 +268,16 @@ fn pdf_cells(t: &TicketSummary) -> [String; 7] {
     ]
 }
 
-/// Columns of the PDF table: heading, x position (points), most characters.
-const PDF_COLUMNS: [(&str, f32, usize); 7] = [
-    ("Reference", 30.0, 14),
-    ("Subject", 100.0, 58),
-    ("Requester", 370.0, 32),
-    ("Status", 520.0, 12),
-    ("Priority", 580.0, 8),
-    ("Assignee", 625.0, 26),
-    ("Updated", 750.0, 20),
+/// Columns of the PDF table: heading, left edge (points, A4 landscape).
+const PDF_COLUMNS: [(&str, f32); 7] = [
+    ("Reference", 30.0),
+    ("Subject", 100.0),
+    ("Requester", 370.0),
+    ("Status", 520.0),
+    ("Priority", 580.0),
+    ("Assignee", 625.0),
+    ("Updated", 750.0),
 ];
-const PAGE_W: f32 = 842.0; // A4 landscape
-const PAGE_H: f32 = 595.0;
-const LINE: f32 = 12.0;
-const TOP: f32 = 560.0;
-const BOTTOM: f32 = 36.0;
-
-/// A table written as a PDF a page at a time: objects 1–4 are the catalog,
-/// the page tree (written last), and the two fonts; each page adds its
-/// content stream and its page object.
-struct PdfTable {
-    title: String,
-    /// Byte offset of each object, by number (index 0 unused).
-    offsets: Vec<u64>,
-    written: u64,
-    pages: Vec<u32>,
-    content: String,
-    y: f32,
-}
-
-/// Text as a PDF string in WinAnsi (Latin-1 letters kept, others `?`),
-/// cut to `max` characters.
-fn pdf_text(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('(');
-    let count = s.chars().count();
-    for (i, c) in s.chars().enumerate() {
-        if i + 1 == max && count > max {
-            out.push_str("...");
-            break;
-        }
-        match c {
-            '(' | ')' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' '..='~' => out.push(c),
-            '\u{a0}'..='\u{ff}' => out.push_str(&format!("\\{:03o}", c as u32)),
-            _ if c.is_whitespace() => out.push(' '),
-            _ => out.push('?'),
-        }
-    }
-    out.push(')');
-    out
-}
-
-impl PdfTable {
-    fn new(title: &str) -> Self {
-        PdfTable {
-            title: title.to_string(),
-            offsets: vec![0; 5],
-            written: 0,
-            pages: Vec::new(),
-            content: String::new(),
-            y: TOP,
-        }
-    }
-
-    fn emit(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
-        out.extend_from_slice(bytes);
-        self.written += bytes.len() as u64;
-    }
-
-    fn object(&mut self, out: &mut Vec<u8>, number: u32, body: &[u8]) {
-        if self.offsets.len() <= number as usize {
-            self.offsets.resize(number as usize + 1, 0);
-        }
-        self.offsets[number as usize] = self.written;
-        self.emit(out, format!("{number} 0 obj\n").as_bytes());
-        self.emit(out, body);
-        self.emit(out, b"\nendobj\n");
-    }
-
-    /// The header and the shared objects.
-    fn start(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.emit(&mut out, b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n");
-        self.object(&mut out, 1, b"<< /Type /Catalog /Pages 2 0 R >>");
-        self.object(
-            &mut out,
-            3,
-            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-        );
-        self.object(&mut out, 4, b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>");
-        self.begin_page();
-        out
-    }
-
-    fn text(&mut self, font: &str, size: f32, x: f32, text: &str) {
-        self.content.push_str(&format!(
-            "BT /{font} {size} Tf {x:.1} {:.1} Td {text} Tj ET\n",
-            self.y
-        ));
-    }
-
-    fn begin_page(&mut self) {
-        self.content.clear();
-        self.y = TOP;
-        if self.pages.is_empty() {
-            let title = pdf_text(&self.title, 160);
-            self.text("F2", 11.0, 30.0, &title);
-            self.y -= LINE * 1.8;
-        }
-        for (heading, x, _) in PDF_COLUMNS {
-            self.text("F2", 8.0, x, &pdf_text(heading, 20));
-        }
-        self.y -= LINE;
-    }
-
-    fn end_page(&mut self, out: &mut Vec<u8>) {
-        let number = self.offsets.len() as u32;
-        let page_no = self.pages.len() + 1;
-        let footer = pdf_text(&format!("Page {page_no}"), 20);
-        self.y = BOTTOM - 14.0;
-        self.text("F1", 7.0, PAGE_W - 80.0, &footer);
-        let stream = std::mem::take(&mut self.content);
-        let body = format!("<< /Length {} >>\nstream\n{stream}endstream", stream.len());
-        self.object(out, number, body.as_bytes());
-        let page = format!(
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {PAGE_W} {PAGE_H}] /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents {number} 0 R >>"
-        );
-        self.object(out, number + 1, page.as_bytes());
-        self.pages.push(number + 1);
-    }
-
-    /// One row of the table (a new page when this one is full).
-    fn row(&mut self, out: &mut Vec<u8>, cells: &[String; 7]) {
-        if self.y < BOTTOM {
-            self.end_page(out);
-            self.begin_page();
-        }
-        for (cell, (_, x, max)) in cells.iter().zip(PDF_COLUMNS) {
-            let text = pdf_text(cell, max);
-            self.text("F1", 8.0, x, &text);
-        }
-        self.y -= LINE;
-    }
-
-    /// The last page, the page tree, the cross-reference table and trailer.
-    fn finish(&mut self, out: &mut Vec<u8>) {
-        self.end_page(out);
-        let kids: Vec<String> = self.pages.iter().map(|p| format!("{p} 0 R")).collect();
-        let tree = format!(
-            "<< /Type /Pages /Kids [{}] /Count {} >>",
-            kids.join(" "),
-            self.pages.len()
-        );
-        self.object(out, 2, tree.as_bytes());
-        let xref_at = self.written;
-        let mut xref = format!("xref\n0 {}\n0000000000 65535 f \n", self.offsets.len());
-        for offset in &self.offsets[1..] {
-            xref.push_str(&format!("{offset:010} 00000 n \n"));
-        }
-        xref.push_str(&format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref_at}\n%%EOF\n",
-            self.offsets.len()
-        ));
-        self.emit(out, xref.as_bytes());
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -445,55 +295,5 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "plain|\"a, \"\"b\"\"\nc\"|\"'=HYPERLINK(\"\"x\"\")\""
         );
-    }
-
-    #[test]
-    fn pdf_strings_escape_and_fall_back_to_latin_1() {
-        assert_eq!(pdf_text("a(b)\\", 20), "(a\\(b\\)\\\\)");
-        assert_eq!(pdf_text("Zoë 日本", 20), "(Zo\\353 ??)");
-        assert_eq!(pdf_text("abcdefghij", 5), "(abcd...)");
-    }
-
-    /// Every xref entry points at its object, over several pages.
-    #[test]
-    fn the_pdf_is_well_formed_over_many_pages() {
-        let mut p = PdfTable::new("Tickets: status = open");
-        let mut out = p.start();
-        for i in 0..130 {
-            let cells = [
-                format!("TKT-{i}"),
-                "Printer (on fire)".into(),
-                "Ann".into(),
-                "Open".into(),
-                "high".into(),
-                String::new(),
-                "2026-11-24 10:00 UTC".into(),
-            ];
-            p.row(&mut out, &cells);
-        }
-        p.finish(&mut out);
-        let text = String::from_utf8_lossy(&out).to_string();
-        assert!(text.starts_with("%PDF-1.4"));
-        assert!(text.ends_with("%%EOF\n"));
-        assert!(p.pages.len() >= 3, "{} pages", p.pages.len());
-        assert!(text.contains(&format!("/Count {}", p.pages.len())));
-        let start: usize = text
-            .rsplit("startxref\n")
-            .next()
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!(out[start..].starts_with(b"xref"));
-        for (n, offset) in p.offsets.iter().enumerate().skip(1) {
-            let at = *offset as usize;
-            assert!(
-                out[at..].starts_with(format!("{n} 0 obj").as_bytes()),
-                "object {n}"
-            );
-        }
-        assert!(text.contains("(TKT-129)"));
     }
 }

@@ -35,26 +35,24 @@ impl Actions {
         change: Change,
         now: Millis,
     ) -> Result<bool> {
-        let capability = match &change {
-            Change::Status(s) => Capability::SetStatus(*s),
-            Change::Priority(_) => Capability::SetPriority,
-            Change::Category(_) => Capability::SetCategory,
-            Change::Assignee(_) => Capability::SetAssignee,
-            Change::Tags(_) => Capability::SetTags,
-            Change::DueDate(_) => Capability::SetDueDate,
-            Change::Related(_) => Capability::SetRelated,
-        };
-        let what = match &change {
-            Change::Status(Status::Closed) => "close tickets",
-            Change::Status(_) => "set this status (requesters may only close)",
-            Change::Priority(_) => "change the priority",
-            Change::Category(_) => "change the category",
-            Change::Assignee(_) => "change the assignee",
-            Change::Tags(_) => "change tags",
-            Change::DueDate(_) => "set the due date",
-            Change::Related(_) => "set the related reference",
-        };
-        require(actor, capability, what)?;
+        Ok(self.change_all(actor, ticket_id, vec![change], now).await? > 0)
+    }
+
+    /// Applies several changes in one transaction (the API's PATCH, the
+    /// console's field form, a macro): all of them or, if one is refused,
+    /// none. Returns how many changed something; each writes its system
+    /// message naming the actor.
+    pub async fn change_all(
+        &self,
+        actor: Actor,
+        ticket_id: i64,
+        changes: Vec<Change>,
+        now: Millis,
+    ) -> Result<usize> {
+        for change in &changes {
+            let (capability, what) = capability_of(change);
+            require(actor, capability, what)?;
+        }
         let mut tx = self.store.begin().await?;
         let mut ticket = load_visible(&mut tx, actor, ticket_id).await?;
         // CC participants read and reply; only the requester closes (SPEC §7).
@@ -67,6 +65,40 @@ impl Actions {
         }
         let before = ticket.clone();
         let by = actor_label(&mut tx, actor).await?;
+        let mut changed = 0;
+        for change in changes {
+            let Some(message) = self
+                .apply_change(&mut tx, actor, &mut ticket, change, &by, now)
+                .await?
+            else {
+                continue;
+            };
+            changed += 1;
+            if let Some(text) = message {
+                tx.insert_message(NewMessage::system(ticket_id, text, now))
+                    .await?;
+            }
+        }
+        if changed > 0 {
+            self.save(&mut tx, &before, &mut ticket, now).await?;
+            tx.commit().await?;
+        }
+        Ok(changed)
+    }
+
+    /// One change applied to `ticket` inside `tx`: `None` when it changes
+    /// nothing, else the system message to write (a status change writes
+    /// its own).
+    async fn apply_change(
+        &self,
+        tx: &mut crate::store::Tx,
+        actor: Actor,
+        ticket: &mut crate::store::Ticket,
+        change: Change,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<Option<String>>> {
+        let ticket_id = ticket.id;
         let message = match change {
             Change::Status(wanted) => {
                 let state = ticket.rule_state();
@@ -78,18 +110,18 @@ impl Actions {
                     now,
                 )? {
                     Transition::To { status, reason } => {
-                        change_status(&mut tx, &mut ticket, status, reason, &by, now).await?;
+                        change_status(tx, ticket, status, reason, by, now).await?;
                         if actor.is_staff() && matches!(status, Status::Resolved | Status::Closed) {
                             let to = ticket.requester.email.to_string();
-                            self.notify(&mut tx, ticket_id, Notice::StatusChanged, &to, None, now)
+                            self.notify(tx, ticket_id, Notice::StatusChanged, &to, None, now)
                                 .await?;
                         }
                         None
                     }
-                    _ => return Ok(false),
+                    _ => return Ok(None),
                 }
             }
-            Change::Priority(p) if p == ticket.priority => return Ok(false),
+            Change::Priority(p) if p == ticket.priority => return Ok(None),
             Change::Priority(p) => {
                 let text = format!("Priority changed from {} to {p} by {by}", ticket.priority);
                 ticket.priority = p;
@@ -105,7 +137,7 @@ impl Actions {
                     ))
                 })?;
                 if c == ticket.category {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 let text = format!("Category changed from {} to {c} by {by}", ticket.category);
                 ticket.category = c.to_string();
@@ -119,7 +151,7 @@ impl Actions {
                     None => None,
                 };
                 if user.as_ref().map(|u| u.id) == ticket.assignee.as_ref().map(|u| u.id) {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 let text = match &user {
                     Some(u) => format!("Assigned to {} by {by}", u.email),
@@ -128,15 +160,8 @@ impl Actions {
                 if let Some(u) = &user
                     && !matches!(actor, Actor::Staff { user_id, .. } if user_id == u.id)
                 {
-                    self.notify(
-                        &mut tx,
-                        ticket_id,
-                        Notice::Assigned,
-                        u.email.as_str(),
-                        None,
-                        now,
-                    )
-                    .await?;
+                    self.notify(tx, ticket_id, Notice::Assigned, u.email.as_str(), None, now)
+                        .await?;
                 }
                 ticket.assignee = user;
                 Some(text)
@@ -151,7 +176,7 @@ impl Actions {
                     ));
                 }
                 if tags == ticket.tags {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 tx.set_tags(ticket_id, &tags).await?;
                 let shown = if tags.is_empty() {
@@ -162,7 +187,7 @@ impl Actions {
                 ticket.tags = tags;
                 Some(format!("Tags set to {shown} by {by}"))
             }
-            Change::DueDate(due) if due == ticket.due_at => return Ok(false),
+            Change::DueDate(due) if due == ticket.due_at => return Ok(None),
             Change::DueDate(due) => {
                 ticket.due_at = due;
                 Some(format!(
@@ -171,7 +196,7 @@ impl Actions {
                         .unwrap_or_else(|| "none".into())
                 ))
             }
-            Change::Related(related) if related == ticket.related => return Ok(false),
+            Change::Related(related) if related == ticket.related => return Ok(None),
             Change::Related(related) => {
                 let text = match &related {
                     Some((kind, id)) => {
@@ -200,12 +225,23 @@ impl Actions {
                 Some(text)
             }
         };
-        if let Some(text) = message {
-            tx.insert_message(NewMessage::system(ticket_id, text, now))
-                .await?;
-        }
-        self.save(&mut tx, &before, &mut ticket, now).await?;
-        tx.commit().await?;
-        Ok(true)
+        Ok(Some(message))
+    }
+}
+
+/// What a change needs and how a refusal names it.
+fn capability_of(change: &Change) -> (Capability, &'static str) {
+    match change {
+        Change::Status(Status::Closed) => (Capability::SetStatus(Status::Closed), "close tickets"),
+        Change::Status(s) => (
+            Capability::SetStatus(*s),
+            "set this status (requesters may only close)",
+        ),
+        Change::Priority(_) => (Capability::SetPriority, "change the priority"),
+        Change::Category(_) => (Capability::SetCategory, "change the category"),
+        Change::Assignee(_) => (Capability::SetAssignee, "change the assignee"),
+        Change::Tags(_) => (Capability::SetTags, "change tags"),
+        Change::DueDate(_) => (Capability::SetDueDate, "set the due date"),
+        Change::Related(_) => (Capability::SetRelated, "set the related reference"),
     }
 }

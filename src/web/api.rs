@@ -334,12 +334,11 @@ async fn update(
     let b = json_body(body)?;
     let ticket = find(&state, &reference).await?;
     let now = now_millis();
-    for change in changes_of(&b)? {
-        state
-            .actions
-            .change(me.actor(), ticket.id, change, now)
-            .await?;
-    }
+    // Every field of the body in one transaction: all of them or none.
+    state
+        .actions
+        .change_all(me.actor(), ticket.id, changes_of(&b)?, now)
+        .await?;
     ticket_response(&state, ticket.id).await
 }
 
@@ -542,18 +541,12 @@ async fn bulk(
         let outcome = if b.delete {
             state.actions.delete(me.actor(), id).await.map(|()| true)
         } else {
-            let mut changed = false;
-            let mut result = Ok(false);
-            for c in &changes {
-                match state.actions.change(me.actor(), id, c.clone(), now).await {
-                    Ok(c) => changed |= c,
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
-            }
-            result.map(|_| changed)
+            // One transaction per ticket: all its changes or none.
+            state
+                .actions
+                .change_all(me.actor(), id, changes.clone(), now)
+                .await
+                .map(|n| n > 0)
         };
         results.push(match outcome {
             Ok(changed) => json!({ "reference": reference, "ok": true, "changed": changed }),

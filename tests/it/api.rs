@@ -131,6 +131,19 @@ async fn tickets_over_the_api(db: TestDb) {
         (Some("urgent"), Some("agent@example.test"))
     );
     assert_eq!(t["due_at"], "2027-01-01T00:00:00Z");
+    // A PATCH is one change: a refused field leaves the others unchanged
+    // and writes no system message (#30.1).
+    let messages = t["messages"].as_array().map_or(0, Vec::len);
+    let half = json!({ "priority": "low", "tags": ["vip"], "category": "No such category" });
+    let (status, body) = send(&app, reqwest::Method::PATCH, "/api/v1/tickets/TKT-1", half).await;
+    assert_eq!(status, 400, "{body}");
+    let (_, t) = get(&app, "/api/v1/tickets/TKT-1").await;
+    assert_eq!(
+        t["priority"], "urgent",
+        "nothing of the refused PATCH stays"
+    );
+    assert_eq!(t["tags"], json!(["hardware"]), "{t}");
+    assert_eq!(t["messages"].as_array().map_or(0, Vec::len), messages);
 
     // The list, its filters and its errors.
     let (status, l) = get(

@@ -269,23 +269,16 @@ pub(super) async fn bulk(
                 return Err(ConsoleError::BadForm("Choose what to change.".into()));
             }
             for id in &ids {
-                let mut ok = true;
-                for change in &changes {
-                    match state
-                        .actions
-                        .change(me.actor(), *id, change.clone(), now)
-                        .await
-                    {
-                        Ok(_) => {}
-                        Err(ActionError::Forbidden(m)) => return Err(ConsoleError::Forbidden(m)),
-                        Err(e) => {
-                            ok = false;
-                            failed.push(format!("ticket {id}: {e}"));
-                            break;
-                        }
-                    }
+                // Each ticket's changes in one transaction: all or none.
+                match state
+                    .actions
+                    .change_all(me.actor(), *id, changes.clone(), now)
+                    .await
+                {
+                    Ok(_) => done += 1,
+                    Err(ActionError::Forbidden(m)) => return Err(ConsoleError::Forbidden(m)),
+                    Err(e) => failed.push(format!("ticket {id}: {e}")),
                 }
-                done += usize::from(ok);
             }
             Ok((format!("Updated {done} of {}.", tickets(ids.len())), failed))
         };

@@ -401,9 +401,11 @@ async fn update(
         me.check(&form.csrf)?;
         let t = find(&state, &reference).await?;
         let now = now_millis();
-        for change in field_changes(&t, &form)? {
-            state.actions.change(me.actor(), t.id, change, now).await?;
-        }
+        // The form's fields in one transaction: all of them or none.
+        state
+            .actions
+            .change_all(me.actor(), t.id, field_changes(&t, &form)?, now)
+            .await?;
         Ok(back_to(&state, &t))
     })
     .await

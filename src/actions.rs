@@ -61,6 +61,36 @@ pub struct Actions {
 }
 
 impl Actions {
+    /// Stores `files` on message `message_id` of ticket `ticket_id` inside
+    /// `tx`: each once per content; a file over `tickets.max_attachment_bytes`
+    /// is not stored and a system message says so.
+    pub async fn attach_in(
+        &self,
+        tx: &mut Tx,
+        ticket_id: i64,
+        message_id: i64,
+        files: &[crate::mail::Attachment],
+        now: Millis,
+    ) -> Result<()> {
+        let limit = self.settings.get().tickets.max_attachment_bytes;
+        for a in files {
+            if a.data.len() as u64 > limit {
+                let text = format!(
+                    "Attachment \"{}\" ({} bytes) was refused: it is larger than the limit of {limit} bytes",
+                    a.filename,
+                    a.data.len()
+                );
+                tx.insert_message(NewMessage::system(ticket_id, text, now))
+                    .await?;
+            } else {
+                tx.insert_attachment(message_id, a).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Actions {
     /// Binds the actions to a store and fixed settings.
     pub fn new(store: Store, settings: Arc<Settings>) -> Self {
         Actions::with_live(store, Live::new((*settings).clone()))

@@ -53,6 +53,8 @@ pub struct OpenTicket {
     pub requester_row: Option<crate::store::Requester>,
     /// For mail: the loop guard's key for its words
     /// ([`crate::mail::classify::content_key`]).
+    /// Files attached to the first message (see [`Actions::attach_in`]).
+    pub files: Vec<crate::mail::Attachment>,
     pub content_key: Option<String>,
 }
 
@@ -83,6 +85,7 @@ impl OpenTicket {
             silent: false,
             requester_row: None,
             content_key: None,
+            files: Vec::new(),
         }
     }
 }
@@ -261,6 +264,8 @@ impl Actions {
                 notice: input.notice.or(entered_by),
                 now,
             })
+            .await?;
+        self.attach_in(tx, ticket_id, message_id, &input.files, now)
             .await?;
         let reference = TicketRef::new(&tickets.prefix, number);
         if let Some(linked) = input.linked_ticket_id

@@ -25,6 +25,8 @@ pub struct ReplyInput {
     pub verification: Option<String>,
     /// For mail: how it was read, when that needs saying.
     pub notice: Option<String>,
+    /// Files attached to the reply (see [`Actions::attach_in`]).
+    pub files: Vec<crate::mail::Attachment>,
 }
 
 impl ReplyInput {
@@ -115,6 +117,7 @@ impl Actions {
             open.notice = input.notice;
             open.linked_ticket_id = Some(ticket.id);
             open.silent = input.silent;
+            open.files = input.files;
             open.assignee = None;
             let opened = self.open_in(tx, None, open, now).await?;
             if let Some(assignee) = &ticket.assignee {
@@ -152,6 +155,8 @@ impl Actions {
                 notice: input.notice,
                 now,
             })
+            .await?;
+        self.attach_in(tx, ticket_id, message_id, &input.files, now)
             .await?;
         // `insert_message` stamped the ticket's update time already.
         before.updated_at = now;

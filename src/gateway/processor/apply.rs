@@ -310,6 +310,8 @@ impl Processor {
                     silent: silent || joined_late,
                     verification: stored_verification,
                     notice,
+                    // The mail's files are stored after the action, with the rest of the mail.
+                    files: Vec::new(),
                 };
                 let participant = if joined_late {
                     tx.is_participant(t, requester.id).await?
@@ -422,20 +424,9 @@ impl Processor {
         mail: &ParsedMail,
         now: Millis,
     ) -> Result<(), Refused> {
-        let limit = self.actions.settings().tickets.max_attachment_bytes;
-        for a in &mail.attachments {
-            if a.data.len() as u64 > limit {
-                let text = format!(
-                    "Attachment \"{}\" ({} bytes) was refused: it is larger than the limit of {limit} bytes",
-                    a.filename,
-                    a.data.len()
-                );
-                tx.insert_message(NewMessage::system(ticket_id, text, now))
-                    .await?;
-            } else {
-                tx.insert_attachment(message_id, a).await?;
-            }
-        }
+        self.actions
+            .attach_in(tx, ticket_id, message_id, &mail.attachments, now)
+            .await?;
         Ok(())
     }
 }

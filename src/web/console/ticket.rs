@@ -311,9 +311,10 @@ async fn write(
                 ReplyOutcome::NewTicket { ticket_id, .. } => tx.first_message_id(ticket_id).await?,
             }
         };
-        for file in &form.files {
-            tx.insert_attachment(message_id, file).await?;
-        }
+        state
+            .actions
+            .attach_in(&mut tx, t.id, message_id, &form.files, now)
+            .await?;
         tx.commit().await?;
         Ok(back_to(state, &t))
     })

@@ -87,7 +87,7 @@ pub(super) async fn new_ticket(
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
         address_wide(&session)?;
-        let upload = read_upload(&state, &headers, multipart).await?;
+        let mut upload = read_upload(&state, &headers, multipart).await?;
         let text = |name: &str| upload.fields.get(name).cloned();
         let form = NewForm {
             csrf: upload.field("csrf").to_string(),
@@ -136,6 +136,7 @@ pub(super) async fn new_ticket(
                 Some("Please fill in a subject and a message."),
             ));
         }
+        input.files = std::mem::take(&mut upload.files);
         let mut tx = state.store.begin().await?;
         match state
             .actions
@@ -143,10 +144,6 @@ pub(super) async fn new_ticket(
             .await
         {
             Ok(opened) => {
-                let first = tx.first_message_id(opened.ticket_id).await?;
-                for file in &upload.files {
-                    tx.insert_attachment(first, file).await?;
-                }
                 tx.commit().await?;
                 Ok(Redirect::to(&format!("/portal/tickets/{}", opened.reference)).into_response())
             }

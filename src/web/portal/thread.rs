@@ -227,7 +227,7 @@ pub(super) async fn reply(
     let go = async {
         let (me, session) = requester(&state, &headers).await?;
         let t = my_ticket(&state, me, &session, &reference).await?;
-        let form = read_upload(&state, &headers, multipart).await?;
+        let mut form = read_upload(&state, &headers, multipart).await?;
         form_from_this_session(&session, form.field("csrf"))?;
         if let Some(why) = &form.refused {
             let typed = Refusal {
@@ -243,17 +243,13 @@ pub(super) async fn reply(
                 &mut tx,
                 Actor::Requester { requester_id: me },
                 t.id,
-                ReplyInput::text(form.field("body")),
+                ReplyInput {
+                    files: std::mem::take(&mut form.files),
+                    ..ReplyInput::text(form.field("body"))
+                },
                 now_millis(),
             )
             .await?;
-        let message_id = match &outcome {
-            ReplyOutcome::Added { message_id, .. } => *message_id,
-            ReplyOutcome::NewTicket { ticket_id, .. } => tx.first_message_id(*ticket_id).await?,
-        };
-        for file in &form.files {
-            tx.insert_attachment(message_id, file).await?;
-        }
         tx.commit().await?;
         let to = match outcome {
             ReplyOutcome::Added { .. } => t.reference.to_string(),

@@ -82,11 +82,22 @@ pub const DEFAULT_FALLBACKS: [&str; 3] = [
 ];
 
 impl FontSet {
-    /// The process's fonts, loaded on first use from `fallbacks` (the
-    /// settings of the first caller; they are read once).
+    /// The process's fonts: with the fallback fonts once one of them has
+    /// loaded (then kept for the life of the process); until then DejaVu
+    /// alone, and the fallbacks are looked for again on the next export (a
+    /// font package installed while the daemon runs is picked up).
     pub(super) fn get(fallbacks: &[PathBuf]) -> &'static FontSet {
-        static FONTS: OnceLock<FontSet> = OnceLock::new();
-        FONTS.get_or_init(|| FontSet::load(fallbacks))
+        static FULL: OnceLock<FontSet> = OnceLock::new();
+        static BASIC: OnceLock<FontSet> = OnceLock::new();
+        if let Some(full) = FULL.get() {
+            return full;
+        }
+        let set = FontSet::load(fallbacks);
+        if set.fonts.len() > 2 {
+            FULL.get_or_init(|| set)
+        } else {
+            BASIC.get_or_init(|| set)
+        }
     }
 
     fn load(fallbacks: &[PathBuf]) -> FontSet {

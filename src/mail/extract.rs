@@ -187,17 +187,22 @@ pub fn extract_reply_with_html(text: &str, above_quote: Option<&str>) -> String 
     if want.is_empty() || have.len() <= want.len() || !have.starts_with(&want) {
         return plain;
     }
-    // Cut the text's reply at the end of the line where the HTML's letters end.
+    // Cut the text's reply at the end of the line where the HTML's letters
+    // end (one pass over the lines: linear whatever their length).
     let mut seen = 0;
     let mut cut = plain.len();
-    for (i, c) in plain.char_indices() {
-        if c.is_alphanumeric() && !in_link_list(&plain, i) {
-            seen += 1;
-            if seen == want.len() {
-                cut = plain[i..].find('\n').map_or(plain.len(), |n| i + n);
-                break;
+    let mut offset = 0;
+    'lines: for line in plain.split_inclusive('\n') {
+        if !is_link_line(line) {
+            for _ in line.chars().filter(|c| c.is_alphanumeric()) {
+                seen += 1;
+                if seen == want.len() {
+                    cut = offset + line.trim_end_matches('\n').len();
+                    break 'lines;
+                }
             }
         }
+        offset += line.len();
     }
     extract_reply(&plain[..cut])
 }
@@ -210,13 +215,6 @@ fn letters(text: &str) -> Vec<char> {
         .flat_map(str::chars)
         .filter(|c| c.is_alphanumeric())
         .collect()
-}
-
-/// Whether the line holding byte `at` of `text` is a link-list line.
-fn in_link_list(text: &str, at: usize) -> bool {
-    let start = text[..at].rfind('\n').map_or(0, |n| n + 1);
-    let end = text[at..].find('\n').map_or(text.len(), |n| at + n);
-    is_link_line(&text[start..end])
 }
 
 /// `[12]: https://example.org/…`, as html2text lists a part's links.

@@ -6,7 +6,7 @@
 //! of a bare IDLE client on the same server.
 //!
 //!     cargo bench --bench ingest -- [--mails 3000] [--db sqlite|postgres] [--latency 200]
-//!         [--daemons 1] [--mailboxes 1] [--unmigrated] [--pg-params '?host=/var/run/postgresql']
+//!         [--daemons 1] [--mailboxes 1] [--outbound] [--unmigrated] [--pg-params '?host=/var/run/postgresql']
 //!
 //! `--pg-params` is appended to the daemon's PostgreSQL URL: by default it
 //! connects over TCP to 127.0.0.1, where sqlx's `sslmode=prefer` negotiates
@@ -18,7 +18,14 @@
 //! directory (the disk's share of the time is the difference).
 //!
 //! With `--daemons N` (PostgreSQL), N daemons share the `--mailboxes M`
-//! mailboxes (the mails split evenly over them) under their leases.
+//! mailboxes under their leases; the conversations are spread over the
+//! mailboxes (each stays in one, as a requester's replies go to the address
+//! they first wrote to).
+//!
+//! `--outbound`: every daemon also sends the receipts (one per new ticket)
+//! through the private Postfix, and the clock stops when the last one is
+//! sent as well (the loop guards are lifted: the bench's requesters write
+//! often, in the same words).
 
 use postdesk::config::{Account, Secret, TlsMode};
 use std::io::Write;
@@ -106,8 +113,20 @@ fn mail(i: usize, support: &str) -> Vec<u8> {
     let mut headers = format!(
         "From: Requester {who} <{requester}>\r\nTo: {support}\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <bench-{i}@example.org>\r\nMIME-Version: 1.0\r\n"
     );
+    // Each mail in its own words, as people write (the loop guard's
+    // content key ignores digits: the same words would count as one).
+    let words: String = i
+        .to_string()
+        .bytes()
+        .map(|d| {
+            [
+                "red", "blue", "green", "grey", "black", "white", "pink", "brown", "gold", "teal",
+            ][usize::from(d - b'0')]
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     let body_text = format!(
-        "Hello team,\r\n\r\nI have a problem with order {i}: the screen shows an error. Grüße aus Köln — ünïcödé ✓.\r\nSteps: open, click, fail.\r\n\r\nThanks,\r\nRequester\r\n"
+        "Hello team,\r\n\r\nI have a problem with order {i}: the screen shows an error ({words}). Grüße aus Köln — ünïcödé ✓.\r\nSteps: open, click, fail.\r\n\r\nThanks,\r\nRequester\r\n"
     );
     let subject = match kind {
         Kind::AutoReply(parent) => {
@@ -176,7 +195,7 @@ fn start_stack(dir: &Path) {
         .env("MAILSTACK_LMTP_PORT", "32024")
         .env("MAILSTACK_SMTPS_PORT", "32465")
         .env("MAILSTACK_AUTH_PORT", "32026")
-        .env("MAILSTACK_SMTP_PORT", "32025"));
+        .env("MAILSTACK_SMTP_PORT", SMTP_PORT.to_string()));
 }
 
 fn add_user(dir: &Path, user: &str) {
@@ -188,15 +207,24 @@ fn add_user(dir: &Path, user: &str) {
     ]));
 }
 
-/// Writes mails straight into the user's Maildir (faster than APPEND for set-up).
-fn fill_maildir(dir: &Path, user: &str, from: usize, n: usize) -> u64 {
+/// The first mail of mail `i`'s conversation.
+fn thread_root(i: usize) -> usize {
+    match kind(i).0 {
+        Kind::Reply(parent) | Kind::AutoReply(Some(parent)) => thread_root(parent),
+        _ => i,
+    }
+}
+
+/// Writes mails straight into the user's Maildir (faster than APPEND for
+/// set-up): of the mails `0..n`, those `pick` chooses, in order.
+fn fill_maildir(dir: &Path, user: &str, n: usize, pick: impl Fn(usize) -> bool) -> u64 {
     let (local, domain) = user.split_once('@').unwrap();
     let maildir = dir.join("mail").join(domain).join(local).join("Maildir");
     for sub in ["new", "cur", "tmp"] {
         std::fs::create_dir_all(maildir.join(sub)).unwrap();
     }
     let mut bytes = 0;
-    for i in from..from + n {
+    for i in (0..n).filter(|i| pick(*i)) {
         let m = mail(i, user);
         bytes += m.len() as u64;
         std::fs::write(
@@ -252,7 +280,10 @@ fn database(kind: &str, work: &Path) -> (String, Option<String>) {
     }
 }
 
+const SMTP_PORT: u16 = 32025;
+
 fn start_daemon(work: &Path, db_url: &str, users: &[String], port: u16, name: &str) -> Child {
+    let outbound = std::env::args().any(|a| a == "--outbound");
     let config = work.join(format!("postdesk-{name}.toml"));
     // BENCH_LOG=postdesk=debug shows each batch's timing on stderr.
     let log = std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into());
@@ -260,9 +291,19 @@ fn start_daemon(work: &Path, db_url: &str, users: &[String], port: u16, name: &s
     write!(
         f,
         "[database]\nurl = \"{db_url}\"\nmax_connections = 8\n[http]\nlisten = \"127.0.0.1:{port}\"\n[log]\nlevel = \"{log}\"\n\
-[cluster]\nname = \"{name}\"\n[outbound]\nenabled = false\n"
+[cluster]\nname = \"{name}\"\n"
     )
     .unwrap();
+    if outbound {
+        writeln!(
+            f,
+            "[outbound]\nper_address_per_hour = 1000000\nper_ticket_per_hour = 1000000\n\
+per_conversation_per_hour = 1000000\nper_content_per_hour = 1000000"
+        )
+        .unwrap();
+    } else {
+        writeln!(f, "[outbound]\nenabled = false").unwrap();
+    }
     for (b, user) in users.iter().enumerate() {
         write!(
             f,
@@ -270,6 +311,13 @@ fn start_daemon(work: &Path, db_url: &str, users: &[String], port: u16, name: &s
 imap = {{ host = \"127.0.0.1\", port = {IMAP_PORT}, tls = \"none\", username = \"{user}\", password = \"benchpw\" }}\n"
         )
         .unwrap();
+        if outbound {
+            writeln!(
+                f,
+                "smtp = {{ host = \"127.0.0.1\", port = {SMTP_PORT}, tls = \"none\" }}"
+            )
+            .unwrap();
+        }
     }
     Command::new(env!("CARGO_BIN_EXE_postdesk"))
         .arg("serve")
@@ -281,12 +329,23 @@ imap = {{ host = \"127.0.0.1\", port = {IMAP_PORT}, tls = \"none\", username = \
         .expect("the postdesk binary cargo built for this bench starts")
 }
 
+/// Stored mails processed; with `--outbound`, 0 until the outbox is empty too.
 async fn done(store: &postdesk::store::Store) -> i64 {
-    store
+    let processed = store
         .inbound_counts()
         .await
         .map(|c| c.iter().filter(|(s, _)| s != "new").map(|(_, n)| n).sum())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    if std::env::args().any(|a| a == "--outbound") {
+        let unsent = store
+            .status(postdesk::store::now_millis())
+            .await
+            .map_or(1, |v| v.queues.unsent);
+        if unsent > 0 {
+            return processed.min(1);
+        }
+    }
+    processed
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -315,8 +374,23 @@ async fn main() {
     let mut bytes = 0;
     for (b, u) in users.iter().enumerate() {
         add_user(&stack, u);
-        let (from, to) = (n * b / boxes, n * (b + 1) / boxes);
-        bytes += fill_maildir(&stack, u, from, to - from);
+        // A conversation stays in the mailbox its first mail went to, as a
+        // requester's replies go to the address they wrote to.
+        bytes += fill_maildir(&stack, u, n, |i| thread_root(i) % boxes == b);
+    }
+    if std::env::args().any(|a| a == "--outbound") {
+        // The requesters' own mailboxes, so that receipts are delivered
+        // rather than bounced back into the support mailboxes.
+        let mut list = std::fs::OpenOptions::new()
+            .append(true)
+            .open(stack.join("users"))
+            .unwrap();
+        for who in 0..400 {
+            writeln!(list, "user{who}@example.org:{{PLAIN}}benchpw").unwrap();
+        }
+        drop(list);
+        // Waits until Dovecot has read the list.
+        add_user(&stack, "user399@example.org");
     }
     let user = users[0].clone();
     let (db_url, pg_name) = database(&kind, &work);

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod classify;
 pub mod compose;
+pub mod conversation;
 pub mod extract;
 pub mod html;
 pub mod inspect;

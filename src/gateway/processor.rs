@@ -45,8 +45,6 @@ const LATE_PARENT_MS: i64 = 15 * 60_000;
 const SUSPECT_ATTEMPTS: i64 = 3;
 /// Claims after which a mail that still meets a transient fault is quarantined.
 const MAX_ATTEMPTS: i64 = 6;
-/// How long a processor waits for its turn while another daemon processes.
-const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What happened to one raw mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,12 +227,10 @@ impl Processor {
     /// Claims and processes up to `limit` stored mails.
     pub async fn run_once(&self, limit: i64, now: Millis) -> Result<Pass, Transient> {
         let store = self.actions.store();
-        // Across daemons, one batch at a time in arrival order (see ProcessingTurn).
-        let Some(turn) = store.processing_turn(TURN_WAIT).await? else {
-            return Ok(Pass::default());
-        };
+        // Across daemons, one batch of a partition at a time, in arrival
+        // order (see Store::claim_raw_rows).
         let mut mails = store
-            .claim_raw_rows(&self.holder, now, CLAIM_MS, limit, turn.exclusive(), 0)
+            .claim_raw_rows(&self.holder, now, CLAIM_MS, limit)
             .await?;
         store.load_raw(&mut mails).await?;
         let mut pass = Pass::default();
@@ -249,7 +245,6 @@ impl Processor {
                 return Err(e);
             }
         };
-        turn.release().await;
         if !mails.is_empty() {
             tracing::debug!(mails = mails.len(), elapsed = ?started.elapsed(), "batch processed");
         }
@@ -276,17 +271,13 @@ impl Processor {
         go_on: impl Fn() -> bool,
     ) -> Result<Pass, Transient> {
         let store = self.actions.store();
-        let Some(turn) = store.processing_turn(TURN_WAIT).await? else {
-            return Ok(Pass::default());
-        };
-        let exclusive = turn.exclusive();
         let now = crate::store::now_millis();
-        let mut ahead = self.claim_ahead(limit, now, exclusive, 0).await?;
+        let mut ahead = self.claim_ahead(limit, now).await?;
         let mut pass = Pass::default();
         for round in 1..=batches {
-            let Some(last) = ahead.ids.last().copied() else {
+            if ahead.ids.is_empty() {
                 break;
-            };
+            }
             let ids = std::mem::take(&mut ahead.ids);
             let give_back = |more: &[i64]| {
                 let all: Vec<i64> = ids.iter().chain(more).copied().collect();
@@ -303,7 +294,7 @@ impl Processor {
             };
             let now = crate::store::now_millis();
             let next = if round < batches && go_on() {
-                match self.claim_ahead(limit, now, exclusive, last).await {
+                match self.claim_ahead(limit, now).await {
                     Ok(next) => Some(next),
                     Err(e) => {
                         give_back(&[]).await;
@@ -334,23 +325,17 @@ impl Processor {
                 None => break,
             }
         }
-        turn.release().await;
         Ok(pass)
     }
 
-    /// Claims the next batch (mails after id `after`) and starts reading
-    /// and preparing it on the helper runtime, or does so at once without one.
-    async fn claim_ahead(
-        &self,
-        limit: i64,
-        now: Millis,
-        exclusive: bool,
-        after: i64,
-    ) -> Result<Ahead, Transient> {
+    /// Claims the next batch (the mails of the current one are claimed
+    /// already, so it begins after them) and starts reading and preparing
+    /// it on the helper runtime, or does so at once without one.
+    async fn claim_ahead(&self, limit: i64, now: Millis) -> Result<Ahead, Transient> {
         let mut raws = self
             .actions
             .store()
-            .claim_raw_rows(&self.holder, now, CLAIM_MS, limit, exclusive, after)
+            .claim_raw_rows(&self.holder, now, CLAIM_MS, limit)
             .await?;
         let ids = raws.iter().map(|r| r.id).collect();
         let ready = match &self.helper {
@@ -376,25 +361,17 @@ impl Processor {
         Ok(Ahead { ids, ready })
     }
 
-    /// Processes the stored mail `id` in a turn of its own (the `ingest` and
-    /// `quarantine retry` commands, beside running daemons). `Ok(None)` when
-    /// it is not waiting (a daemon took it) or no turn came within 30 s: it
-    /// stays stored for the daemons either way.
+    /// Processes the stored mail `id` at once (the `ingest` and `quarantine
+    /// retry` commands, beside running daemons). `Ok(None)` when it is not
+    /// waiting (a daemon took it) or a daemon is processing mail of its
+    /// partition (that daemon takes it next, in order): it stays stored for
+    /// the daemons either way.
     pub async fn process_id(&self, id: i64, now: Millis) -> Result<Option<Disposition>, Transient> {
         let store = self.actions.store();
-        let Some(turn) = store
-            .processing_turn(std::time::Duration::from_secs(30))
-            .await?
-        else {
-            return Ok(None);
-        };
         let Some(raw) = store.claim_raw_id(id, &self.holder, now, CLAIM_MS).await? else {
-            turn.release().await;
             return Ok(None);
         };
-        let done = self.process(&raw, now).await?;
-        turn.release().await;
-        Ok(Some(done))
+        Ok(Some(self.process(&raw, now).await?))
     }
 
     /// Processes one stored mail to its end state.
@@ -569,6 +546,21 @@ impl Processor {
         careful: bool,
         now: Millis,
     ) -> Result<Option<Vec<Disposition>>, Transient> {
+        // New requesters are created before the batch's transaction (see
+        // Store::create_requesters).
+        let senders: Vec<(&EmailAddress, Option<&str>)> = parsed
+            .iter()
+            .filter_map(|p| p.as_ref().ok())
+            .filter(|p| p.class == Classification::Human)
+            .filter_map(|p| {
+                let from = p.mail.from.as_ref()?;
+                Some((&from.email, from.name.as_deref()))
+            })
+            .collect();
+        self.actions
+            .store()
+            .create_requesters(&senders, now)
+            .await?;
         let mut tx = self.actions.store().begin().await?;
         tx.defer_notifications();
         if !careful {

@@ -10,6 +10,8 @@ use futures::TryStreamExt;
 use sqlx::Row;
 
 use super::{Backend, Marks, Param, Result, Sql, Store, StoreError, Tx};
+use crate::mail::conversation::{self, ThreadIds};
+use std::collections::HashMap;
 
 /// A stored raw mail waiting to be processed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +218,40 @@ impl Tx {
         Ok(())
     }
 
+    /// Waits for, and holds to the end of this transaction, the locks of
+    /// the Message-IDs whose hashes are `keys` (`mail/conversation.rs`)
+    /// that no ticket names yet (PostgreSQL only: SQLite has one writer,
+    /// and then this returns false). Two batches that hold mails of one
+    /// conversation, which partitions did not keep apart (a reply stored
+    /// before the mail it answers), commit one after the other: the later
+    /// one reads those ids again after this, sees what the earlier wrote,
+    /// and so a reply that committed first is found and joined. Taken in
+    /// one order, so two batches never wait on each other in a circle.
+    pub async fn lock_conversations(&mut self, keys: &[i64]) -> Result<bool> {
+        if self.backend != Backend::Postgres || keys.is_empty() {
+            return Ok(false);
+        }
+        let mut keys = keys.to_vec();
+        keys.sort_unstable();
+        keys.dedup();
+        for chunk in keys.chunks(1000) {
+            // Numbers this process computed, written as literals.
+            let values = chunk
+                .iter()
+                .map(|k| format!("({k})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(k) FROM \
+                 (SELECT k FROM (VALUES {values}) AS v(k) ORDER BY k) AS s) AS locked"
+            )))
+            .persistent(false)
+            .execute(&mut *self.conn)
+            .await?;
+        }
+        Ok(true)
+    }
+
     /// Quarantines a raw mail with the reason, inside this transaction.
     pub async fn quarantine_raw(&mut self, id: i64, reason: &str, now: i64) -> Result<()> {
         sqlx::query(
@@ -256,15 +292,20 @@ impl Tx {
             let mailbox = mailbox_id.map_or_else(|| "-".to_string(), |m| m.to_string());
             format!("pipe:{mailbox}:{dedup_key}")
         });
+        let ids = ThreadIds::of(raw);
+        let stored = parents_stored(&mut self.conn, std::slice::from_ref(&ids)).await?;
+        let part = conversation::assign(std::slice::from_ref(&ids), &stored)[0];
         let id = sqlx::query_scalar(
-            "INSERT INTO inbound (mailbox_id, dedup_key, silent, received_at, raw_key) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO inbound (mailbox_id, dedup_key, silent, received_at, raw_key, part, msg_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(mailbox_id)
         .bind(dedup_key)
         .bind(i64::from(silent))
         .bind(now)
         .bind(raw_key.clone())
+        .bind(part)
+        .bind(ids.own)
         .fetch_one(&mut *self.conn)
         .await?;
         match (&raw_key, self.mail.clone()) {
@@ -396,13 +437,22 @@ impl Store {
     ) -> Result<Vec<(i64, i64)>> {
         let key = |uid: i64| imap_key(mailbox_id, uidvalidity, uid);
         let in_mail_file = self.mail.is_some();
+        // Each mail's partition: that of the mail it answers, if stored.
+        let ids: Vec<ThreadIds> = mails.iter().map(|m| ThreadIds::of(m.raw)).collect();
         let mut tx = self.begin().await?;
         let mut stored = Vec::with_capacity(mails.len());
+        let known = parents_stored(&mut tx.conn, &ids).await?;
+        let parts = conversation::assign(&ids, &known);
+        let place: HashMap<i64, (i32, Option<i64>)> = mails
+            .iter()
+            .zip(parts.iter().zip(&ids))
+            .map(|(m, (part, ids))| (m.uid, (*part, ids.own)))
+            .collect();
         for chunk in mails.chunks(500) {
             let text = format!(
-                "INSERT INTO inbound (mailbox_id, uidvalidity, uid, dedup_key, raw_key, silent, received_at) \
+                "INSERT INTO inbound (mailbox_id, uidvalidity, uid, dedup_key, raw_key, silent, received_at, part, msg_hash) \
                  VALUES {} ON CONFLICT (mailbox_id, uidvalidity, uid) DO NOTHING RETURNING id, uid",
-                Marks::new(self.backend).rows(chunk.len(), 7)
+                Marks::new(self.backend).rows(chunk.len(), 9)
             );
             let mut q =
                 sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(text)).persistent(false);
@@ -415,7 +465,9 @@ impl Store {
                     .bind(key.clone())
                     .bind(in_mail_file.then_some(key))
                     .bind(i64::from(silent))
-                    .bind(now);
+                    .bind(now)
+                    .bind(place[&m.uid].0)
+                    .bind(place[&m.uid].1);
             }
             let new = q.fetch_all(&mut *tx.conn).await?;
             let of = |uid: i64| chunk.iter().find(|m| m.uid == uid);
@@ -446,44 +498,78 @@ impl Store {
     }
 
     /// Claims for `holder` until `now + ttl_ms` up to `limit` unprocessed
-    /// mails with ids above `after`, in id order, without their bytes (see
-    /// [`Store::load_raw`]). On PostgreSQL rows locked by another daemon
-    /// are skipped; a dead daemon's claims expire. `take_over`:
-    /// inside an exclusive processing turn, claims left by others are
-    /// stale and taken.
+    /// mails, in id order, without their bytes (see [`Store::load_raw`]),
+    /// from the partitions no other processor has mail of in flight (see
+    /// `mail/conversation.rs`): mails of one partition are processed in
+    /// arrival order, one batch at a time; other partitions side by side.
+    /// Claims are taken one daemon at a time (a transaction-scoped advisory
+    /// lock on PostgreSQL, the write lock on SQLite), each taking its share
+    /// of the waiting partitions ([`share_of_partitions`]). A dead daemon's
+    /// claims, and with them its partitions, lapse after `ttl_ms`.
     pub async fn claim_raw_rows(
         &self,
         holder: &str,
         now: i64,
         ttl_ms: i64,
         limit: i64,
-        take_over: bool,
-        after: i64,
     ) -> Result<Vec<RawMail>> {
-        let lock = self.skip_locked();
-        let unclaimed = if take_over {
-            "$3 = $3"
-        } else {
-            "(claim_until IS NULL OR claim_until < $3)"
-        };
+        let mut tx = self.begin().await?;
+        self.claim_lock(&mut tx).await?;
+        let waiting: Vec<(i32, Option<String>, i64)> = sqlx::query_as(
+            "SELECT part, CASE WHEN claim_until >= $1 THEN claimed_by END AS holder, MIN(id) \
+             FROM inbound WHERE state = 'new' GROUP BY 1, 2",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx.conn)
+        .await?;
+        // The live daemons (each renews a lease): a share counts them all,
+        // even those between two claims.
+        let (daemons,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM leases WHERE expires_at > $1 AND name LIKE $2")
+                .bind(now)
+                .bind(format!("{}%", super::leases::DAEMON_PREFIX))
+                .fetch_one(&mut *tx.conn)
+                .await?;
+        let parts = share_of_partitions(&waiting, holder, usize::try_from(daemons).unwrap_or(1));
+        if parts.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let list = parts
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
             "UPDATE inbound SET claimed_by = $1, claim_until = $2, attempts = attempts + 1 WHERE id IN \
-             (SELECT id FROM inbound WHERE state = 'new' AND id > $5 AND {unclaimed} \
-             ORDER BY id LIMIT $4{lock}) RETURNING {RAW_COLS}"
+             (SELECT id FROM inbound WHERE state = 'new' AND part IN ({list}) \
+             AND (claim_until IS NULL OR claim_until < $3) ORDER BY id LIMIT $4{}) RETURNING {RAW_COLS}",
+            self.skip_locked()
         );
-        let mut tx = self.begin().await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(holder)
             .bind(now.saturating_add(ttl_ms))
             .bind(now)
             .bind(limit)
-            .bind(after)
             .fetch_all(&mut *tx.conn)
             .await?;
         let mut mails = rows.iter().map(raw_from).collect::<Result<Vec<_>>>()?;
         tx.commit().await?;
         mails.sort_by_key(|m| m.id);
         Ok(mails)
+    }
+
+    /// Makes claims one at a time across daemons, until the transaction
+    /// ends (PostgreSQL; SQLite's write lock already does).
+    async fn claim_lock(&self, tx: &mut Tx) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            // `pg_advisory_xact_lock` returns void, which no driver type carries: count it.
+            sqlx::query("SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock($1)) AS claiming")
+                .bind(CLAIM_LOCK)
+                .execute(&mut *tx.conn)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Reads the bytes of claimed mails. They never change once stored:
@@ -495,7 +581,9 @@ impl Store {
         load_bytes(&mut conn, self.backend, mails).await
     }
 
-    /// Claims one stored mail by id, if it is waiting and unclaimed.
+    /// Claims one stored mail by id, if it is waiting, unclaimed, and no
+    /// other processor has mail of its partition in flight (then that one
+    /// takes it in order).
     pub async fn claim_raw_id(
         &self,
         id: i64,
@@ -504,9 +592,12 @@ impl Store {
         ttl_ms: i64,
     ) -> Result<Option<RawMail>> {
         let mut tx = self.begin().await?;
+        self.claim_lock(&mut tx).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE inbound SET claimed_by = $1, claim_until = $2, attempts = attempts + 1 \
-             WHERE id = $4 AND state = 'new' AND (claim_until IS NULL OR claim_until < $3) RETURNING {RAW_COLS}"
+             WHERE id = $4 AND state = 'new' AND (claim_until IS NULL OR claim_until < $3) \
+             AND NOT EXISTS (SELECT 1 FROM inbound o WHERE o.state = 'new' AND o.part = inbound.part \
+             AND o.claim_until >= $3 AND o.claimed_by <> $1) RETURNING {RAW_COLS}"
         )))
         .bind(holder)
         .bind(now.saturating_add(ttl_ms))
@@ -642,11 +733,153 @@ impl Store {
     }
 }
 
+/// The partitions of the stored mails among `mails`' parents, by the hash
+/// of their Message-ID (one statement per 500 hashes).
+async fn parents_stored(
+    conn: &mut sqlx::AnyConnection,
+    mails: &[ThreadIds],
+) -> Result<HashMap<i64, i32>> {
+    let mut wanted: Vec<i64> = mails
+        .iter()
+        .flat_map(|m| m.parents.iter().copied())
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut found = HashMap::new();
+    for chunk in wanted.chunks(500) {
+        // Numbers this process computed, written as literals.
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows: Vec<(i64, i32)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT msg_hash, MIN(part) FROM inbound WHERE msg_hash IN ({list}) GROUP BY msg_hash"
+        )))
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// The advisory lock (PostgreSQL) under which claims are taken.
+const CLAIM_LOCK: i64 = 0x706f_7374_6465_736b; // "postdesk"
+
+/// The partitions a processor may claim from now, given the waiting mail
+/// as (partition, holder of an unexpired claim, lowest id) groups and the
+/// number of live daemons: never one another processor has mail of in
+/// flight (order within a partition), and of the rest its share — the
+/// partitions with waiting mail divided by the daemons (or by the
+/// processors holding claims, itself included, if more) — those it already
+/// holds first (its next batch goes on where the last left off), then the
+/// ones waiting longest. One processor alone takes every waiting partition.
+pub fn share_of_partitions(
+    waiting: &[(i32, Option<String>, i64)],
+    me: &str,
+    daemons: usize,
+) -> Vec<i32> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut others: BTreeSet<&str> = BTreeSet::new();
+    let mut held_by_others: BTreeSet<i32> = BTreeSet::new();
+    let mut mine: BTreeSet<i32> = BTreeSet::new();
+    let mut free: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut all: BTreeSet<i32> = BTreeSet::new();
+    for (part, holder, first) in waiting {
+        all.insert(*part);
+        match holder.as_deref() {
+            None => {
+                let oldest = free.entry(*part).or_insert(*first);
+                *oldest = (*oldest).min(*first);
+            }
+            Some(h) if h == me => {
+                mine.insert(*part);
+            }
+            Some(h) => {
+                others.insert(h);
+                held_by_others.insert(*part);
+            }
+        }
+    }
+    let share = all.len().div_ceil((others.len() + 1).max(daemons)).max(1);
+    let mut open: Vec<(bool, i64, i32)> = free
+        .into_iter()
+        .filter(|(part, _)| !held_by_others.contains(part))
+        .map(|(part, first)| (!mine.contains(&part), first, part))
+        .collect();
+    open.sort_unstable();
+    open.into_iter()
+        .take(share)
+        .map(|(.., part)| part)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Fetched, Stored};
+    use super::{Fetched, Stored, share_of_partitions};
     use crate::store::Store;
     use std::time::Duration;
+
+    fn group(part: i32, holder: Option<&str>, first: i64) -> (i32, Option<String>, i64) {
+        (part, holder.map(str::to_string), first)
+    }
+
+    #[test]
+    fn one_processor_alone_takes_every_waiting_partition() {
+        let waiting = [group(3, None, 30), group(1, None, 10), group(2, None, 20)];
+        assert_eq!(share_of_partitions(&waiting, "a", 1), vec![1, 2, 3]);
+        assert!(share_of_partitions(&[], "a", 1).is_empty());
+    }
+
+    #[test]
+    fn a_partition_in_flight_elsewhere_is_never_taken() {
+        // b holds partition 1 (rows 10..); its later rows wait unclaimed.
+        let waiting = [
+            group(1, Some("b"), 10),
+            group(1, None, 15),
+            group(2, None, 20),
+        ];
+        assert_eq!(share_of_partitions(&waiting, "a", 1), vec![2]);
+        // Only b's own partition waits: a takes nothing.
+        assert!(share_of_partitions(&waiting[..2], "a", 1).is_empty());
+        // b, the only processor in flight, goes on with its own first and
+        // takes the rest.
+        assert_eq!(share_of_partitions(&waiting, "b", 1), vec![1, 2]);
+    }
+
+    #[test]
+    fn processors_share_the_partitions_and_keep_their_own() {
+        // Six partitions, b in flight on two: a takes half (3), its own
+        // partition 6 first, then the longest waiting.
+        let waiting = [
+            group(1, Some("b"), 1),
+            group(2, Some("b"), 2),
+            group(3, None, 3),
+            group(4, None, 4),
+            group(5, None, 5),
+            group(6, Some("a"), 6),
+            group(6, None, 60),
+        ];
+        assert_eq!(share_of_partitions(&waiting, "a", 1), vec![6, 3, 4]);
+        // With a third processor in flight on one, the share is two.
+        let mut three = waiting.to_vec();
+        three[4] = group(5, Some("c"), 5);
+        assert_eq!(share_of_partitions(&three, "a", 1), vec![6, 3]);
+    }
+
+    #[test]
+    fn a_daemon_between_claims_keeps_its_share() {
+        // Three live daemons, only a in flight so far: a takes a third of
+        // the waiting partitions, not all of them, so the others find work.
+        let waiting: Vec<_> = (0..9).map(|p| group(p, None, i64::from(p))).collect();
+        assert_eq!(share_of_partitions(&waiting, "a", 3), vec![0, 1, 2]);
+        let mut later = waiting.clone();
+        later[0] = group(0, Some("a"), 0);
+        later.push(group(0, None, 100));
+        assert_eq!(share_of_partitions(&later, "a", 3), vec![0, 1, 2]);
+        assert_eq!(share_of_partitions(&later, "b", 3), vec![1, 2, 3]);
+    }
 
     #[test]
     fn raw_inserts_stay_under_the_byte_budget() {
@@ -688,10 +921,7 @@ mod tests {
     }
 
     async fn claim(store: &Store) -> Vec<super::RawMail> {
-        let mut mails = store
-            .claim_raw_rows("me", 5, 1000, 10, false, 0)
-            .await
-            .unwrap();
+        let mut mails = store.claim_raw_rows("me", 5, 1000, 10).await.unwrap();
         store.load_raw(&mut mails).await.unwrap();
         mails
     }

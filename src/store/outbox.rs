@@ -485,6 +485,40 @@ async fn end_row(
 }
 
 impl Tx {
+    /// Withdraws the notifications about ticket `ticket_id` not yet sent
+    /// nor being sent (those held back for this transaction's commit too):
+    /// they end `suppressed` with `reason`. Returns how many.
+    pub async fn withdraw_notifications(
+        &mut self,
+        ticket_id: i64,
+        reason: &str,
+        now: i64,
+    ) -> Result<u64> {
+        let mut withdrawn = 0;
+        if let Some(deferred) = &mut self.deferred {
+            let before = deferred.notifications.len();
+            // Those before the savepoint keep their count in front of it.
+            let saved = deferred.notifications[..deferred.before_savepoint.min(before)]
+                .iter()
+                .filter(|n| n.ticket_id != ticket_id)
+                .count();
+            deferred.notifications.retain(|n| n.ticket_id != ticket_id);
+            deferred.before_savepoint = saved;
+            withdrawn += (before - deferred.notifications.len()) as u64;
+        }
+        withdrawn += sqlx::query(
+            "UPDATE outbox SET state = 'suppressed', last_error = $2 WHERE ticket_id = $1 \
+             AND state = 'queued' AND (claim_until IS NULL OR claim_until < $3)",
+        )
+        .bind(ticket_id)
+        .bind(reason)
+        .bind(now)
+        .execute(&mut *self.conn)
+        .await?
+        .rows_affected();
+        Ok(withdrawn)
+    }
+
     /// The ticket and recipient of outbox row `id`, if it exists.
     pub async fn outbox_recipient(&mut self, id: i64) -> Result<Option<(Option<i64>, String)>> {
         Ok(

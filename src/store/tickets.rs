@@ -202,7 +202,7 @@ async fn load_ticket(
         ),
         Backend::Postgres => (
             "(SELECT string_agg(tag, chr(10) ORDER BY tag) FROM ticket_tags WHERE ticket_id = t.id)",
-            if lock { " FOR UPDATE OF t" } else { "" },
+            if lock { " FOR NO KEY UPDATE OF t" } else { "" },
         ),
     };
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -504,6 +504,32 @@ impl Tx {
                 .await?;
         if target_requester != from_requester {
             self.add_participant(into, from_requester).await?;
+        }
+        Ok(())
+    }
+
+    /// Locks tickets `ids` (sorted) for the rest of the transaction, in id
+    /// order (PostgreSQL; SQLite has one writer). `NO KEY UPDATE`, as every
+    /// ticket lock here: a ticket's id never changes, and rows that only
+    /// refer to a locked ticket (a message, a participant) can still be
+    /// written by others.
+    pub async fn lock_tickets(&mut self, ids: &[i64]) -> Result<()> {
+        if self.backend != Backend::Postgres || ids.is_empty() {
+            return Ok(());
+        }
+        for chunk in ids.chunks(500) {
+            // Ids read from the database, written as literals.
+            let list = chunk
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM tickets WHERE id IN ({list}) ORDER BY id FOR NO KEY UPDATE"
+            )))
+            .persistent(false)
+            .execute(&mut *self.conn)
+            .await?;
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{Param, Result, Sql, Store, StoreError, Tx, col, opt};
+use super::{Backend, Marks, Param, Result, Sql, Store, StoreError, Tx, col, opt};
 use crate::domain::{EmailAddress, Role};
 
 /// A staff account.
@@ -103,6 +103,41 @@ fn split_name(name: &str) -> (String, String) {
 }
 
 impl Store {
+    /// Creates the requesters among `people` (address, display name) who do
+    /// not exist yet, in one committed statement per 500 (PostgreSQL; on
+    /// SQLite's single writer a batch creates them itself). A batch of mail
+    /// does this before its transaction: a new requester inserted inside it
+    /// would hold every other daemon's batch from the same address until it
+    /// commits (and two such batches deadlock).
+    pub async fn create_requesters(
+        &self,
+        people: &[(&EmailAddress, Option<&str>)],
+        now: i64,
+    ) -> Result<()> {
+        if self.backend != Backend::Postgres || people.is_empty() {
+            return Ok(());
+        }
+        let mut people = people.to_vec();
+        // One order for every daemon: two statements never wait on each other in a circle.
+        people.sort_unstable_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        people.dedup_by(|a, b| a.0 == b.0);
+        let mut conn = self.pool.acquire().await?;
+        for chunk in people.chunks(500) {
+            let text = format!(
+                "INSERT INTO requesters (email, first_name, last_name, created_at) VALUES {} \
+                 ON CONFLICT (email) DO NOTHING",
+                Marks::new(self.backend).rows(chunk.len(), 4)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(text)).persistent(false);
+            for (email, name) in chunk {
+                let (first, last) = split_name(name.unwrap_or_default());
+                q = q.bind(email.as_str()).bind(first).bind(last).bind(now);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
     /// Creates a staff account; a duplicate address is a unique violation.
     pub async fn insert_user(&self, user: &NewUser, now: i64) -> Result<User> {
         let mut tx = self.begin().await?;

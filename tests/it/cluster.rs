@@ -336,3 +336,126 @@ async fn three_daemons_killed_at_random_lose_and_double_nothing() {
         let _ = d.0.kill();
     }
 }
+
+/// A mail of conversation `k` at `level` (0 the request, 1 a reply to it,
+/// 2 a reply to that reply), from the conversation's requester. Replies
+/// name only their parent, as some clients do: the reply's reply cannot
+/// tell its conversation by itself.
+fn race_mail(k: usize, level: usize, to: &str, people: &[(String, String)]) -> Vec<u8> {
+    let from = &people[k % people.len()].0;
+    let mut m = format!(
+        "From: <{from}>\r\nTo: {to}\r\nMessage-ID: <race-{k}-{level}@example.org>\r\nSubject: {}Question {k}\r\n",
+        "Re: ".repeat(level)
+    );
+    if level > 0 {
+        m.push_str(&format!(
+            "In-Reply-To: <race-{k}-{}@example.org>\r\n",
+            level - 1
+        ));
+    }
+    m.push_str(&format!("\r\nPart {level} of conversation {k}.\r\n"));
+    m.into_bytes()
+}
+
+/// Replies racing the mails they answer across daemons (issue 35): with
+/// the requests on their tickets, half the conversations get the reply's
+/// reply first (it opens a ticket: the race already lost), then every
+/// conversation's reply lands in one mailbox while the other half's
+/// replies' replies land at once in another, held by another daemon.
+/// Whichever commits first, no conversation stays split: a reply's reply
+/// that opened a ticket of its own is joined into the request's ticket
+/// when its parent commits.
+#[tokio::test]
+async fn replies_racing_their_parents_across_daemons_split_no_conversation() {
+    const CONVERSATIONS: usize = 60;
+    let stack = mailstack();
+    let db = TestDb::postgres().await;
+    let people: Vec<(String, String)> = (0..PEOPLE).map(|_| stack.user("race")).collect();
+    let boxes: Vec<(String, String)> = (0..4).map(|_| stack.user("rbox")).collect();
+    let requests: Vec<Vec<u8>> = (0..CONVERSATIONS)
+        .map(|k| race_mail(k, 0, &boxes[0].0, &people))
+        .collect();
+    stack.fill_maildir(&boxes[0].0, &requests);
+    let dir = tempfile::tempdir().unwrap();
+    migrate_with(&config(dir.path(), &db.url, "migrate", &boxes));
+    let store = Store::connect(&db.url, 2, "TKT").await.unwrap();
+    let _daemons: Vec<Daemon> = (0..3)
+        .map(|k| start_daemon(&config(dir.path(), &db.url, &format!("r{k}"), &boxes)))
+        .collect();
+    eventually(120, "every request opened its ticket", || async {
+        tickets(&store).await == CONVERSATIONS as i64
+    })
+    .await;
+    eventually(60, "the mailboxes spread over the daemons", || async {
+        let h = holders(&store).await;
+        let named: HashSet<Option<String>> = h.iter().map(|(_, h)| h.clone()).collect();
+        h.iter().all(|(_, h)| h.is_some()) && named.len() > 1
+    })
+    .await;
+    let processed = || async {
+        let counts = store.inbound_counts().await.unwrap();
+        assert!(counts.iter().all(|(s, _)| s != "quarantined"), "{counts:?}");
+        counts
+            .iter()
+            .filter(|(s, _)| s == "done")
+            .map(|(_, n)| n)
+            .sum::<i64>()
+    };
+    let (lost, raced): (Vec<usize>, Vec<usize>) = (0..CONVERSATIONS).partition(|k| k % 2 == 0);
+    let level = |ks: &[usize], level: usize, to: &str| -> Vec<Vec<u8>> {
+        ks.iter()
+            .map(|k| race_mail(*k, level, to, &people))
+            .collect()
+    };
+    stack.fill_maildir(&boxes[1].0, &level(&lost, 2, &boxes[1].0));
+    let so_far = (CONVERSATIONS + lost.len()) as i64;
+    eventually(120, "the first replies' replies processed", || async {
+        processed().await == so_far
+    })
+    .await;
+    assert_eq!(
+        tickets(&store).await,
+        so_far,
+        "each reply's reply that came first opened a ticket"
+    );
+    let all: Vec<usize> = (0..CONVERSATIONS).collect();
+    stack.fill_maildir(&boxes[2].0, &level(&all, 1, &boxes[2].0));
+    stack.fill_maildir(&boxes[3].0, &level(&raced, 2, &boxes[3].0));
+    let total = 3 * CONVERSATIONS as i64;
+    eventually(120, "every mail processed", || async {
+        processed().await == total
+    })
+    .await;
+
+    let (_, list) = store
+        .list_tickets(&TicketFilter::default(), (SortKey::Created, false), 1, 1000)
+        .await
+        .unwrap();
+    let mut joined = 0;
+    let mut conversations: HashMap<usize, (i64, usize)> = HashMap::new();
+    for t in &list {
+        // Joined tickets are not listed: each conversation is on one.
+        assert_eq!(
+            store.ticket(t.id).await.unwrap().unwrap().merged_into_id,
+            None
+        );
+        let thread = store.messages(t.id, true).await.unwrap();
+        joined += thread
+            .iter()
+            .filter(|m| m.body_text.contains("was joined into this ticket"))
+            .count();
+        for id in thread.iter().filter_map(|m| m.mail_message_id.as_deref()) {
+            let k: usize = id.split('-').nth(1).unwrap().parse().unwrap();
+            let entry = conversations.entry(k).or_insert((t.id, 0));
+            assert_eq!(entry.0, t.id, "conversation {k} is split");
+            entry.1 += 1;
+        }
+    }
+    println!("race: {CONVERSATIONS} conversations, {joined} split tickets joined");
+    assert_eq!(conversations.len(), CONVERSATIONS);
+    assert!(joined >= lost.len(), "the lost races were joined: {joined}");
+    assert!(
+        conversations.values().all(|(_, n)| *n == 3),
+        "every mail is one message on its conversation's ticket: {conversations:?}"
+    );
+}

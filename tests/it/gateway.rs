@@ -837,6 +837,87 @@ async fn a_reply_that_outran_its_parent_is_joined_by_it(db: TestDb) {
     assert_eq!(total, 2, "the VPN mails are one conversation");
 }
 
+/// The race one level down (two partitions, docs/operations.md "Several
+/// daemons"): a reply to a reply, naming only its parent, is processed
+/// before that parent and opens a ticket; the parent then goes to the
+/// conversation's ticket, and the reply's ticket is joined into it in the
+/// same transaction, with a system message and no second receipt. A
+/// stranger naming a ticket's Message-ID joins nothing.
+async fn a_split_conversation_is_joined_when_the_missing_mail_arrives(db: TestDb) {
+    let mut r = rig(&db).await;
+    let first = opened(&r.deliver("From: Jane <jane@example.org>\nTo: support@example.test\nSubject: Printer\nMessage-ID: <split-1@example.org>\n\nThe printer is broken.\n").await);
+    let outran = opened(&r.deliver("From: Jane <jane@example.org>\nTo: support@example.test\nSubject: Re: Re: Printer\nMessage-ID: <split-3@example.org>\nIn-Reply-To: <split-2@example.org>\n\nNow it smokes.\n").await);
+    assert_ne!(
+        first, outran,
+        "the reply that outran its parent opened a ticket"
+    );
+    let receipts_before = receipts(&r, first).await;
+    let parent = r
+        .deliver("From: Jane <jane@example.org>\nTo: support@example.test\nSubject: Re: Printer\nMessage-ID: <split-2@example.org>\nIn-Reply-To: <split-1@example.org>\n\nIt makes a noise.\n")
+        .await;
+    assert_eq!(parent, Disposition::Replied { ticket_id: first });
+    let joined = r.store.ticket(outran).await.unwrap().unwrap();
+    assert_eq!(
+        joined.merged_into_id,
+        Some(first),
+        "joined into the older ticket"
+    );
+    let thread = r.store.messages(first, true).await.unwrap();
+    for words in [
+        "The printer is broken.",
+        "It makes a noise.",
+        "Now it smokes.",
+    ] {
+        assert!(
+            thread.iter().any(|m| m.body_text.contains(words)),
+            "{words}: {thread:?}"
+        );
+    }
+    assert_eq!(
+        thread
+            .iter()
+            .filter(|m| m.kind == MessageKind::System
+                && m.body_text.contains("arrived before the mail it answered"))
+            .count(),
+        1,
+        "{thread:?}"
+    );
+    assert_eq!(receipts(&r, first).await, receipts_before, "no new receipt");
+    let withdrawn = r.store.outbox_for_ticket(outran).await.unwrap();
+    assert!(
+        !withdrawn.is_empty() && withdrawn.iter().all(|o| o.state == "suppressed"),
+        "the joined ticket's unsent receipt is withdrawn: {withdrawn:?}"
+    );
+    // Later mail naming the joined reply threads onto the kept ticket.
+    let later = r
+        .deliver("From: Jane <jane@example.org>\nTo: support@example.test\nSubject: Re: Printer\nMessage-ID: <split-4@example.org>\nIn-Reply-To: <split-3@example.org>\n\nFixed now.\n")
+        .await;
+    assert_eq!(later, Disposition::Replied { ticket_id: first });
+
+    // A stranger whose mail carries the Message-ID a fresh ticket names,
+    // as a reply to their own ticket: their mail goes to their ticket,
+    // and Ann's ticket stays Ann's.
+    let mallory = opened(&r.deliver("From: mallory@example.net\nTo: support@example.test\nSubject: Hello\nMessage-ID: <m-1@example.net>\n\nHi.\n").await);
+    let anns = opened(&r.deliver("From: Ann <ann@example.org>\nTo: support@example.test\nSubject: Re: Re: Payroll\nMessage-ID: <pay-3@example.org>\nIn-Reply-To: <pay-2@example.org>\n\nSalary details inside.\n").await);
+    let forged = r
+        .deliver("From: mallory@example.net\nTo: support@example.test\nSubject: Re: Hello\nMessage-ID: <pay-2@example.org>\nIn-Reply-To: <m-1@example.net>\n\nJoin us.\n")
+        .await;
+    assert_eq!(forged, Disposition::Replied { ticket_id: mallory });
+    assert_eq!(
+        r.store.ticket(anns).await.unwrap().unwrap().merged_into_id,
+        None
+    );
+    assert_eq!(
+        r.store
+            .ticket(mallory)
+            .await
+            .unwrap()
+            .unwrap()
+            .merged_into_id,
+        None
+    );
+}
+
 /// A mail whose preparation panics (a debug build's test hook stands in
 /// for a bug in parsing, HTML or extraction) is quarantined with the
 /// reason; the mails beside it are processed.
@@ -926,6 +1007,7 @@ crate::on_both_backends!(
     mail_to_a_merged_ticket_lands_where_it_went,
     a_mail_that_panics_is_quarantined_and_the_rest_go_on,
     a_reply_that_outran_its_parent_is_joined_by_it,
+    a_split_conversation_is_joined_when_the_missing_mail_arrives,
     a_forged_from_gives_the_attacker_nothing,
     hostile_html_is_read_as_text_and_said_so,
     a_batch_writes_each_ticket_its_own_receipt,

@@ -228,6 +228,24 @@ impl Processor {
             decision = Decision::RequesterReply(n);
             joined_late = true;
         }
+        // The same race one level down: a reply to this mail opened a
+        // ticket of its own, and this mail goes to its conversation's
+        // ticket. The two are one conversation: the reply's ticket is
+        // joined into the older one below, if the sender takes part in both
+        // (no stranger can join two tickets by naming a Message-ID).
+        let mut split = None;
+        if let Some(n) = outran_by
+            && !joined_late
+            && staff.is_none()
+            && let Decision::RequesterReply(t) = decision
+            && t != n
+            && is_participant
+            && let Some(other) = tx.ticket(n).await?
+            && now - other.created_at <= LATE_PARENT_MS
+            && tx.is_participant(n, requester.id).await?
+        {
+            split = Some(n);
+        }
         let (body_text, full_text, body_html) = (
             prepared.body_text.clone(),
             prepared.full_text.clone(),
@@ -332,6 +350,10 @@ impl Processor {
                 }
                 match self.actions.reply_in(tx, actor, t, input, now).await? {
                     ReplyOutcome::Added { message_id, .. } => {
+                        let t = match split {
+                            Some(n) => self.actions.join_split_in(tx, n, t, now).await?,
+                            None => t,
+                        };
                         (t, message_id, Disposition::Replied { ticket_id: t })
                     }
                     ReplyOutcome::NewTicket { ticket_id, .. } => {

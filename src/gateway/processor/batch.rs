@@ -59,11 +59,36 @@ impl Batch {
                 known.insert(id, (ticket, sent));
             }
         }
+        // The ids no ticket names yet — the mails' own, and those they
+        // answer that have not arrived — are where a batch of another
+        // partition could be writing the other half of a conversation at
+        // this moment: wait for those batches (see Tx::lock_conversations),
+        // then read those ids again, as they committed them.
+        let unknown: Vec<&str> = asked
+            .iter()
+            .copied()
+            .filter(|id| !known.contains_key(*id))
+            .collect();
+        let keys: Vec<i64> = unknown
+            .iter()
+            .map(|id| crate::mail::conversation::id_hash(id.as_bytes()))
+            .collect();
+        if tx.lock_conversations(&keys).await? {
+            for chunk in unknown.chunks(100) {
+                for (id, ticket, sent) in tx.mail_ids_known(chunk).await? {
+                    known.insert(id, (ticket, sent));
+                }
+            }
+        }
         // Who takes part in the tickets those mails belong to: a reply's
         // sender is checked against them.
         let mut tickets: Vec<i64> = known.values().map(|(ticket, _)| *ticket).collect();
         tickets.sort_unstable();
         tickets.dedup();
+        // Taken now and in id order: two batches whose mails go to the same
+        // tickets wait for each other once, instead of locking them in mail
+        // order and deadlocking.
+        tx.lock_tickets(&tickets).await?;
         tx.load_participants(&tickets).await?;
         self.mail_ids = Some(known);
         Ok(())

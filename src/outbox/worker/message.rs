@@ -263,15 +263,24 @@ impl Worker {
         let message = c
             .message_id
             .and_then(|id| view.messages.iter().find(|m| m.id == id));
-        let message_json = message.map(|m| {
-            let text = shown(&m.body_text);
-            json!({
-                "author": author(m, &o.team_name),
-                "quoted": quoted(&text),
-                "text": text,
-                "staff": m.author_kind == AuthorKind::Agent,
-            })
-        });
+        // A message no longer on the ticket (moved by a merge after the
+        // notice was queued) leaves its fields empty, never a template
+        // failing on them.
+        let message_json = match (c.message_id, message) {
+            (_, Some(m)) => {
+                let text = shown(&m.body_text);
+                Some(json!({
+                    "author": author(m, &o.team_name),
+                    "quoted": quoted(&text),
+                    "text": text,
+                    "staff": m.author_kind == AuthorKind::Agent,
+                }))
+            }
+            (Some(_), None) => {
+                Some(json!({ "author": "", "quoted": "", "text": "", "staff": false }))
+            }
+            (None, None) => None,
+        };
         let conversation: Vec<Value> = view
             .messages
             .iter()

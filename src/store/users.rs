@@ -310,13 +310,57 @@ impl Store {
     pub async fn set_password_hash(&self, id: i64, hash: &str, now: i64) -> Result<()> {
         let mut tx = self.begin().await?;
         end_credentials(&mut tx, id, now).await?;
-        sqlx::query(
-            "UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1",
+        write_password(&mut tx, id, hash).await?;
+        tx.commit().await
+    }
+
+    /// The password hash of active staff account `id`, to check its
+    /// owner's current password before a change.
+    pub async fn user_password_hash(&self, id: i64) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1 AND active = 1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
         )
-        .bind(id)
-        .bind(hash)
-        .execute(&mut *tx.conn)
-        .await?;
+    }
+
+    /// An agent changes their own password: the new hash, and every other
+    /// session of theirs ended (the one whose cookie digest is `keep` goes
+    /// on; API tokens stay, as they were made on purpose). Returns how many
+    /// sessions ended.
+    pub async fn change_own_password(&self, id: i64, hash: &str, keep: &str) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        write_password(&mut tx, id, hash).await?;
+        let ended = sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND id_hash <> $2")
+            .bind(id)
+            .bind(keep)
+            .execute(&mut *tx.conn)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    /// A staff account's notification preferences (`{"notice": false}`,
+    /// decision 0014).
+    pub async fn user_notify_prefs(&self, id: i64) -> Result<String> {
+        let prefs: Option<String> =
+            sqlx::query_scalar("SELECT notify_prefs FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(prefs.unwrap_or_else(|| "{}".into()))
+    }
+
+    /// Saves a staff account's notification preferences.
+    pub async fn set_user_notify_prefs(&self, id: i64, prefs: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE users SET notify_prefs = $2 WHERE id = $1")
+            .bind(id)
+            .bind(prefs)
+            .execute(&mut *tx.conn)
+            .await?;
         tx.commit().await
     }
 
@@ -585,6 +629,18 @@ impl Tx {
 }
 
 /// Ends every session of staff account `id` and revokes its API tokens.
+/// Sets a password hash, unlocking the account.
+async fn write_password(tx: &mut Tx, id: i64, hash: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .bind(hash)
+    .execute(&mut *tx.conn)
+    .await?;
+    Ok(())
+}
+
 async fn end_credentials(tx: &mut Tx, id: i64, now: i64) -> Result<()> {
     sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
         .bind(id)

@@ -15,7 +15,7 @@ pub mod ticket;
 
 pub(crate) use login::CsrfForm;
 use login::{login, login_form, logout};
-use profile::{create_token, profile, revoke_token};
+use profile::{change_password, create_token, notifications, profile, revoke_token};
 use queue::{bulk, queue};
 
 use std::sync::OnceLock;
@@ -55,6 +55,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/export.pdf", get(export::pdf))
         .route("/console/profile", get(profile))
         .route("/console/profile/tokens", post(create_token))
+        .route("/console/profile/password", post(change_password))
+        .route("/console/profile/notifications", post(notifications))
         .route("/console/profile/tokens/{id}/revoke", post(revoke_token))
         .merge(ticket::router())
         .merge(admin::router())
@@ -186,6 +188,8 @@ impl ConsoleError {
 pub(crate) struct Staff {
     pub user: User,
     pub session: WebSession,
+    /// The digest of this session's cookie (which session is "this one").
+    pub session_digest: String,
 }
 
 impl Staff {
@@ -220,7 +224,7 @@ impl Staff {
 /// The signed-in staff member of a request (an active account only).
 pub(crate) async fn staff(state: &AppState, headers: &HeaderMap) -> Result<Staff, ConsoleError> {
     let now = now_millis();
-    let Some((_, session)) = auth::current(&state.store, headers, now).await? else {
+    let Some((session_digest, session)) = auth::current(&state.store, headers, now).await? else {
         return Err(ConsoleError::SignIn);
     };
     let Some(user_id) = session.user_id else {
@@ -231,7 +235,11 @@ pub(crate) async fn staff(state: &AppState, headers: &HeaderMap) -> Result<Staff
         .active_user(user_id)
         .await?
         .ok_or(ConsoleError::SignIn)?;
-    Ok(Staff { user, session })
+    Ok(Staff {
+        user,
+        session,
+        session_digest,
+    })
 }
 
 /// The context every console page starts from.

@@ -1060,6 +1060,159 @@ async fn new_token(agent: &Agent) -> String {
         .to_string()
 }
 
+/// An agent's own settings (issue 34, item 5): the password changes only
+/// with the current one, long enough and typed twice alike, and ends the
+/// agent's other sessions but not this one (nor API tokens); the notices
+/// they get by mail are theirs to switch off, and the outbox worker reads
+/// the same choice.
+async fn own_password_and_notifications(db: TestDb) {
+    let app = spawn_app(db).await;
+    account(&app, "alan@example.test", Role::Agent, "alan-password-1").await;
+    let (here, status) = Agent::sign_in(&app, "alan@example.test", "alan-password-1").await;
+    assert_eq!(status, 303);
+    let (elsewhere, _) = Agent::sign_in(&app, "alan@example.test", "alan-password-1").await;
+    let token = new_token(&here).await;
+    let p = here.get("/console/profile").await;
+    let change = |current: &'static str, new: &'static str, again: &'static str| {
+        let csrf = p.csrf();
+        let here = &here;
+        async move {
+            here.post(
+                "/console/profile/password",
+                &[
+                    ("csrf", &csrf),
+                    ("current", current),
+                    ("new", new),
+                    ("again", again),
+                ],
+            )
+            .await
+        }
+    };
+    for (current, new, again, why) in [
+        (
+            "guess",
+            "alan-password-2",
+            "alan-password-2",
+            "The current password is not right.",
+        ),
+        (
+            "alan-password-1",
+            "short",
+            "short",
+            "at least 10 characters",
+        ),
+        (
+            "alan-password-1",
+            "alan-password-2",
+            "alan-password-3",
+            "not typed the same twice",
+        ),
+    ] {
+        let r = change(current, new, again).await;
+        assert_eq!(r.status, 400, "{why}");
+        assert!(r.body.contains(why), "{why}: {}", r.body);
+        assert!(r.body.contains("aria-invalid=\"true\""));
+    }
+    assert_eq!(
+        elsewhere.get("/console").await.status,
+        200,
+        "nothing changed yet"
+    );
+    let r = change("alan-password-1", "alan-password-2", "alan-password-2").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("your one other session was signed out"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        here.get("/console").await.status,
+        200,
+        "this session goes on"
+    );
+    let gone = elsewhere.get("/console").await;
+    assert_eq!(
+        (gone.status, gone.location.as_str()),
+        (303, "/console/login")
+    );
+    assert_eq!(
+        api_status(&app, token).await,
+        200,
+        "API tokens keep working"
+    );
+    assert_eq!(
+        Agent::sign_in(&app, "alan@example.test", "alan-password-1")
+            .await
+            .1,
+        401
+    );
+    assert_eq!(
+        Agent::sign_in(&app, "alan@example.test", "alan-password-2")
+            .await
+            .1,
+        303
+    );
+    // Another agent's forged form changes nothing.
+    let forged = here
+        .post(
+            "/console/profile/password",
+            &[
+                ("csrf", "x"),
+                ("current", "alan-password-2"),
+                ("new", "mallory-pass-1"),
+                ("again", "mallory-pass-1"),
+            ],
+        )
+        .await;
+    assert_ne!(forged.status, 200);
+
+    // Notifications: every box ticked at first; unticking one switches it
+    // off for the worker, ticking it again on.
+    let p = here.get("/console/profile").await;
+    assert_eq!(p.body.matches("name=\"on\"").count(), 3);
+    assert_eq!(p.body.matches(" checked>").count(), 3);
+    let r = here
+        .post(
+            "/console/profile/notifications",
+            &[
+                ("csrf", &p.csrf()),
+                ("on", "assigned"),
+                ("on", "requester_reply"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("Notifications saved."));
+    assert!(
+        r.body
+            .contains("value=\"team_new_ticket\"> A new ticket arrives")
+    );
+    let facts = app
+        .store
+        .recipient_facts("alan@example.test")
+        .await
+        .unwrap();
+    assert_eq!(facts.switched_off, vec!["team_new_ticket".to_string()]);
+    here.post(
+        "/console/profile/notifications",
+        &[
+            ("csrf", &p.csrf()),
+            ("on", "assigned"),
+            ("on", "requester_reply"),
+            ("on", "team_new_ticket"),
+        ],
+    )
+    .await;
+    let facts = app
+        .store
+        .recipient_facts("alan@example.test")
+        .await
+        .unwrap();
+    assert!(facts.switched_off.is_empty(), "{:?}", facts.switched_off);
+    app.stop().await;
+}
+
 /// A new password set by an admin ends the user's sessions and revokes
 /// their API tokens; deactivation revokes tokens for good.
 async fn credentials_are_revoked(db: TestDb) {
@@ -1263,5 +1416,6 @@ crate::on_both_backends!(
     the_console,
     administration,
     sign_in_under_attack,
-    credentials_are_revoked
+    credentials_are_revoked,
+    own_password_and_notifications
 );

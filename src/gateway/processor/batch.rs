@@ -64,11 +64,26 @@ impl Batch {
         // partition could be writing the other half of a conversation at
         // this moment: wait for those batches (see Tx::lock_conversations),
         // then read those ids again, as they committed them.
-        let unknown: Vec<&str> = asked
+        // At most four a mail (its own, In-Reply-To, the last and the first
+        // of References: the ones a race is about), so a batch of mails
+        // naming a hundred unknown ids each stays within PostgreSQL's lock
+        // table (`max_locks_per_transaction`).
+        let mut unknown: Vec<&str> = mails
             .iter()
-            .copied()
+            .filter_map(|m| m.as_ref().ok())
+            .flat_map(|p| {
+                let m = &p.mail;
+                m.message_id
+                    .iter()
+                    .chain(m.in_reply_to.first())
+                    .chain(m.references.last())
+                    .chain(m.references.first())
+                    .map(String::as_str)
+            })
             .filter(|id| !known.contains_key(*id))
             .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
         let keys: Vec<i64> = unknown
             .iter()
             .map(|id| crate::mail::conversation::id_hash(id.as_bytes()))

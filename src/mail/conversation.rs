@@ -26,8 +26,13 @@ const MAX_HEADER: usize = 64 * 1024;
 /// The processing partition of a raw mail on its own, in `0..PARTITIONS`
 /// (before [`assign`] looks at the mails it answers).
 pub fn partition(raw: &[u8]) -> i32 {
-    let key = conversation_key(raw);
-    let bytes = key.as_deref().unwrap_or(&raw[..raw.len().min(512)]);
+    ThreadIds::of(raw).partition
+}
+
+/// The partition a conversation key names; a mail without one goes by its
+/// first bytes.
+fn partition_of(key: Option<&[u8]>, raw: &[u8]) -> i32 {
+    let bytes = key.unwrap_or(&raw[..raw.len().min(512)]);
     (fnv(bytes) % PARTITIONS as u64) as i32
 }
 
@@ -83,10 +88,12 @@ impl ThreadIds {
                 parents.push(h);
             }
         }
+        // The conversation key (see `conversation_key`), from this one scan.
+        let key = references.first().or(in_reply_to.as_ref()).or(own.as_ref());
         ThreadIds {
             own: own.as_deref().map(id_hash),
             parents,
-            partition: partition(raw),
+            partition: partition_of(key.map(Vec::as_slice), raw),
         }
     }
 }

@@ -246,6 +246,22 @@ impl SignInGuard {
             .and_then(Result::ok)
     }
 
+    /// Checks `password` (its first 1,024 characters) against `hash` off
+    /// the async threads, in a turn (see [`SignInGuard::turn`]): `None`
+    /// when no turn came within `wait`.
+    pub async fn verify(&self, password: &str, hash: String, wait: Duration) -> Option<bool> {
+        let turn = self.turn(wait).await?;
+        let password: String = password.chars().take(1024).collect();
+        let started = std::time::Instant::now();
+        let ok =
+            tokio::task::spawn_blocking(move || crate::secrets::verify_password(&password, &hash))
+                .await
+                .unwrap_or(false);
+        self.checked_in(started.elapsed());
+        drop(turn);
+        Some(ok)
+    }
+
     /// Notes how long a password check took.
     pub fn checked_in(&self, took: Duration) {
         let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);

@@ -123,7 +123,9 @@ pub(super) async fn login(
                 false
             }
             (known, _) => {
-                let Some(turn) = state.signin.turn(std::time::Duration::from_secs(2)).await else {
+                let hash = known.unwrap_or_else(|| decoy_hash().to_string());
+                let wait = std::time::Duration::from_secs(2);
+                let Some(ok) = state.signin.verify(&form.password, hash, wait).await else {
                     // Busy, not refused: this attempt does not count.
                     state.signin.not_checked(&form.email, &client);
                     let mut r = login_page(
@@ -137,15 +139,6 @@ pub(super) async fn login(
                         .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
                     return Ok(r);
                 };
-                let hash = known.unwrap_or_else(|| decoy_hash().to_string());
-                let password = form.password.chars().take(1024).collect::<String>();
-                let started = std::time::Instant::now();
-                let ok =
-                    tokio::task::spawn_blocking(move || secrets::verify_password(&password, &hash))
-                        .await
-                        .unwrap_or(false);
-                state.signin.checked_in(started.elapsed());
-                drop(turn);
                 ok
             }
         };

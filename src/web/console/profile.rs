@@ -115,16 +115,10 @@ pub(super) async fn change_password(
         let Some(hash) = state.store.user_password_hash(me.user.id).await? else {
             return Err(ConsoleError::SignIn);
         };
-        let Some(turn) = state.signin.turn(std::time::Duration::from_secs(2)).await else {
+        let wait = std::time::Duration::from_secs(2);
+        let Some(right) = state.signin.verify(&form.current, hash, wait).await else {
             return Err(ConsoleError::Unavailable);
         };
-        let current: String = form.current.chars().take(1024).collect();
-        let started = std::time::Instant::now();
-        let right = tokio::task::spawn_blocking(move || secrets::verify_password(&current, &hash))
-            .await
-            .unwrap_or(false);
-        state.signin.checked_in(started.elapsed());
-        drop(turn);
         if !right {
             tracing::info!(user = %me.user.email, "console: password change refused (current password wrong)");
             return profile_page(&state, me, refuse("The current password is not right.")).await;

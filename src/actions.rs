@@ -2,6 +2,7 @@
 //! Each action is one transaction: load (and lock) → domain rules → write the
 //! change and its system message → queue notifications → commit.
 
+mod canned;
 mod merge;
 mod open;
 mod reply;
@@ -18,6 +19,7 @@ use crate::domain::{Actor, Millis, ParseError, Status};
 use crate::store::outbox::{Notice, Notification};
 use crate::store::{NewMessage, Store, StoreError, Ticket, Tx};
 
+pub use canned::{Applied, Unseen};
 pub use open::{OpenTicket, Opened};
 pub use reply::{ReplyInput, ReplyOutcome, UnverifiedAgentMail};
 pub use update::Change;

@@ -1,6 +1,7 @@
 //! The ticket model and every pure decision about it: no I/O, no clock, no
 //! database. Callers pass `now` in; tests are tables beside the code.
 
+pub mod canned;
 pub mod duration;
 pub mod message;
 pub mod notify;

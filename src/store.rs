@@ -8,6 +8,7 @@
 //! per query, costs nothing measurable here (FACTS.md), and its type limits
 //! (integers, floats, text, bytes) suit a schema that stores times as numbers.
 
+pub mod canned;
 pub mod inbound;
 pub mod leases;
 pub mod mailboxes;

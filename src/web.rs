@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod canned;
 pub mod console;
 pub mod error;
 pub mod files;
@@ -137,6 +138,10 @@ pub fn router(state: AppState) -> Router {
         .merge(console::router())
         .route("/static/portal.css", axum::routing::get(pages::stylesheet))
         .route("/favicon.ico", axum::routing::get(pages::favicon))
+        .route(
+            "/static/console.js",
+            axum::routing::get(pages::console_script),
+        )
         .route(
             "/static/local-time.js",
             axum::routing::get(pages::local_time_script),

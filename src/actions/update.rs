@@ -49,12 +49,30 @@ impl Actions {
         changes: Vec<Change>,
         now: Millis,
     ) -> Result<usize> {
+        let mut tx = self.store.begin().await?;
+        let changed = self
+            .change_all_in(&mut tx, actor, ticket_id, changes, now)
+            .await?;
+        if changed > 0 {
+            tx.commit().await?;
+        }
+        Ok(changed)
+    }
+
+    /// [`Actions::change_all`] inside a transaction the caller commits.
+    pub async fn change_all_in(
+        &self,
+        tx: &mut crate::store::Tx,
+        actor: Actor,
+        ticket_id: i64,
+        changes: Vec<Change>,
+        now: Millis,
+    ) -> Result<usize> {
         for change in &changes {
             let (capability, what) = capability_of(change);
             require(actor, capability, what)?;
         }
-        let mut tx = self.store.begin().await?;
-        let mut ticket = load_visible(&mut tx, actor, ticket_id).await?;
+        let mut ticket = load_visible(tx, actor, ticket_id).await?;
         // CC participants read and reply; only the requester closes (SPEC §7).
         if let Actor::Requester { requester_id } = actor
             && ticket.requester.id != requester_id
@@ -64,11 +82,11 @@ impl Actions {
             ));
         }
         let before = ticket.clone();
-        let by = actor_label(&mut tx, actor).await?;
+        let by = actor_label(tx, actor).await?;
         let mut changed = 0;
         for change in changes {
             let Some(message) = self
-                .apply_change(&mut tx, actor, &mut ticket, change, &by, now)
+                .apply_change(tx, actor, &mut ticket, change, &by, now)
                 .await?
             else {
                 continue;
@@ -80,8 +98,7 @@ impl Actions {
             }
         }
         if changed > 0 {
-            self.save(&mut tx, &before, &mut ticket, now).await?;
-            tx.commit().await?;
+            self.save(tx, &before, &mut ticket, now).await?;
         }
         Ok(changed)
     }

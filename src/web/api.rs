@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+mod canned;
 mod manage;
 
 use super::AppState;
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/tickets/{reference}/merge", post(merge))
         .route("/attachments/{id}", get(attachment))
         .merge(manage::router())
+        .merge(canned::router())
 }
 
 /// The OpenAPI 3.1 description of this API (docs/openapi.json).
@@ -175,6 +177,7 @@ fn ticket_json(
         "created_at": rfc3339(t.created_at),
         "updated_at": rfc3339(t.updated_at),
         "sla": t.sla_state,
+        "last_message_id": messages.last().map(|m| m.id),
         "messages": messages
             .iter()
             .map(|m| message_json(m, files.get(&m.id).map_or(&[], Vec::as_slice)))
@@ -383,6 +386,42 @@ fn changes_of(b: &UpdateBody) -> Result<Vec<Change>, WebError> {
 struct ReplyBody {
     body: String,
     status: Option<Status>,
+    /// The newest message the caller has seen: a newer one from someone
+    /// else stops the reply with 409, so nobody answers blind.
+    last_message_id: Option<i64>,
+}
+
+/// Refuses (409) when messages from others arrived after `seen`.
+async fn refuse_unseen(
+    state: &AppState,
+    tx: &mut crate::store::Tx,
+    actor: Actor,
+    ticket_id: i64,
+    seen: i64,
+) -> Result<(), WebError> {
+    let unseen = state.actions.unseen_in(tx, actor, ticket_id, seen).await?;
+    if unseen.0.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = unseen.0.iter().map(|(id, _)| id.to_string()).collect();
+    let newest = unseen.0.last().map_or(seen, |(id, _)| *id);
+    Err(WebError::Conflict(format!(
+        "{} new message(s) arrived after message {seen} (ids {}): read them, then send again with last_message_id {newest}",
+        ids.len(),
+        ids.join(", ")
+    )))
+}
+
+/// Where a reply went, as the API answers it.
+fn reply_outcome_json(ticket: &Ticket, outcome: &ReplyOutcome) -> Value {
+    match outcome {
+        ReplyOutcome::Added { message_id, status } => {
+            json!({ "reference": ticket.reference.to_string(), "message": message_id, "status": status })
+        }
+        ReplyOutcome::NewTicket { reference, .. } => {
+            json!({ "reference": reference.to_string(), "status": Status::Open })
+        }
+    }
 }
 
 async fn reply(
@@ -397,22 +436,19 @@ async fn reply(
         status: b.status,
         ..ReplyInput::text(&b.body)
     };
-    match state
-        .actions
-        .reply(me.actor(), ticket.id, input, now_millis())
-        .await?
-    {
-        ReplyOutcome::Added { message_id, status } => Ok((
-            StatusCode::CREATED,
-            Json(
-                json!({ "reference": ticket.reference.to_string(), "message": message_id, "status": status }),
-            ),
-        )),
-        ReplyOutcome::NewTicket { reference, .. } => Ok((
-            StatusCode::CREATED,
-            Json(json!({ "reference": reference.to_string(), "status": Status::Open })),
-        )),
+    let mut tx = state.store.begin().await?;
+    if let Some(seen) = b.last_message_id {
+        refuse_unseen(&state, &mut tx, me.actor(), ticket.id, seen).await?;
     }
+    let outcome = state
+        .actions
+        .reply_in(&mut tx, me.actor(), ticket.id, input, now_millis())
+        .await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(reply_outcome_json(&ticket, &outcome)),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

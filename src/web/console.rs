@@ -6,6 +6,7 @@
 //! goes through `actions`; every form carries the session's CSRF token.
 
 pub mod admin;
+mod canned;
 mod export;
 mod login;
 mod profile;
@@ -59,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/profile/notifications", post(notifications))
         .route("/console/profile/tokens/{id}/revoke", post(revoke_token))
         .merge(ticket::router())
+        .merge(canned::router())
         .merge(admin::router())
         .merge(settings::router())
 }
@@ -138,7 +140,9 @@ impl From<WebError> for ConsoleError {
             WebError::Unauthorized => ConsoleError::SignIn,
             WebError::Forbidden(m) => ConsoleError::Forbidden(m),
             WebError::NotFound(m) => ConsoleError::NotFound(m),
-            WebError::BadRequest(m) | WebError::Unprocessable(m) => ConsoleError::BadForm(m),
+            WebError::BadRequest(m) | WebError::Unprocessable(m) | WebError::Conflict(m) => {
+                ConsoleError::BadForm(m)
+            }
             WebError::Unavailable => ConsoleError::Unavailable,
             WebError::Internal => ConsoleError::Internal,
         }
@@ -307,6 +311,54 @@ pub(crate) fn options<'a>(
         .into_iter()
         .map(|(value, label)| json!({ "value": value, "label": label, "selected": value == current }))
         .collect()
+}
+
+/// The choices of the ticket field selects, as (value, label) pairs.
+pub(crate) struct Choices<'a> {
+    pub statuses: Vec<(&'a str, &'a str)>,
+    pub priorities: Vec<(&'a str, &'a str)>,
+    pub categories: Vec<(&'a str, &'a str)>,
+    /// Active agents (and `keep`, active or not), by name.
+    pub agents: Vec<(&'a str, &'a str)>,
+}
+
+/// The field choices under `settings`, agents from `users`; `keep` is an
+/// address listed even when its account is inactive (a ticket's assignee).
+pub(crate) fn choices<'a>(
+    settings: &'a crate::config::Settings,
+    users: &'a [User],
+    keep: &str,
+) -> Choices<'a> {
+    Choices {
+        statuses: Status::ALL
+            .iter()
+            .map(|s| (s.as_str(), status_label(*s)))
+            .collect(),
+        priorities: Priority::ALL
+            .iter()
+            .map(|p| (p.as_str(), p.as_str()))
+            .collect(),
+        categories: settings
+            .tickets
+            .categories
+            .iter()
+            .map(|c| (c.as_str(), c.as_str()))
+            .collect(),
+        agents: users
+            .iter()
+            .filter(|u| u.active || (!keep.is_empty() && u.email.as_str() == keep))
+            .map(|u| {
+                (
+                    u.email.as_str(),
+                    if u.name.is_empty() {
+                        u.email.as_str()
+                    } else {
+                        u.name.as_str()
+                    },
+                )
+            })
+            .collect(),
+    }
 }
 
 /// How the console names a status.

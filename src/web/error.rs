@@ -22,6 +22,10 @@ pub enum WebError {
     /// Well-formed, but not something that can be done (an empty ticket).
     #[error("{0}")]
     Unprocessable(String),
+    /// The request was made on a state that has moved on (a message the
+    /// caller has not seen).
+    #[error("{0}")]
+    Conflict(String),
     #[error("the service is busy; try again shortly")]
     Unavailable,
     #[error("internal error")]
@@ -36,6 +40,7 @@ impl WebError {
             WebError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             WebError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             WebError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            WebError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             WebError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             WebError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

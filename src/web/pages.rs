@@ -45,6 +45,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/web/console_settings.hbs"),
     ),
     (
+        "console_canned",
+        include_str!("../../templates/web/console_canned.hbs"),
+    ),
+    (
         "console_profile",
         include_str!("../../templates/web/console_profile.hbs"),
     ),
@@ -97,16 +101,29 @@ fn time_helper(
 /// The pages' one script: dates in the viewer's own format and time zone.
 pub const LOCAL_TIME_JS: &str = include_str!("../../templates/web/local-time.js");
 
-/// `GET /static/local-time.js`
-pub async fn local_time_script() -> Response {
+/// A script of the pages, cached for an hour.
+fn script(source: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        LOCAL_TIME_JS,
+        source,
     )
         .into_response()
+}
+
+/// `GET /static/local-time.js`
+pub async fn local_time_script() -> Response {
+    script(LOCAL_TIME_JS)
+}
+
+/// The console's small behaviours (canned-reply picker; keys).
+pub const CONSOLE_JS: &str = include_str!("../../templates/web/console.js");
+
+/// `GET /static/console.js`
+pub async fn console_script() -> Response {
+    script(CONSOLE_JS)
 }
 
 /// The portal's stylesheet.

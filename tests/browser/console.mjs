@@ -88,7 +88,22 @@ try {
   const src = await page.locator('details.formatted .html img').first().getAttribute('src');
   expect(src.startsWith('/console/attachments/'), `the inline image points at its attachment: ${src}`);
   expect(await page.locator('.files img[alt="smoke.png"]').count() === 1, 'the image attachment is previewed');
-  await page.getByLabel('Reply to the requester').fill('We are sending a technician.');
+  // A canned reply, written on its page and picked from the reply box by
+  // typing its name: its text, filled for this ticket, lands at the cursor.
+  const ticketUrl = page.url();
+  await page.getByRole('link', { name: 'Canned replies' }).click();
+  await page.waitForURL('**/console/canned');
+  await page.getByLabel('Name', { exact: true }).fill('Technician');
+  await page.getByLabel('Text', { exact: true }).fill('We are sending a technician. (Ref {{ticket.reference}})');
+  await page.getByLabel('Share with the team').check();
+  await submit(page.getByRole('button', { name: 'Add' }));
+  expect((await body()).includes('Technician'), 'the canned reply is listed');
+  await page.goto(ticketUrl);
+  await page.getByLabel('Canned reply').fill('Technician');
+  await page.getByLabel('Canned reply').press('Enter');
+  const drafted = await page.getByLabel('Reply to the requester').inputValue();
+  expect(drafted === `We are sending a technician. (Ref ${reference})`, `the canned text is inserted, filled: "${drafted}"`);
+  expect(page.url() === ticketUrl, 'inserting stays on the page (no form sent)');
   await page.getByLabel('Then set status').selectOption('pending');
   await page.getByRole('button', { name: 'Send reply' }).click();
   await page.waitForURL(`**/console/tickets/${reference}`);
@@ -152,7 +167,7 @@ try {
   // 9. Every page fits a 360 px phone: no horizontal scrolling.
   const every = ['/console', `/console/tickets/${reference}`,
     '/console/admin/mailboxes', `/console/admin/mailboxes/${mailbox.name}`, '/console/admin/settings',
-    '/console/admin/users', '/console/admin/outbox', '/console/profile'].map((p) => `${BASE}${p}`);
+    '/console/admin/users', '/console/admin/outbox', '/console/profile', '/console/canned'].map((p) => `${BASE}${p}`);
   const wide = await pagesWiderThanAPhone(page, every);
   expect(wide.length === 0, `pages wider than a 360 px phone: ${wide.join(', ')}`);
 

@@ -1044,7 +1044,7 @@ async fn api_status(app: &TestApp, token: String) -> u16 {
 }
 
 /// A new API token of a signed-in agent, made on their profile page.
-async fn new_token(agent: &Agent) -> String {
+pub async fn new_token(agent: &Agent) -> String {
     let p = agent.get("/console/profile").await;
     let made = agent
         .post(

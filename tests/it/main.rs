@@ -16,6 +16,7 @@ mod actions;
 mod api;
 #[cfg(feature = "stack")]
 mod browser;
+mod canned;
 mod cli;
 #[cfg(feature = "stack")]
 mod cluster;

@@ -351,6 +351,34 @@ impl Tx {
         .await?)
     }
 
+    /// Messages of a ticket after `after` that `viewer` did not write
+    /// (replies and notes; system messages are not news): (id, author's
+    /// address or name). What an agent who loaded the page at `after` has
+    /// not seen. At most 20.
+    pub async fn messages_unseen(
+        &mut self,
+        ticket_id: i64,
+        after: i64,
+        viewer: i64,
+    ) -> Result<Vec<(i64, String)>> {
+        self.flush_messages().await?;
+        let rows = sqlx::query(
+            "SELECT m.id, COALESCE(u.email, r.email, '') AS who FROM messages m \
+             LEFT JOIN users u ON u.id = m.author_user_id \
+             LEFT JOIN requesters r ON r.id = m.author_requester_id \
+             WHERE m.ticket_id = $1 AND m.id > $2 AND m.kind <> 'system' \
+             AND (m.author_user_id IS NULL OR m.author_user_id <> $3) ORDER BY m.id LIMIT 20",
+        )
+        .bind(ticket_id)
+        .bind(after)
+        .bind(viewer)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((col(r, "id")?, col(r, "who")?)))
+            .collect()
+    }
+
     /// The first message of a ticket.
     pub async fn first_message_id(&mut self, ticket_id: i64) -> Result<i64> {
         self.flush_messages().await?;

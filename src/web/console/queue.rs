@@ -54,28 +54,16 @@ pub(super) async fn queue(
                 "active": current_status == s.as_str(),
             })
         }));
-        let statuses: Vec<(&str, &str)> = Status::ALL.iter().map(|s| (s.as_str(), status_label(*s))).collect();
+        let settings = state.settings();
+        let Choices { statuses, priorities, categories, agents: agent_items } = choices(&settings, &agents, "");
         let mut status_items = vec![("", "Any status"), ("open,in_progress,pending,on_hold", "Not resolved or closed")];
         status_items.extend(statuses.iter().copied());
-        let priorities: Vec<(&str, &str)> = Priority::ALL.iter().map(|p| (p.as_str(), p.as_str())).collect();
         let mut priority_items = vec![("", "Any priority")];
         priority_items.extend(priorities.iter().copied());
-        let settings = state.settings();
-        let categories: Vec<(&str, &str)> = settings
-            .tickets
-            .categories
-            .iter()
-            .map(|c| (c.as_str(), c.as_str()))
-            .collect();
         let mut category_items = vec![("", "Any category")];
         category_items.extend(categories.iter().copied());
         let mut channel_items = vec![("", "Any channel")];
         channel_items.extend(Channel::ALL.iter().map(|c| (c.as_str(), c.as_str())));
-        let agent_items: Vec<(&str, &str)> = agents
-            .iter()
-            .filter(|u| u.active)
-            .map(|u| (u.email.as_str(), if u.name.is_empty() { u.email.as_str() } else { u.name.as_str() }))
-            .collect();
         let mut assignee_items = vec![("", "Anyone"), ("me", "Me"), ("none", "Unassigned")];
         assignee_items.extend(agent_items.iter().copied());
         let mut sla_items = vec![("", "Any SLA state"), ("warning,breached", "Warning or breached")];

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ConsoleError, Staff, base, message, options, page, status_label};
+use super::{Choices, ConsoleError, Staff, base, choices, message, options, page, status_label};
 use crate::actions::{Change, ReplyInput, ReplyOutcome};
 use crate::domain::{EmailAddress, MessageKind, Priority, Status, TicketRef, parse_time, rfc3339};
 use crate::store::{Ticket, now_millis};
@@ -27,6 +27,14 @@ pub fn router() -> Router<AppState> {
         .route("/console/tickets/{reference}/update", post(update))
         .route("/console/tickets/{reference}/merge", post(merge))
         .route("/console/tickets/{reference}/delete", post(delete))
+        .route(
+            "/console/tickets/{reference}/canned",
+            post(super::canned::insert),
+        )
+        .route(
+            "/console/tickets/{reference}/macro",
+            post(super::canned::apply),
+        )
         .route(
             "/console/tickets/{reference}/outbox/{id}/retry",
             post(retry_delivery),
@@ -100,7 +108,7 @@ pub(crate) async fn find(state: &AppState, reference: &str) -> Result<Ticket, Co
 }
 
 /// Back to the ticket's page after a change (the badges may have moved).
-fn back_to(state: &AppState, t: &Ticket) -> Response {
+pub(crate) fn back_to(state: &AppState, t: &Ticket) -> Response {
     state.badges.clear();
     Redirect::to(&format!("/console/tickets/{}", t.reference)).into_response()
 }
@@ -127,14 +135,45 @@ async fn show(
 ) -> Response {
     page(&state, &headers, async |me: &Staff| {
         let t = find(&state, &reference).await?;
-        let messages = state.store.messages(t.id, true).await?;
-        let files = state.store.ticket_attachments(t.id).await?;
-        let cc = state.store.cc_addresses(t.id).await?;
-        let agents = state.store.users().await?;
-        if let Some(last) = messages.last() {
-            state.store.mark_read(t.id, &me.viewer(), last.id).await?;
-        }
-        let thread: Vec<Value> = messages
+        ticket_page(&state, me, &t, Draft::default(), StatusCode::OK).await
+    })
+    .await
+}
+
+/// A reply being written, shown again on the ticket's page: after a
+/// canned text was inserted, or when messages arrived that its author has
+/// not seen.
+#[derive(Debug, Default)]
+pub(crate) struct Draft {
+    pub body: String,
+    /// The status chosen with it (empty: automatic).
+    pub status: String,
+    /// The macro whose changes go with it.
+    pub macro_id: Option<i64>,
+    /// The newest message the writer had seen (`None`: the newest now).
+    pub seen: Option<i64>,
+    /// Messages from others the writer had not seen: (id, who).
+    pub unseen: Vec<(i64, String)>,
+    /// Files were attached and must be attached again.
+    pub dropped_files: bool,
+}
+
+/// The ticket's page, with a reply being written (empty for a fresh page).
+pub(crate) async fn ticket_page(
+    state: &AppState,
+    me: &Staff,
+    t: &Ticket,
+    draft: Draft,
+    code: StatusCode,
+) -> Result<Response, ConsoleError> {
+    let messages = state.store.messages(t.id, true).await?;
+    let files = state.store.ticket_attachments(t.id).await?;
+    let cc = state.store.cc_addresses(t.id).await?;
+    let agents = state.store.users().await?;
+    if let Some(last) = messages.last() {
+        state.store.mark_read(t.id, &me.viewer(), last.id).await?;
+    }
+    let thread: Vec<Value> = messages
             .iter()
             .map(|m| {
                 let full = m
@@ -174,82 +213,105 @@ async fn show(
                 })
             })
             .collect();
-        let statuses: Vec<(&str, &str)> = Status::ALL.iter().map(|s| (s.as_str(), status_label(*s))).collect();
-        let priorities: Vec<(&str, &str)> = Priority::ALL.iter().map(|p| (p.as_str(), p.as_str())).collect();
-        let settings = state.settings();
-        let mut categories: Vec<(&str, &str)> = settings
-            .tickets
-            .categories
-            .iter()
-            .map(|c| (c.as_str(), c.as_str()))
-            .collect();
-        if !categories.iter().any(|c| c.0 == t.category) {
-            categories.push((&t.category, &t.category));
-        }
-        let assignee = t.assignee.as_ref().map(|u| u.email.as_str()).unwrap_or("");
-        let agent_items: Vec<(&str, &str)> = agents
-            .iter()
-            .filter(|u| u.active || u.email.as_str() == assignee)
-            .map(|u| (u.email.as_str(), if u.name.is_empty() { u.email.as_str() } else { u.name.as_str() }))
-            .collect();
-        let related_kind = t.related.as_ref().map(|r| r.0.as_str()).unwrap_or("");
-        let related_kinds: Vec<(&str, &str)> = settings
-            .tickets
-            .related_kinds
-            .iter()
-            .map(|k| (k.as_str(), k.as_str()))
-            .collect();
-        let mut c = base(&state, &t.subject, Some(me));
-        c.insert(
-            "t".into(),
+    let settings = state.settings();
+    let assignee = t.assignee.as_ref().map(|u| u.email.as_str()).unwrap_or("");
+    let Choices {
+        statuses,
+        priorities,
+        mut categories,
+        agents: agent_items,
+    } = choices(&settings, &agents, assignee);
+    if !categories.iter().any(|c| c.0 == t.category) {
+        categories.push((&t.category, &t.category));
+    }
+    let related_kind = t.related.as_ref().map(|r| r.0.as_str()).unwrap_or("");
+    let related_kinds: Vec<(&str, &str)> = settings
+        .tickets
+        .related_kinds
+        .iter()
+        .map(|k| (k.as_str(), k.as_str()))
+        .collect();
+    let mut c = base(state, &t.subject, Some(me));
+    c.insert(
+        "t".into(),
+        json!({
+            "ref": t.reference.to_string(),
+            "subject": t.subject,
+            "status": t.status.as_str(),
+            "status_label": status_label(t.status),
+            "priority": t.priority.as_str(),
+            "category": t.category,
+            "channel": t.channel.as_str(),
+            "created": t.created_at,
+            "requester": t.requester.display_name(),
+            "requester_email": t.requester.email.as_str(),
+            "undeliverable": t.requester.undeliverable_at.is_some(),
+            "cc": cc.join(", "),
+            "sla": t.sla_state.as_str(),
+            "sla_due": t.sla_due_at.map(when),
+            "first_response": t.first_response_at.map(when),
+            "due": t.due_at.map(when),
+            "due_date": t.due_at.map(date_only).unwrap_or_default(),
+            "tags": t.tags.join(", "),
+            "related_id": t.related.as_ref().map(|r| r.1.clone()).unwrap_or_default(),
+            "merged_into": reference_of(state, t.merged_into_id).await?,
+            "linked": reference_of(state, t.linked_ticket_id).await?,
+        }),
+    );
+    c.insert("messages".into(), json!(thread));
+    // Mail about this ticket that did not go out, and why.
+    let deliveries: Vec<Value> = state
+        .store
+        .outbox_for_ticket(t.id)
+        .await?
+        .iter()
+        .filter(|o| matches!(o.state.as_str(), "failed" | "held" | "suppressed"))
+        .map(delivery_json)
+        .collect();
+    c.insert("deliveries".into(), json!(deliveries));
+    c.insert("prefix".into(), json!(state.settings().tickets.prefix));
+    c.insert(
+        "status_select".into(),
+        json!(options(statuses.iter().copied(), t.status.as_str())),
+    );
+    c.insert(
+        "priority_select".into(),
+        json!(options(priorities, t.priority.as_str())),
+    );
+    c.insert(
+        "category_select".into(),
+        json!(options(categories.iter().copied(), &t.category)),
+    );
+    c.insert(
+        "assignee_select".into(),
+        json!(options(agent_items, assignee)),
+    );
+    c.insert(
+        "related_kinds".into(),
+        if related_kinds.is_empty() {
+            Value::Null
+        } else {
+            json!(options(related_kinds, related_kind))
+        },
+    );
+    let newest = messages.last().map_or(0, |m| m.id);
+    super::canned::canned_context(state, me, t, &draft, &mut c).await?;
+    c.insert(
+            "draft".into(),
             json!({
-                "ref": t.reference.to_string(),
-                "subject": t.subject,
-                "status": t.status.as_str(),
-                "status_label": status_label(t.status),
-                "priority": t.priority.as_str(),
-                "category": t.category,
-                "channel": t.channel.as_str(),
-                "created": t.created_at,
-                "requester": t.requester.display_name(),
-                "requester_email": t.requester.email.as_str(),
-                "undeliverable": t.requester.undeliverable_at.is_some(),
-                "cc": cc.join(", "),
-                "sla": t.sla_state.as_str(),
-                "sla_due": t.sla_due_at.map(when),
-                "first_response": t.first_response_at.map(when),
-                "due": t.due_at.map(when),
-                "due_date": t.due_at.map(date_only).unwrap_or_default(),
-                "tags": t.tags.join(", "),
-                "related_id": t.related.as_ref().map(|r| r.1.clone()).unwrap_or_default(),
-                "merged_into": reference_of(&state, t.merged_into_id).await?,
-                "linked": reference_of(&state, t.linked_ticket_id).await?,
+                "body": draft.body,
+                "seen": draft.seen.unwrap_or(newest),
+                "unseen": draft.unseen.iter().map(|(id, who)| json!({ "id": id, "who": who })).collect::<Vec<_>>(),
+                "dropped_files": draft.dropped_files,
             }),
         );
-        c.insert("messages".into(), json!(thread));
-        // Mail about this ticket that did not go out, and why.
-        let deliveries: Vec<Value> = state
-            .store
-            .outbox_for_ticket(t.id)
-            .await?
-            .iter()
-            .filter(|o| matches!(o.state.as_str(), "failed" | "held" | "suppressed"))
-            .map(delivery_json)
-            .collect();
-        c.insert("deliveries".into(), json!(deliveries));
-        c.insert("prefix".into(), json!(state.settings().tickets.prefix));
-        c.insert("statuses".into(), json!(options(statuses.iter().copied(), "")));
-        c.insert("status_select".into(), json!(options(statuses.iter().copied(), t.status.as_str())));
-        c.insert("priority_select".into(), json!(options(priorities, t.priority.as_str())));
-        c.insert("category_select".into(), json!(options(categories.iter().copied(), &t.category)));
-        c.insert("assignee_select".into(), json!(options(agent_items, assignee)));
-        c.insert(
-            "related_kinds".into(),
-            if related_kinds.is_empty() { Value::Null } else { json!(options(related_kinds, related_kind)) },
-        );
-        Ok(state.pages.render(StatusCode::OK, "console_ticket", &Value::Object(c)))
-    })
-    .await
+    c.insert(
+        "statuses".into(),
+        json!(options(statuses.iter().copied(), &draft.status)),
+    );
+    Ok(state
+        .pages
+        .render(code, "console_ticket", &Value::Object(c)))
 }
 
 async fn reply(
@@ -270,8 +332,10 @@ async fn note(
     write(&state, &headers, &reference, multipart, MessageKind::Note).await
 }
 
-/// A reply (with an optional status) or an internal note, with its files,
-/// in one transaction.
+/// A reply (with an optional status, and a macro's changes when one was
+/// picked) or an internal note, with its files, in one transaction. A
+/// reply written over messages from others that its author had not seen
+/// is not sent: the page comes back with them marked and the reply kept.
 async fn write(
     state: &AppState,
     headers: &HeaderMap,
@@ -291,7 +355,30 @@ async fn write(
                 .note_in(&mut tx, me.actor(), t.id, form.field("body"), now)
                 .await?
         } else {
-            let status = match form.field("status").trim() {
+            let draft = Draft {
+                body: form.field("body").to_string(),
+                status: form.field("status").trim().to_string(),
+                macro_id: form.field("macro").trim().parse().ok(),
+                seen: form.field("seen").trim().parse().ok(),
+                unseen: Vec::new(),
+                dropped_files: !form.files.is_empty(),
+            };
+            if let Some(seen) = draft.seen {
+                let unseen = state
+                    .actions
+                    .unseen_in(&mut tx, me.actor(), t.id, seen)
+                    .await?;
+                if !unseen.0.is_empty() {
+                    drop(tx);
+                    let draft = Draft {
+                        unseen: unseen.0,
+                        seen: None,
+                        ..draft
+                    };
+                    return ticket_page(state, me, &t, draft, StatusCode::CONFLICT).await;
+                }
+            }
+            let status = match draft.status.as_str() {
                 "" => None,
                 s => Some(
                     s.parse::<Status>()
@@ -300,13 +387,26 @@ async fn write(
             };
             let input = ReplyInput {
                 status,
-                ..ReplyInput::text(form.field("body"))
+                ..ReplyInput::text(&draft.body)
             };
-            match state
-                .actions
-                .reply_in(&mut tx, me.actor(), t.id, input, now)
-                .await?
-            {
+            let outcome = match draft.macro_id {
+                Some(id) => {
+                    let m = super::canned::usable(state, me, id).await?;
+                    state
+                        .actions
+                        .apply_macro_in(&mut tx, me.actor(), t.id, Some(input), &m.changes, now)
+                        .await?
+                        .reply
+                        .ok_or(ConsoleError::Internal)?
+                }
+                None => {
+                    state
+                        .actions
+                        .reply_in(&mut tx, me.actor(), t.id, input, now)
+                        .await?
+                }
+            };
+            match outcome {
                 ReplyOutcome::Added { message_id, .. } => message_id,
                 ReplyOutcome::NewTicket { ticket_id, .. } => tx.first_message_id(ticket_id).await?,
             }

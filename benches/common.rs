@@ -41,15 +41,67 @@ pub fn drop_pg(name: &str) {
         .status();
 }
 
-/// Peak resident memory of a process (`self` or a pid), MB.
-pub fn peak_rss_mb(pid: &str) -> f64 {
+/// A line of `/proc/PID/status` in kB, as MB.
+fn status_mb(pid: &str, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
         .unwrap_or(0.0)
         / 1024.0
+}
+
+/// Peak resident memory of a process (`self` or a pid), MB.
+pub fn peak_rss_mb(pid: &str) -> f64 {
+    status_mb(pid, "VmHWM:")
+}
+
+/// Resident memory of a process now (`self` or a pid), MB.
+pub fn rss_mb(pid: &str) -> f64 {
+    status_mb(pid, "VmRSS:")
+}
+
+/// A fresh database for a benchmark: on PostgreSQL (`kind` "postgres") one
+/// named `postdesk_{what}_{pid}`, else a SQLite file in `work`. Its URL,
+/// and the PostgreSQL name to drop at the end.
+pub fn bench_database(kind: &str, what: &str, work: &std::path::Path) -> (String, Option<String>) {
+    if kind == "postgres" {
+        let name = format!("postdesk_{what}_{}", std::process::id());
+        (create_pg(&name), Some(name))
+    } else {
+        (
+            format!("sqlite://{}", work.join("bench.db").display()),
+            None,
+        )
+    }
+}
+
+/// An admin account on `store` and an API token of it.
+pub async fn admin_with_token(store: &postdesk::store::Store) -> (postdesk::store::User, String) {
+    let admin = store
+        .insert_user(
+            &postdesk::store::NewUser {
+                email: "admin@example.org".parse().unwrap(),
+                name: "Ada Admin".into(),
+                role: postdesk::domain::Role::Admin,
+                password_hash: "x".into(),
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    let token = postdesk::secrets::new_api_token();
+    store
+        .insert_api_token(
+            admin.id,
+            &postdesk::secrets::token_digest(&token),
+            "bench",
+            1,
+        )
+        .await
+        .unwrap();
+    (admin, token)
 }
 
 /// The machine's CPU time so far, seconds: (busy, all), from `/proc/stat`

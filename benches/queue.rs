@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use postdesk::app::open_store;
 use postdesk::config::Settings;
-use postdesk::domain::Role;
-use postdesk::store::NewUser;
 
 #[path = "common.rs"]
 mod common;
@@ -103,39 +101,11 @@ async fn main() {
     let work = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-queue");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
-    let mut pg = None;
-    let url = if kind == "postgres" {
-        let name = format!("postdesk_qbench_{}", std::process::id());
-        pg = Some(name.clone());
-        common::create_pg(&name)
-    } else {
-        format!("sqlite://{}", work.join("bench.db").display())
-    };
+    let (url, pg) = common::bench_database(&kind, "qbench", &work);
     let mut s = Settings::load_with_env(None, Vec::new()).unwrap();
     s.database.url = url.clone();
     let store = open_store(&s).await.unwrap();
-    let admin = store
-        .insert_user(
-            &NewUser {
-                email: "admin@example.org".parse().unwrap(),
-                name: "Ada Admin".into(),
-                role: Role::Admin,
-                password_hash: "x".into(),
-            },
-            1,
-        )
-        .await
-        .unwrap();
-    let token = postdesk::secrets::new_api_token();
-    store
-        .insert_api_token(
-            admin.id,
-            &postdesk::secrets::token_digest(&token),
-            "bench",
-            1,
-        )
-        .await
-        .unwrap();
+    let (admin, token) = common::admin_with_token(&store).await;
     let now = postdesk::store::now_millis();
     let cookie = postdesk::web::auth::start_session(
         &store,

@@ -110,7 +110,17 @@ impl App {
             threads: Arc::new(Default::default()),
             memory: Arc::new(Default::default()),
             badges: Arc::new(Default::default()),
+            feed: Arc::new(crate::web::live::Feed::new(shutdown.child_token())),
         };
+        tasks.spawn(state.feed.clone().run(self.store.clone()));
+        {
+            let (store, stop) = (self.store.clone(), shutdown.child_token());
+            tasks.spawn(async move {
+                if let Err(e) = store.listen(stop).await {
+                    tracing::error!(error = %e, "live events: cannot listen to the database; consoles update on reload only");
+                }
+            });
+        }
         tasks.spawn(Scheduler::new(actions.clone()).run(shutdown.child_token()));
         tasks.spawn(watch_settings(actions.clone(), shutdown.child_token()));
         let holder = (self.settings.cluster.name.clone())

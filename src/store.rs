@@ -9,6 +9,7 @@
 //! (integers, floats, text, bytes) suit a schema that stores times as numbers.
 
 pub mod canned;
+pub mod events;
 pub mod inbound;
 pub mod leases;
 pub mod mailboxes;
@@ -180,6 +181,8 @@ pub struct Store {
     /// Told when a transaction that queued mail commits: this daemon's
     /// outbox worker starts at once instead of at its next poll.
     outbox_queued: Arc<tokio::sync::Notify>,
+    /// Where committed changes are told (see [`events`]).
+    bus: events::Bus,
 }
 
 impl std::fmt::Debug for Store {
@@ -218,6 +221,9 @@ pub struct Tx {
     /// Mail was queued to the outbox: the commit wakes the worker.
     pub(crate) queued: bool,
     outbox_queued: Arc<tokio::sync::Notify>,
+    /// Changes to tell once committed (see [`events`]).
+    pub(crate) live: Vec<events::LiveEvent>,
+    pub(crate) bus: events::Bus,
     _guard: Option<OwnedMutexGuard<()>>,
     /// When the transaction began (after the write lock, on SQLite).
     started: std::time::Instant,
@@ -245,8 +251,13 @@ impl Tx {
         if let Some(mail_tx) = self.mail_tx.take() {
             mail_tx.commit().await?;
         }
+        self.notify_changes().await?;
         let committing = std::time::Instant::now();
+        let told = self.told_after_commit();
         self.conn.commit().await?;
+        for e in told {
+            let _ = self.bus.send(e);
+        }
         if let Some(checkpoints) = &self.checkpoints {
             checkpoints.wake.notify_one();
         }
@@ -388,6 +399,7 @@ impl Store {
             checkpoints,
             primary: true,
             outbox_queued: Arc::default(),
+            bus: events::bus(),
         })
     }
 
@@ -487,6 +499,8 @@ impl Store {
             search_behind: false,
             queued: false,
             outbox_queued: self.outbox_queued.clone(),
+            live: Vec::new(),
+            bus: self.bus.clone(),
             _guard: guard,
             started: std::time::Instant::now(),
         })

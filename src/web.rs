@@ -8,6 +8,7 @@ pub mod console;
 pub mod error;
 pub mod files;
 pub mod health;
+pub mod live;
 pub mod pages;
 pub mod pdf;
 pub mod portal;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub memory: Arc<portal::PortalMemory>,
     /// The console's status badges, counted at most every two seconds.
     pub badges: Arc<console::Badges>,
+    /// Live updates: committed changes and presence, to every stream.
+    pub feed: Arc<live::Feed>,
 }
 
 impl AppState {

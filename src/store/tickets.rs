@@ -15,6 +15,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::events::LiveEvent;
 use super::users::{Requester, User};
 use super::{Backend, Marks, Param, Result, Sql, Store, StoreError, Tx, col, opt, parsed};
 use crate::domain::sla::Pause;
@@ -252,6 +253,15 @@ impl Store {
         row.map(|r| ticket_from(&r, &self.prefix)).transpose()
     }
 
+    /// A ticket's reference by its row id (the live feed names tickets).
+    pub async fn ticket_reference(&self, id: i64) -> Result<Option<TicketRef>> {
+        let number: Option<i64> = sqlx::query_scalar("SELECT number FROM tickets WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(number.map(|n| TicketRef::new(&self.prefix, n)))
+    }
+
     /// The ticket with this row id.
     pub async fn ticket(&self, id: i64) -> Result<Option<Ticket>> {
         let mut conn = self.pool.acquire().await?;
@@ -345,6 +355,10 @@ impl Tx {
         let inserted: (i64, i64) = insert.fetch_one(&mut *self.conn).await?;
         self.participants.insert((inserted.0, t.requester_id));
         self.search_behind = self.backend == Backend::Sqlite;
+        self.changed(LiveEvent::Ticket {
+            ticket: inserted.0,
+            created: true,
+        });
         Ok(inserted)
     }
 
@@ -385,6 +399,10 @@ impl Tx {
         }
         sql.push(" WHERE id = ").bind(Param::Int(t.id));
         sql.query().execute(&mut *self.conn).await?;
+        self.changed(LiveEvent::Ticket {
+            ticket: t.id,
+            created: false,
+        });
         Ok(())
     }
 
@@ -505,6 +523,12 @@ impl Tx {
         if target_requester != from_requester {
             self.add_participant(into, from_requester).await?;
         }
+        for ticket in [from, into] {
+            self.changed(LiveEvent::Ticket {
+                ticket,
+                created: false,
+            });
+        }
         Ok(())
     }
 
@@ -540,6 +564,10 @@ impl Tx {
             .bind(id)
             .execute(&mut *self.conn)
             .await?;
+        self.changed(LiveEvent::Ticket {
+            ticket: id,
+            created: false,
+        });
         Ok(())
     }
 

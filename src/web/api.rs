@@ -37,6 +37,11 @@ pub fn router() -> Router<AppState> {
         .route("/tickets/{reference}/notes", post(note))
         .route("/tickets/{reference}/merge", post(merge))
         .route("/attachments/{id}", get(attachment))
+        .route("/events", get(super::live::stream))
+        .route(
+            "/tickets/{reference}/presence",
+            post(super::live::api_presence),
+        )
         .merge(manage::router())
         .merge(canned::router())
 }

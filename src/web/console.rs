@@ -255,6 +255,7 @@ pub(crate) fn base(state: &AppState, title: &str, me: Option<&Staff>) -> Map<Str
         "me".into(),
         me.map_or(Value::Null, |s| {
             json!({
+                "id": s.user.id,
                 "email": s.user.email.as_str(),
                 "name": if s.user.name.is_empty() { s.user.email.as_str() } else { &s.user.name },
                 "role": s.user.role.as_str(),

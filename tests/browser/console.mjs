@@ -59,6 +59,21 @@ try {
   expect(all.length === 3, `three tickets in the queue: ${all}`);
   await shot('queue');
 
+  // Keys: j/k choose a row, ? lists the keys (Escape closes), / goes to
+  // the search, and a key typed into a field stays there.
+  await page.locator('main h1').click();
+  for (const key of ['j', 'j', 'k']) await page.keyboard.press(key);
+  expect(await page.locator('#queue-results tbody tr.kb-current').count() === 1, 'one chosen row');
+  expect(await page.locator('#queue-results tbody tr').first().evaluate((r) => r.classList.contains('kb-current')), 'j j k chooses the first row');
+  await page.keyboard.press('?');
+  expect(await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).isVisible(), '? lists the keys');
+  await page.keyboard.press('Escape');
+  expect(await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).count() === 0, 'Escape closes the list');
+  await page.keyboard.press('/');
+  expect(await page.evaluate(() => document.activeElement.name) === 'q', '/ goes to the search');
+  await page.keyboard.type('jk');
+  expect(await page.getByLabel('Search').inputValue() === 'jk', 'keys typed into a field stay there');
+
   // 2. Search and filter; the filter stays in the URL.
   await page.getByLabel('Search').fill('printer');
   await page.getByLabel('Status', { exact: true }).selectOption('open');
@@ -70,8 +85,13 @@ try {
   const reference = found[0];
 
   // 3. Open it: the mail's text is there; reply with a status.
-  await page.getByRole('link', { name: reference, exact: true }).click();
+  await page.locator('main h1').click();
+  await page.keyboard.press('j');
+  await page.keyboard.press('o');
   await page.waitForURL(`**/console/tickets/${reference}`);
+  await page.keyboard.press('r');
+  expect(await page.evaluate(() => document.activeElement.id) === 'reply', 'r goes to the reply box');
+  await page.locator('main h1').click();
   expect((await body()).includes('The printer smokes.'), 'the mail is shown');
   {
     const [at, shown, words] = await page.locator('main time[datetime]').first()

@@ -348,6 +348,8 @@ async fn roles_bulk_and_administration(db: TestDb) {
         "/canned-responses",
         "/canned-responses/{id}",
         "/tickets/{reference}/macros/{id}",
+        "/events",
+        "/tickets/{reference}/presence",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }

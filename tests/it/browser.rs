@@ -400,3 +400,60 @@ async fn an_agent_works_the_queue_in_the_browser() {
     }
     app.stop().await;
 }
+
+/// Two agents on one ticket, each in a browser signed in to a different
+/// daemon of one PostgreSQL database (tests/browser/live.mjs): presence,
+/// a reply appearing without reload, the question before a send over an
+/// unseen message, a watched queue (issue 34, item 2).
+#[tokio::test]
+async fn two_agents_on_one_ticket_across_daemons() {
+    use crate::console::account;
+    use postdesk::domain::Role;
+    browser_tools();
+    let db = TestDb::postgres().await;
+    let other = db.shared();
+    let first = crate::helpers::spawn_app(db).await;
+    let second = crate::helpers::spawn_app(other).await;
+    let password = "live-password-1";
+    account(&first, "alan@example.test", Role::Agent, password).await;
+    account(&first, "bea@example.test", Role::Agent, password).await;
+    for (email, name) in [
+        ("alan@example.test", "Alan Turing"),
+        ("bea@example.test", "Bea Liskov"),
+    ] {
+        let store = &first.store;
+        let user = store
+            .user_by_email(&email.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .update_user(user.id, name, Role::Agent, true, 1)
+            .await
+            .unwrap();
+    }
+    let r = first
+        .http
+        .post(first.url("/api/v1/tickets"))
+        .bearer_auth(&first.token)
+        .json(&serde_json::json!({ "requester": { "email": "ann@example.org" }, "subject": "Printer", "body": "Help." }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    run_browser_script(
+        "live.mjs",
+        vec![
+            ("BASE1", first.url("")),
+            ("BASE2", second.url("")),
+            ("A_EMAIL", "alan@example.test".into()),
+            ("B_EMAIL", "bea@example.test".into()),
+            ("PASSWORD", password.into()),
+            ("REF", "TKT-1".into()),
+            ("TOKEN", first.token.clone()),
+        ],
+    )
+    .await;
+    second.stop().await;
+    first.stop().await;
+}

@@ -58,6 +58,17 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The same database for another daemon (removed with the first).
+    pub fn shared(&self) -> TestDb {
+        TestDb {
+            url: self.url.clone(),
+            pg_name: None,
+            _dir: None,
+        }
+    }
+}
+
 async fn connect_admin(url: &str) -> sqlx::PgConnection {
     use sqlx::Connection;
     sqlx::PgConnection::connect(url).await.unwrap_or_else(|e| {
@@ -188,7 +199,15 @@ pub async fn spawn_app_with(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> T
     let app = App::build(s).await.expect("app builds");
     let addr = app.local_addr();
     let store = app.store().clone();
-    let (user, _) = staff(&store, "agent@example.test", Role::Agent).await;
+    // A second daemon on the same database finds the account there.
+    let user = match store
+        .user_by_email(&"agent@example.test".parse().unwrap())
+        .await
+        .unwrap()
+    {
+        Some(u) => u,
+        None => staff(&store, "agent@example.test", Role::Agent).await.0,
+    };
     let token = secrets::new_api_token();
     store
         .insert_api_token(user.id, &secrets::token_digest(&token), "test", 1)

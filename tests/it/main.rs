@@ -29,6 +29,7 @@ mod gateway;
 mod helpers;
 #[cfg(feature = "stack")]
 mod imap;
+mod live;
 #[cfg(feature = "stack")]
 mod oauth;
 #[cfg(feature = "stack")]

@@ -279,13 +279,21 @@ impl Tx {
     /// ([`Tx::defer_messages`]), with its id already taken.
     pub async fn insert_message(&mut self, m: NewMessage) -> Result<i64> {
         self.search_behind |= self.backend == Backend::Sqlite && m.kind != MessageKind::System;
-        if let Some(held) = &mut self.messages {
+        let (ticket, kind, by) = (m.ticket_id, m.kind.as_str().to_string(), m.author_user_id);
+        let id = if let Some(held) = &mut self.messages {
             let id = next_message_id(&mut self.conn, self.backend, held).await?;
             held.rows.push((id, m));
-            Ok(id)
+            id
         } else {
-            self.insert_message_now(&m).await
-        }
+            self.insert_message_now(&m).await?
+        };
+        self.changed(LiveEvent::Message {
+            ticket,
+            message: id,
+            kind,
+            by,
+        });
+        Ok(id)
     }
 
     /// Writes one message at once, returning its id.

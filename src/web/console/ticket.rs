@@ -32,6 +32,10 @@ pub fn router() -> Router<AppState> {
             post(super::canned::insert),
         )
         .route(
+            "/console/tickets/{reference}/presence",
+            post(crate::web::live::console_presence),
+        )
+        .route(
             "/console/tickets/{reference}/macro",
             post(super::canned::apply),
         )

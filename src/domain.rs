@@ -3,6 +3,7 @@
 
 pub mod canned;
 pub mod duration;
+pub mod mention;
 pub mod message;
 pub mod notify;
 pub mod people;

@@ -13,6 +13,7 @@ pub mod events;
 pub mod inbound;
 pub mod leases;
 pub mod mailboxes;
+pub mod mentions;
 mod nodelay;
 pub mod outbox;
 pub mod sessions;

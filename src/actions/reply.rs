@@ -250,7 +250,48 @@ impl Actions {
         // `insert_message` stamped the ticket's update time already.
         before.updated_at = now;
         self.save(tx, &before, &mut ticket, now).await?;
+        self.tell_mentioned(tx, ticket_id, id, user_id, body, now)
+            .await?;
         Ok(id)
+    }
+
+    /// The agents a note @mentions (not its author): a mark in their
+    /// console and a mail, unless they switched that off.
+    async fn tell_mentioned(
+        &self,
+        tx: &mut Tx,
+        ticket_id: i64,
+        note: i64,
+        author: i64,
+        body: &str,
+        now: Millis,
+    ) -> Result<()> {
+        let handles = crate::domain::mention::handles(body);
+        if handles.is_empty() {
+            return Ok(());
+        }
+        let agents = tx.mentionable().await?;
+        let named: Vec<i64> = crate::domain::mention::resolve(&handles, &agents)
+            .into_iter()
+            .filter(|id| *id != author)
+            .collect();
+        if named.is_empty() {
+            return Ok(());
+        }
+        tx.record_mentions(ticket_id, note, author, &named, now)
+            .await?;
+        for agent in agents.iter().filter(|a| named.contains(&a.id)) {
+            self.notify(
+                tx,
+                ticket_id,
+                Notice::Mentioned,
+                &agent.email,
+                Some(note),
+                now,
+            )
+            .await?;
+        }
+        Ok(())
     }
 }
 

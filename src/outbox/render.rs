@@ -70,6 +70,14 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../templates/mail/portal_link.html.hbs"),
     ),
     (
+        "mentioned.text.hbs",
+        include_str!("../../templates/mail/mentioned.text.hbs"),
+    ),
+    (
+        "mentioned.html.hbs",
+        include_str!("../../templates/mail/mentioned.html.hbs"),
+    ),
+    (
         "partials/footer.text.hbs",
         include_str!("../../templates/mail/partials/footer.text.hbs"),
     ),

@@ -488,7 +488,9 @@ impl Worker {
         let Some(ticket) = self.store.ticket(ticket_id).await? else {
             return Ok(None);
         };
-        let messages = self.store.messages(ticket_id, false).await?;
+        // Notes too, for the notices to staff that quote one (a mention);
+        // a requester's notice never shows one (worker/message.rs).
+        let messages = self.store.messages(ticket_id, true).await?;
         let thread = self
             .store
             .thread_mail_ids(ticket_id, THREAD_IDS_READ)

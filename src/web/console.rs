@@ -9,6 +9,7 @@ pub mod admin;
 mod canned;
 mod export;
 mod login;
+mod mentions;
 mod profile;
 mod queue;
 pub mod settings;
@@ -55,6 +56,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/export.csv", get(export::csv))
         .route("/console/export.pdf", get(export::pdf))
         .route("/console/profile", get(profile))
+        .route("/console/mentions", get(mentions::list))
         .route("/console/profile/tokens", post(create_token))
         .route("/console/profile/password", post(change_password))
         .route("/console/profile/notifications", post(notifications))
@@ -194,6 +196,8 @@ pub(crate) struct Staff {
     pub session: WebSession,
     /// The digest of this session's cookie (which session is "this one").
     pub session_digest: String,
+    /// Mentions of this agent they have not looked at (the menu's mark).
+    pub mentions: i64,
 }
 
 impl Staff {
@@ -239,10 +243,12 @@ pub(crate) async fn staff(state: &AppState, headers: &HeaderMap) -> Result<Staff
         .active_user(user_id)
         .await?
         .ok_or(ConsoleError::SignIn)?;
+    let mentions = state.store.mentions_unseen(user.id).await?;
     Ok(Staff {
         user,
         session,
         session_digest,
+        mentions,
     })
 }
 
@@ -256,6 +262,7 @@ pub(crate) fn base(state: &AppState, title: &str, me: Option<&Staff>) -> Map<Str
         me.map_or(Value::Null, |s| {
             json!({
                 "id": s.user.id,
+                "mentions": s.mentions,
                 "email": s.user.email.as_str(),
                 "name": if s.user.name.is_empty() { s.user.email.as_str() } else { &s.user.name },
                 "role": s.user.role.as_str(),

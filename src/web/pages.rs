@@ -45,6 +45,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/web/console_settings.hbs"),
     ),
     (
+        "console_mentions",
+        include_str!("../../templates/web/console_mentions.hbs"),
+    ),
+    (
         "console_canned",
         include_str!("../../templates/web/console_canned.hbs"),
     ),

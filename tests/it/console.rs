@@ -1170,8 +1170,8 @@ async fn own_password_and_notifications(db: TestDb) {
     // Notifications: every box ticked at first; unticking one switches it
     // off for the worker, ticking it again on.
     let p = here.get("/console/profile").await;
-    assert_eq!(p.body.matches("name=\"on\"").count(), 3);
-    assert_eq!(p.body.matches(" checked>").count(), 3);
+    assert_eq!(p.body.matches("name=\"on\"").count(), 4);
+    assert_eq!(p.body.matches(" checked>").count(), 4);
     let r = here
         .post(
             "/console/profile/notifications",
@@ -1179,6 +1179,7 @@ async fn own_password_and_notifications(db: TestDb) {
                 ("csrf", &p.csrf()),
                 ("on", "assigned"),
                 ("on", "requester_reply"),
+                ("on", "mentioned"),
             ],
         )
         .await;
@@ -1201,6 +1202,7 @@ async fn own_password_and_notifications(db: TestDb) {
             ("on", "assigned"),
             ("on", "requester_reply"),
             ("on", "team_new_ticket"),
+            ("on", "mentioned"),
         ],
     )
     .await;

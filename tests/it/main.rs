@@ -30,6 +30,7 @@ mod helpers;
 #[cfg(feature = "stack")]
 mod imap;
 mod live;
+mod mentions;
 #[cfg(feature = "stack")]
 mod oauth;
 #[cfg(feature = "stack")]

@@ -260,9 +260,12 @@ impl Worker {
             let token = self.key.portal_token(number, who, expires);
             format!("{base}/portal/t/{token}")
         };
-        let message = c
-            .message_id
-            .and_then(|id| view.messages.iter().find(|m| m.id == id));
+        // An internal note is quoted only to staff.
+        let message = c.message_id.and_then(|id| {
+            view.messages
+                .iter()
+                .find(|m| m.id == id && (m.kind != MessageKind::Note || for_staff))
+        });
         // A message no longer on the ticket (moved by a merge after the
         // notice was queued) leaves its fields empty, never a template
         // failing on them.

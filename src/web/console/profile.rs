@@ -6,13 +6,14 @@ use super::*;
 use crate::domain::notify::Notice;
 
 /// The notices an agent gets by mail and may switch off, as they read.
-const AGENT_NOTICES: [(Notice, &str); 3] = [
+const AGENT_NOTICES: [(Notice, &str); 4] = [
     (Notice::TeamNewTicket, "A new ticket arrives"),
     (Notice::Assigned, "A ticket is assigned to me"),
     (
         Notice::RequesterReply,
         "A requester writes on a ticket assigned to me",
     ),
+    (Notice::Mentioned, "Someone @mentions me in a note"),
 ];
 
 /// The shortest new password accepted.

@@ -56,6 +56,7 @@ pub(crate) fn notice_words(name: &str) -> &str {
         "assigned" => "Assignment notice",
         "requester_reply" => "Requester's reply notice",
         "portal_link" => "Portal link",
+        "mentioned" => "Mention in a note",
         other => other,
     }
 }
@@ -177,6 +178,16 @@ pub(crate) async fn ticket_page(
     if let Some(last) = messages.last() {
         state.store.mark_read(t.id, &me.viewer(), last.id).await?;
     }
+    // Opening the ticket is looking at its mentions of this agent.
+    let mentions_left = if me.mentions > 0 {
+        state
+            .store
+            .mentions_seen(me.user.id, t.id, crate::store::now_millis())
+            .await?;
+        state.store.mentions_unseen(me.user.id).await?
+    } else {
+        0
+    };
     let thread: Vec<Value> = messages
             .iter()
             .map(|m| {
@@ -236,6 +247,9 @@ pub(crate) async fn ticket_page(
         .map(|k| (k.as_str(), k.as_str()))
         .collect();
     let mut c = base(state, &t.subject, Some(me));
+    if let Some(m) = c.get_mut("me").and_then(Value::as_object_mut) {
+        m.insert("mentions".into(), json!(mentions_left));
+    }
     c.insert(
         "t".into(),
         json!({

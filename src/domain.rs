@@ -2,6 +2,7 @@
 //! database. Callers pass `now` in; tests are tables beside the code.
 
 pub mod canned;
+pub mod customer;
 pub mod duration;
 pub mod mention;
 pub mod message;

@@ -9,6 +9,7 @@
 //! (integers, floats, text, bytes) suit a schema that stores times as numbers.
 
 pub mod canned;
+pub mod customers;
 pub mod events;
 pub mod inbound;
 pub mod leases;

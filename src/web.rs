@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod canned;
 pub mod console;
+pub mod customer;
 pub mod error;
 pub mod files;
 pub mod health;

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 mod canned;
 mod manage;
+mod requesters;
 
 use super::AppState;
 use super::error::WebError;
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         )
         .merge(manage::router())
         .merge(canned::router())
+        .merge(requesters::router())
 }
 
 /// The OpenAPI 3.1 description of this API (docs/openapi.json).

@@ -7,6 +7,7 @@
 
 pub mod admin;
 mod canned;
+mod customer;
 mod export;
 mod login;
 mod mentions;
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/export.pdf", get(export::pdf))
         .route("/console/profile", get(profile))
         .route("/console/mentions", get(mentions::list))
+        .route("/console/requesters/{id}", post(customer::save))
         .route("/console/profile/tokens", post(create_token))
         .route("/console/profile/password", post(change_password))
         .route("/console/profile/notifications", post(notifications))

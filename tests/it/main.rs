@@ -25,6 +25,7 @@ mod console;
 mod corpus;
 #[cfg(feature = "stack")]
 mod crash;
+mod customers;
 mod gateway;
 mod helpers;
 #[cfg(feature = "stack")]

@@ -314,6 +314,9 @@ pub(crate) async fn ticket_page(
     );
     let newest = messages.last().map_or(0, |m| m.id);
     super::canned::canned_context(state, me, t, &draft, &mut c).await?;
+    let reference = t.reference.to_string();
+    let customer = crate::web::customer::glance(state, t.requester.id, Some(&reference)).await?;
+    c.insert("customer".into(), customer.unwrap_or(Value::Null));
     c.insert(
             "draft".into(),
             json!({

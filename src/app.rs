@@ -111,6 +111,7 @@ impl App {
             memory: Arc::new(Default::default()),
             badges: Arc::new(Default::default()),
             feed: Arc::new(crate::web::live::Feed::new(shutdown.child_token())),
+            view_counts: Arc::new(Default::default()),
         };
         tasks.spawn(state.feed.clone().run(self.store.clone()));
         {

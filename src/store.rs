@@ -17,10 +17,12 @@ pub mod mailboxes;
 pub mod mentions;
 mod nodelay;
 pub mod outbox;
+pub mod ratings;
 pub mod sessions;
 pub mod status;
 pub mod tickets;
 pub mod users;
+pub mod views;
 
 mod migrate;
 mod settings;

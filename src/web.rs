@@ -10,12 +10,15 @@ pub mod error;
 pub mod files;
 pub mod health;
 pub mod live;
+pub mod owned;
 pub mod pages;
 pub mod pdf;
 pub mod portal;
 pub mod queue;
+pub mod rating;
 pub mod signin;
 pub mod throttle;
+pub mod views;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -53,6 +56,8 @@ pub struct AppState {
     pub badges: Arc<console::Badges>,
     /// Live updates: committed changes and presence, to every stream.
     pub feed: Arc<live::Feed>,
+    /// Saved views' counts, shared for a moment.
+    pub view_counts: Arc<views::Counts>,
 }
 
 impl AppState {
@@ -140,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::router())
         .merge(portal::router())
         .merge(console::router())
+        .merge(rating::router())
         .route("/static/portal.css", axum::routing::get(pages::stylesheet))
         .route("/favicon.ico", axum::routing::get(pages::favicon))
         .route(

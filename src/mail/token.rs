@@ -158,6 +158,30 @@ impl SigningKey {
         self.check("bounce", number, mac)
     }
 
+    /// The token of a "How did we do?" link: ticket number `n`, asked of
+    /// requester `requester_id` (`s-42-7-<20 hex>`).
+    pub fn rating_token(&self, n: i64, requester_id: i64) -> String {
+        let data = format!("{n}-{requester_id}");
+        format!("s-{data}-{}", self.mac_of("rating", &data))
+    }
+
+    /// The (ticket number, requester) a rating token names, if its
+    /// signature holds.
+    pub fn verify_rating_token(&self, token: &str) -> Option<(i64, i64)> {
+        let mut parts = token.strip_prefix("s-")?.splitn(3, '-');
+        let (n, who, mac) = (parts.next()?, parts.next()?, parts.next()?);
+        if n.len() > 18 || who.len() > 18 {
+            return None;
+        }
+        let (n, who): (i64, i64) = (n.parse().ok()?, who.parse().ok()?);
+        let want = self.mac_of("rating", &format!("{n}-{who}"));
+        (n > 0
+            && who > 0
+            && mac.len() == want.len()
+            && constant_time_eq(&want, &mac.to_ascii_lowercase()))
+        .then_some((n, who))
+    }
+
     /// The marker hidden in outbound bodies: `[ref:TKT-42-<20 hex>]`.
     pub fn marker(&self, prefix: &str, n: i64) -> String {
         format!("[ref:{prefix}-{n}-{}]", self.mac("marker", n))
@@ -212,6 +236,30 @@ pub struct PortalGrant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rating_tokens_name_their_ticket_and_requester_only() {
+        let key = SigningKey::new(&[7; 32]);
+        let t = key.rating_token(42, 7);
+        assert_eq!(key.verify_rating_token(&t), Some((42, 7)));
+        assert_eq!(
+            key.verify_rating_token(&t.to_uppercase().replacen("S-", "s-", 1)),
+            Some((42, 7))
+        );
+        let forged = t.replacen("s-42-7-", "s-43-7-", 1);
+        assert_eq!(key.verify_rating_token(&forged), None);
+        assert_eq!(SigningKey::new(&[8; 32]).verify_rating_token(&t), None);
+        for bad in [
+            "",
+            "s-",
+            "s-1-2",
+            "s-x-2-00",
+            "s-0-0-00000000000000000000",
+            &format!("s-{}-1-0", "9".repeat(40)),
+        ] {
+            assert_eq!(key.verify_rating_token(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn tokens_verify_and_forgeries_fail() {

@@ -234,7 +234,27 @@ mod tests {
             "conversation": [ { "author": "Ann", "when": "2026-11-20 10:00 UTC", "text": "Help", "quoted": "> Help", "staff": false } ],
             "reopen_hint": true,
             "reopen_window": "7 days",
+            "rating": { "good": "https://desk.example.org/rate/s-7-1-x/good", "bad": "https://desk.example.org/rate/s-7-1-x/bad" },
         })
+    }
+
+    #[test]
+    fn the_resolved_notice_asks_how_we_did_when_it_can() {
+        let t = Templates::load(None).unwrap();
+        let r = t.render(Notice::StatusChanged, &context()).unwrap();
+        assert!(r.text.contains("How did we do?"));
+        assert!(
+            r.text
+                .contains("Good: https://desk.example.org/rate/s-7-1-x/good")
+        );
+        assert!(
+            r.html
+                .contains(r#"href="https://desk.example.org/rate/s-7-1-x/bad""#)
+        );
+        let mut without = context();
+        without["rating"] = serde_json::Value::Null;
+        let r = t.render(Notice::StatusChanged, &without).unwrap();
+        assert!(!r.text.contains("How did we do?"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 mod canned;
 mod manage;
 mod requesters;
+mod views;
 
 use super::AppState;
 use super::error::WebError;
@@ -46,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .merge(manage::router())
         .merge(canned::router())
         .merge(requesters::router())
+        .merge(views::router())
 }
 
 /// The OpenAPI 3.1 description of this API (docs/openapi.json).
@@ -163,12 +165,24 @@ fn message_json(m: &StoredMessage, files: &[crate::store::sessions::AttachmentIn
     })
 }
 
+/// A rating as the API shows it.
+fn rating_json(r: &crate::store::ratings::Rating) -> Value {
+    json!({
+        "rating": if r.good { "good" } else { "bad" },
+        "comment": r.comment,
+        "created_at": rfc3339(r.created_at),
+    })
+}
+
 fn ticket_json(
     t: &Ticket,
     messages: &[StoredMessage],
     files: &std::collections::HashMap<i64, Vec<crate::store::sessions::AttachmentInfo>>,
+    ratings: &[crate::store::ratings::Rating],
 ) -> Value {
     json!({
+        "satisfaction": ratings.first().map(rating_json),
+        "ratings": ratings.iter().map(rating_json).collect::<Vec<_>>(),
         "reference": t.reference.to_string(),
         "subject": t.subject,
         "status": t.status,
@@ -232,7 +246,8 @@ async fn ticket_response(state: &AppState, id: i64) -> Result<Json<Value>, WebEr
         .ok_or_else(|| WebError::NotFound(format!("ticket {id}")))?;
     let messages = state.store.messages(id, true).await?;
     let files = state.store.ticket_attachments(id).await?;
-    Ok(Json(ticket_json(&ticket, &messages, &files)))
+    let ratings = state.store.ratings(id).await?;
+    Ok(Json(ticket_json(&ticket, &messages, &files, &ratings)))
 }
 
 async fn show(

@@ -10,7 +10,7 @@ use super::error::WebError;
 use crate::domain::canned::{
     AssignTo, BODY_MAX, FillWith, MacroChanges, PLACEHOLDERS, TITLE_MAX, unknown_placeholders,
 };
-use crate::domain::{Priority, Role, Status};
+use crate::domain::{Priority, Status};
 use crate::store::canned::{CannedResponse, NewCanned};
 use crate::store::{Ticket, User};
 
@@ -59,16 +59,12 @@ impl CannedDraft {
 
 /// Whether `me` may see (and use) `c`: shared ones, and their own.
 pub fn may_see(c: &CannedResponse, me: &User) -> bool {
-    c.owner_id.is_none_or(|o| o == me.id)
+    super::owned::may_see(c.owner_id, me)
 }
 
-/// Whether `me` may change or delete `c`: their own, and shared ones they
-/// wrote; admins every shared one.
+/// Whether `me` may change or delete `c` (see [`super::owned::may_change`]).
 pub fn may_change(c: &CannedResponse, me: &User) -> bool {
-    match c.owner_id {
-        Some(owner) => owner == me.id,
-        None => me.role == Role::Admin || c.created_by == Some(me.id),
-    }
+    super::owned::may_change(c.owner_id, c.created_by, me)
 }
 
 /// Checks a draft written by `me`; the reason is a sentence for the writer.

@@ -15,6 +15,7 @@ mod profile;
 mod queue;
 pub mod settings;
 pub mod ticket;
+mod views;
 
 pub(crate) use login::CsrfForm;
 use login::{login, login_form, logout};
@@ -59,6 +60,9 @@ pub fn router() -> Router<AppState> {
         .route("/console/profile", get(profile))
         .route("/console/mentions", get(mentions::list))
         .route("/console/requesters/{id}", post(customer::save))
+        .route("/console/views", get(views::list).post(views::create))
+        .route("/console/views/{id}", post(views::save))
+        .route("/console/views/{id}/delete", post(views::delete))
         .route("/console/profile/tokens", post(create_token))
         .route("/console/profile/password", post(change_password))
         .route("/console/profile/notifications", post(notifications))

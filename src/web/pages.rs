@@ -45,6 +45,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/web/console_settings.hbs"),
     ),
     (
+        "console_views",
+        include_str!("../../templates/web/console_views.hbs"),
+    ),
+    (
+        "portal_rating",
+        include_str!("../../templates/web/portal_rating.hbs"),
+    ),
+    (
         "console_mentions",
         include_str!("../../templates/web/console_mentions.hbs"),
     ),

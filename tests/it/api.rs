@@ -351,6 +351,8 @@ async fn roles_bulk_and_administration(db: TestDb) {
         "/events",
         "/tickets/{reference}/presence",
         "/requesters/{email}",
+        "/views",
+        "/views/{id}",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }

@@ -29,15 +29,7 @@ async fn ticket(app: &TestApp, reference: &str) -> Ticket {
 }
 
 async fn api(app: &TestApp, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let req = app
-        .http
-        .request(method.parse().unwrap(), app.url(path))
-        .bearer_auth(token);
-    let req = if body.is_null() { req } else { req.json(&body) };
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    crate::helpers::call_api(app, token, method, path, body).await
 }
 
 /// The ticket TKT-1's newest message id, as the API shows it.

@@ -9,14 +9,7 @@ use postdesk::domain::Role;
 use serde_json::{Value, json};
 
 async fn api(app: &TestApp, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let req = app
-        .http
-        .request(method.parse().unwrap(), app.url(path))
-        .bearer_auth(&app.token);
-    let req = if body.is_null() { req } else { req.json(&body) };
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    crate::helpers::call_api(app, &app.token, method, path, body).await
 }
 
 async fn open(app: &TestApp, email: &str, name: &str, subject: &str) {

@@ -227,6 +227,29 @@ pub async fn spawn_app_with(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> T
     }
 }
 
+/// A JSON API call with a bearer token: the status and the JSON answered
+/// (null when there is none).
+pub async fn call_api(
+    app: &TestApp,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let req = app
+        .http
+        .request(method.parse().unwrap(), app.url(path))
+        .bearer_auth(token);
+    let req = if body.is_null() { req } else { req.json(&body) };
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
 /// Runs each listed async test function against SQLite and PostgreSQL
 /// (PostgreSQL with the `stack` feature, as `scripts/test` runs them).
 #[macro_export]

@@ -38,6 +38,8 @@ mod oauth;
 mod outbound;
 mod portal;
 mod replies;
+mod satisfaction;
 mod scheduler;
 #[cfg(feature = "stack")]
 mod shutdown;
+mod views;

@@ -158,6 +158,74 @@ async fn an_agents_files_reach_the_requester(db: TestDb) {
     app.stop().await;
 }
 
+/// The mail that tells the requester their ticket is resolved asks "How
+/// did we do?" with two links; following one from the mail really
+/// received records the rating on the ticket (issue 34, item 7).
+async fn the_resolved_mail_asks_how_we_did(db: TestDb) {
+    let stack = mailstack();
+    let (support_addr, support_pw) = stack.user("support");
+    ready(&support_addr, &support_pw).await;
+    let (ann, ann_pw) = stack.user("ann");
+    let app = spawn_app_with(db, |s| {
+        support(s, &support_addr, &support_pw, stack.smtp_port)
+    })
+    .await;
+    let reference = api_open(&app, &ann, "Printer").await;
+    eventually(60, "the receipt reaches Ann", || async {
+        inbox_len(&ann, &ann_pw).await == 1
+    })
+    .await;
+    let receipt = parse(&stack.inbox(&ann, &ann_pw).await[0])
+        .body_text(0)
+        .unwrap()
+        .to_string();
+    assert!(
+        !receipt.contains("How did we do?"),
+        "only the resolved mail asks"
+    );
+    let r = app
+        .http
+        .patch(app.url(&format!("/api/v1/tickets/{reference}")))
+        .bearer_auth(&app.token)
+        .json(&json!({ "status": "resolved" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eventually(60, "the resolved mail reaches Ann", || async {
+        inbox_len(&ann, &ann_pw).await == 2
+    })
+    .await;
+    let raw = stack.inbox(&ann, &ann_pw).await.remove(1);
+    let m = parse(&raw);
+    let text = m.body_text(0).unwrap().to_string();
+    assert!(text.contains("How did we do?"), "{text}");
+    let link = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Not good: "))
+        .expect("the Not good link")
+        .to_string();
+    let html = m.body_html(0).unwrap().to_string();
+    assert!(html.contains(&link.replace("/bad", "/good")), "{html}");
+    let path = link
+        .strip_prefix("https://desk.example.test")
+        .expect("the public URL");
+    let page = app.http.get(app.url(path)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let shown: serde_json::Value = app
+        .http
+        .get(app.url(&format!("/api/v1/tickets/{reference}")))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["satisfaction"]["rating"], "bad");
+    app.stop().await;
+}
+
 /// The public mailbox's attacks through the real stack (Postfix, Dovecot,
 /// the poller): a stranger writing `From:` the requester with the guessed
 /// tag and themselves in Cc gets nothing — no reply on her ticket, no
@@ -947,6 +1015,7 @@ crate::on_both_backends!(
     a_responder_rotating_its_address_is_stopped,
     a_foreign_desks_tag_survives_a_long_subject,
     a_responder_repeating_itself_from_new_addresses_is_stopped,
+    the_resolved_mail_asks_how_we_did,
 );
 
 /// Implicit TLS and STARTTLS to Postfix, trusting the stack's certificate

@@ -315,9 +315,22 @@ impl Worker {
         } else {
             facts.name.clone()
         };
+        // "How did we do?": the resolved/closed notice to a requester
+        // carries two signed links, good and not good.
+        let rating = match (notice, for_staff, facts.requester_id) {
+            (Notice::StatusChanged, false, Some(who)) => {
+                let token = self.key.rating_token(t.reference.number(), who);
+                json!({
+                    "good": format!("{base}/rate/{token}/good"),
+                    "bad": format!("{base}/rate/{token}/bad"),
+                })
+            }
+            _ => Value::Null,
+        };
         json!({
             "team": o.team_name,
             "for_staff": for_staff,
+            "rating": rating,
             "link": link,
             "marker": self.key.marker(t.reference.prefix(), t.reference.number()),
             "recipient": { "name": name, "email": c.recipient },

@@ -110,6 +110,20 @@ pub(super) async fn queue(
         let text = |v: &Option<String>| json!(v.clone().unwrap_or_default());
         let mut c = base(&state, "Queue", Some(me));
         c.insert("total".into(), json!(total));
+        // Saved views with their counts; the one this page shows marked.
+        let here = with(&params, |p| p.page = None);
+        let here = here.trim_start_matches("/console").trim_start_matches('?');
+        let views: Vec<Value> = crate::web::views::listed(&state, &me.user)
+            .await?
+            .into_iter()
+            .map(|mut v| {
+                let active = v["query"].as_str() == Some(here);
+                v["active"] = json!(active);
+                v
+            })
+            .collect();
+        c.insert("views".into(), json!(views));
+        c.insert("can_save_view".into(), json!(!here.is_empty()));
         c.insert("badges".into(), json!(badges));
         c.insert(
             "params".into(),

@@ -314,6 +314,20 @@ pub(crate) async fn ticket_page(
     );
     let newest = messages.last().map_or(0, |m| m.id);
     super::canned::canned_context(state, me, t, &draft, &mut c).await?;
+    let ratings = state.store.ratings(t.id).await?;
+    c.insert(
+        "ratings".into(),
+        json!(
+            ratings
+                .iter()
+                .map(|r| json!({
+                    "good": r.good,
+                    "comment": r.comment,
+                    "when": r.updated_at,
+                }))
+                .collect::<Vec<_>>()
+        ),
+    );
     let reference = t.reference.to_string();
     let customer = crate::web::customer::glance(state, t.requester.id, Some(&reference)).await?;
     c.insert("customer".into(), customer.unwrap_or(Value::Null));

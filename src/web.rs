@@ -10,6 +10,7 @@ pub mod error;
 pub mod files;
 pub mod health;
 pub mod live;
+pub mod own;
 pub mod owned;
 pub mod pages;
 pub mod pdf;

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 mod canned;
 mod manage;
+mod me;
 mod requesters;
 mod views;
 
@@ -48,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .merge(canned::router())
         .merge(requesters::router())
         .merge(views::router())
+        .merge(me::router())
 }
 
 /// The OpenAPI 3.1 description of this API (docs/openapi.json).

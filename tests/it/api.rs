@@ -353,6 +353,8 @@ async fn roles_bulk_and_administration(db: TestDb) {
         "/requesters/{email}",
         "/views",
         "/views/{id}",
+        "/me",
+        "/me/password",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }

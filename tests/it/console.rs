@@ -1215,6 +1215,83 @@ async fn own_password_and_notifications(db: TestDb) {
     app.stop().await;
 }
 
+/// The same own settings through the API (`/api/v1/me`): notices switched
+/// by name, the password changed with the current one (console sessions
+/// end, the token goes on).
+async fn own_settings_through_the_api(db: TestDb) {
+    use crate::helpers::call_api;
+    use serde_json::Value;
+    let app = spawn_app(db).await;
+    account(&app, "alan@example.test", Role::Agent, "alan-password-1").await;
+    let (console, _) = Agent::sign_in(&app, "alan@example.test", "alan-password-1").await;
+    let token = new_token(&console).await;
+    let (status, me) = call_api(&app, &token, "GET", "/api/v1/me", Value::Null).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["email"], "alan@example.test");
+    assert_eq!(
+        me["notifications"],
+        json!({ "team_new_ticket": true, "assigned": true, "requester_reply": true, "mentioned": true })
+    );
+    let (status, me) = call_api(
+        &app,
+        &token,
+        "PATCH",
+        "/api/v1/me",
+        json!({ "notifications": { "mentioned": false } }),
+    )
+    .await;
+    assert_eq!(
+        (status, me["notifications"]["mentioned"].clone()),
+        (200, json!(false))
+    );
+    assert_eq!(me["notifications"]["assigned"], true, "the others kept");
+    let facts = app
+        .store
+        .recipient_facts("alan@example.test")
+        .await
+        .unwrap();
+    assert_eq!(facts.switched_off, vec!["mentioned".to_string()]);
+    for bad in [
+        json!({ "notifications": { "receipt": false } }),
+        json!({ "notifications": { "assigned": "no" } }),
+    ] {
+        assert_eq!(
+            call_api(&app, &token, "PATCH", "/api/v1/me", bad).await.0,
+            400
+        );
+    }
+    for (current, new, why) in [
+        ("guess", "alan-password-2", "not right"),
+        ("alan-password-1", "short", "at least 10"),
+    ] {
+        let body = json!({ "current": current, "new": new });
+        let (status, e) = call_api(&app, &token, "POST", "/api/v1/me/password", body).await;
+        assert_eq!(status, 400);
+        assert!(e["error"]["message"].as_str().unwrap().contains(why), "{e}");
+    }
+    assert_eq!(
+        console.get("/console").await.status,
+        200,
+        "nothing changed yet"
+    );
+    let body = json!({ "current": "alan-password-1", "new": "alan-password-2" });
+    let (status, done) = call_api(&app, &token, "POST", "/api/v1/me/password", body).await;
+    assert_eq!((status, done["sessions_ended"].clone()), (200, json!(1)));
+    assert_eq!(
+        console.get("/console").await.status,
+        303,
+        "the console session ended"
+    );
+    assert_eq!(api_status(&app, token).await, 200, "the token goes on");
+    assert_eq!(
+        Agent::sign_in(&app, "alan@example.test", "alan-password-2")
+            .await
+            .1,
+        303
+    );
+    app.stop().await;
+}
+
 /// A new password set by an admin ends the user's sessions and revokes
 /// their API tokens; deactivation revokes tokens for good.
 async fn credentials_are_revoked(db: TestDb) {
@@ -1419,5 +1496,6 @@ crate::on_both_backends!(
     administration,
     sign_in_under_attack,
     credentials_are_revoked,
-    own_password_and_notifications
+    own_password_and_notifications,
+    own_settings_through_the_api
 );

@@ -3,21 +3,8 @@
 //! (made, shown once, revoked).
 
 use super::*;
-use crate::domain::notify::Notice;
 
-/// The notices an agent gets by mail and may switch off, as they read.
-const AGENT_NOTICES: [(Notice, &str); 4] = [
-    (Notice::TeamNewTicket, "A new ticket arrives"),
-    (Notice::Assigned, "A ticket is assigned to me"),
-    (
-        Notice::RequesterReply,
-        "A requester writes on a ticket assigned to me",
-    ),
-    (Notice::Mentioned, "Someone @mentions me in a note"),
-];
-
-/// The shortest new password accepted.
-const MIN_PASSWORD: usize = 10;
+use crate::web::own::{self, MIN_PASSWORD};
 
 /// What the profile page says after a change.
 #[derive(Default)]
@@ -36,8 +23,7 @@ pub(super) async fn profile_page(
     said: Said,
 ) -> Result<Response, ConsoleError> {
     let tokens = state.store.api_tokens(me.user.id).await?;
-    let prefs = state.store.user_notify_prefs(me.user.id).await?;
-    let prefs: Map<String, Value> = serde_json::from_str(&prefs).unwrap_or_default();
+    let notices = own::notices(state, &me.user).await?;
     let mut c = base(state, "Profile", Some(me));
     let status = if said.refused.is_some() {
         StatusCode::BAD_REQUEST
@@ -51,13 +37,9 @@ pub(super) async fn profile_page(
     c.insert(
         "notices".into(),
         json!(
-            AGENT_NOTICES
+            notices
                 .iter()
-                .map(|(n, words)| json!({
-                    "key": n.as_str(),
-                    "words": words,
-                    "on": prefs.get(n.as_str()) != Some(&Value::Bool(false)),
-                }))
+                .map(|(n, words, on)| json!({ "key": n.as_str(), "words": words, "on": on }))
                 .collect::<Vec<_>>()
         ),
     );
@@ -105,33 +87,26 @@ pub(super) async fn change_password(
             refused: Some(why.to_string()),
             ..Said::default()
         };
-        let new: String = form.new.chars().take(1024).collect();
-        if new.chars().count() < MIN_PASSWORD {
-            let why = format!("The new password needs at least {MIN_PASSWORD} characters.");
-            return profile_page(&state, me, refuse(&why)).await;
+        if form.new != form.again {
+            return profile_page(
+                &state,
+                me,
+                refuse("The new password was not typed the same twice."),
+            )
+            .await;
         }
-        if new != form.again {
-            return profile_page(&state, me, refuse("The new password was not typed the same twice.")).await;
-        }
-        let Some(hash) = state.store.user_password_hash(me.user.id).await? else {
-            return Err(ConsoleError::SignIn);
+        let ended = match own::change_password(
+            &state,
+            &me.user,
+            &form.current,
+            &form.new,
+            &me.session_digest,
+        )
+        .await?
+        {
+            Ok(ended) => ended,
+            Err(why) => return profile_page(&state, me, refuse(&why)).await,
         };
-        let wait = std::time::Duration::from_secs(2);
-        let Some(right) = state.signin.verify(&form.current, hash, wait).await else {
-            return Err(ConsoleError::Unavailable);
-        };
-        if !right {
-            tracing::info!(user = %me.user.email, "console: password change refused (current password wrong)");
-            return profile_page(&state, me, refuse("The current password is not right.")).await;
-        }
-        let hash = secrets::hash_password_off_thread(new)
-            .await
-            .map_err(|_| ConsoleError::Internal)?;
-        let ended = state
-            .store
-            .change_own_password(me.user.id, &hash, &me.session_digest)
-            .await?;
-        tracing::info!(user = %me.user.email, sessions_ended = ended, "console: password changed");
         let done = match ended {
             0 => "Password changed.".to_string(),
             1 => "Password changed; your one other session was signed out.".to_string(),
@@ -164,20 +139,10 @@ pub(super) async fn notifications(
             .find(|(k, _)| k == "csrf")
             .map_or("", |(_, v)| v.as_str());
         me.check(csrf)?;
-        let prefs = state.store.user_notify_prefs(me.user.id).await?;
-        let mut prefs: Map<String, Value> = serde_json::from_str(&prefs).unwrap_or_default();
-        for (notice, _) in AGENT_NOTICES {
-            let on = form.iter().any(|(k, v)| k == "on" && v == notice.as_str());
-            if on {
-                prefs.remove(notice.as_str());
-            } else {
-                prefs.insert(notice.as_str().to_string(), Value::Bool(false));
-            }
-        }
-        state
-            .store
-            .set_user_notify_prefs(me.user.id, &Value::Object(prefs).to_string())
-            .await?;
+        own::set_notices(&state, &me.user, |notice| {
+            Some(form.iter().any(|(k, v)| k == "on" && v == notice))
+        })
+        .await?;
         profile_page(
             &state,
             me,

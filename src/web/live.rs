@@ -181,6 +181,20 @@ impl Feed {
                 Err(broadcast::error::RecvError::Lagged(_)) => LiveEvent::Refresh,
                 Err(broadcast::error::RecvError::Closed) => return,
             };
+            // Nobody listening: nothing to name (presence is still noted,
+            // for the first stream that opens).
+            if self.out.receiver_count() == 0 {
+                if let LiveEvent::Presence {
+                    ticket,
+                    user,
+                    name,
+                    state,
+                } = &e
+                {
+                    self.note_presence(*ticket, *user, name, state);
+                }
+                continue;
+            }
             if let Some(out) = self.outgoing(&store, e).await {
                 let _ = self.out.send(Arc::new(out));
             }

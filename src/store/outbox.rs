@@ -48,6 +48,10 @@ pub(super) async fn insert_all(
     Ok(())
 }
 
+/// The most mails with the same words the loop guard counts (see
+/// [`Store::automated_sent_on`]).
+pub const ALIKE_COUNTED: i64 = 1_000;
+
 /// One row, as `outbox list` and tests see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
@@ -307,17 +311,21 @@ impl Store {
 
     /// Automated mail sent since `since` (the loop guard) about a ticket,
     /// and about every ticket opened by a mail with the same words as the
-    /// one that opened it (its content key; 0 without one).
+    /// one that opened it (its content key; 0 without one), the latter
+    /// counted up to [`ALIKE_COUNTED`]: under a flood of identical mails
+    /// (thousands of tickets with one key) each check stops there instead
+    /// of counting them all; the guard's limits are far below it.
     pub async fn automated_sent_on(&self, ticket_id: i64, since: i64) -> Result<(u32, u32)> {
         let (on, alike): (i64, i64) = sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM outbox WHERE ticket_id = $1 AND state = 'sent' \
              AND sent_at >= $2 AND notice <> 'agent_reply'), \
-             (SELECT COUNT(*) FROM outbox o JOIN tickets t ON t.id = o.ticket_id \
+             (SELECT COUNT(*) FROM (SELECT 1 FROM outbox o JOIN tickets t ON t.id = o.ticket_id \
              WHERE t.content_key = (SELECT content_key FROM tickets WHERE id = $1) \
-             AND o.state = 'sent' AND o.sent_at >= $2 AND o.notice <> 'agent_reply')",
+             AND o.state = 'sent' AND o.sent_at >= $2 AND o.notice <> 'agent_reply' LIMIT $3) AS alike)",
         )
         .bind(ticket_id)
         .bind(since)
+        .bind(ALIKE_COUNTED)
         .fetch_one(&self.pool)
         .await?;
         let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);

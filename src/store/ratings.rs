@@ -68,22 +68,27 @@ impl Store {
         Ok(id)
     }
 
-    /// Adds a comment to rating `id` of `ticket`; false if there is none.
+    /// Adds a comment to rating `id` of `ticket` given by `requester`
+    /// (another participant's rating is not theirs to comment on); false if
+    /// there is none.
     pub async fn comment_rating(
         &self,
         ticket: i64,
+        requester: i64,
         id: i64,
         comment: &str,
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let n = sqlx::query(
-            "UPDATE ratings SET comment = $3, updated_at = $4 WHERE id = $1 AND ticket_id = $2",
+            "UPDATE ratings SET comment = $3, updated_at = $4 WHERE id = $1 AND ticket_id = $2 \
+             AND requester_id = $5",
         )
         .bind(id)
         .bind(ticket)
         .bind(comment)
         .bind(now)
+        .bind(requester)
         .execute(&mut *tx.conn)
         .await?
         .rows_affected();

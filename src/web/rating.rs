@@ -147,7 +147,7 @@ async fn comment(
     }
     match state
         .store
-        .comment_rating(t.id, form.id, &comment, now)
+        .comment_rating(t.id, who, form.id, &comment, now)
         .await
     {
         Ok(true) => page(

@@ -2,7 +2,8 @@
 //! generated into SQLite or PostgreSQL, the release daemon started on them
 //! (a child process, so that its memory is its own), then latencies of the
 //! console's queue page and the API's list with a search term and two
-//! filters, and a CSV export of every ticket with the daemon's peak RSS
+//! filters, reports over the last 30 days and over the whole year (API and
+//! page), and a CSV export of every ticket with the daemon's peak RSS
 //! before and after.
 //!
 //!     cargo bench --bench queue -- [--db sqlite|postgres] [--tickets 100000]
@@ -174,6 +175,7 @@ async fn main() {
         let mut sql = String::from("BEGIN;");
         let mut rows = Vec::new();
         let mut times = Vec::new();
+        let mut ratings = Vec::new();
         for n in start..(start + 1000).min(tickets) {
             let created = now - year + (n as i64 * year / tickets as i64);
             let updated = created + rng.below(30 * 24 * 3_600_000) as i64;
@@ -188,21 +190,50 @@ async fn main() {
                 REAL[rng.below(REAL.len() as u64) as usize],
                 sentence(&mut rng, &words, 4)
             );
+            // What reports read: the first reply within two days (most
+            // tickets), resolution at the last update, pauses, ratings.
+            let status = statuses[rng.skewed(6) as usize];
+            let first = created + rng.below(48 * 3_600_000) as i64;
+            let (first, first_paused) = if rng.below(10) < 9 && first <= updated {
+                (first.to_string(), "0".to_string())
+            } else {
+                ("NULL".to_string(), "NULL".to_string())
+            };
+            let resolved = matches!(status, "resolved" | "closed");
+            let paused = rng.below(((updated - created) / 2).max(1) as u64);
+            let requester = 1 + rng.below(requesters);
+            if resolved && rng.below(10) < 3 {
+                ratings.push(format!(
+                    "({}, {requester}, '{}', {}, {})",
+                    n + 1,
+                    if rng.below(10) < 8 { "good" } else { "bad" },
+                    updated + 3_600_000,
+                    updated + 3_600_000
+                ));
+            }
             rows.push(format!(
-                "({}, '{subject}', '{}', '{}', '{}', 'email', {}, {assignee}, 0, {created}, {updated}, {updated}, '{}')",
+                "({}, '{subject}', '{status}', '{}', '{}', 'email', {requester}, {assignee}, NULL, 0, {created}, {updated}, {updated}, '{}', \
+                 {first}, {first_paused}, {}, {}, {paused})",
                 n + 1,
-                statuses[rng.skewed(6) as usize],
                 priorities[rng.below(4) as usize],
                 categories[rng.below(7) as usize],
-                1 + rng.below(requesters),
                 ["none", "ok", "warning", "breached"][rng.below(4) as usize],
+                if resolved { updated.to_string() } else { "NULL".into() },
+                if status == "closed" { updated.to_string() } else { "NULL".into() },
             ));
         }
         sql.push_str(&format!(
             "INSERT INTO tickets (number, subject, status, priority, category, channel, requester_id, assignee_id, \
-             message_count, created_at, updated_at, last_message_at, sla_state) VALUES {};",
+             mailbox_id, message_count, created_at, updated_at, last_message_at, sla_state, first_response_at, \
+             sla_first_response_paused_ms, resolved_at, closed_at, sla_paused_ms) VALUES {};",
             rows.join(",")
         ));
+        if !ratings.is_empty() {
+            sql.push_str(&format!(
+                "INSERT INTO ratings (ticket_id, requester_id, rating, created_at, updated_at) VALUES {};",
+                ratings.join(",")
+            ));
+        }
         // Ticket ids follow numbers on a fresh database. The messages are
         // spread from the ticket's creation to its last update (the
         // triggers count them and set the ticket's updated_at to the last).
@@ -407,6 +438,83 @@ async fn main() {
         t.elapsed().as_secs_f64(),
         peak_rss_mb(&pid)
     );
+    // Reports, on a help desk that closes what it is asked: the generated
+    // statuses leave nearly every ticket open, so first 97% of those last
+    // updated over 30 days ago are closed then (the backlog a report counts
+    // is a few thousand, not 95,000).
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let aged = sqlx::query(
+        "UPDATE tickets SET status = 'closed', resolved_at = updated_at, closed_at = updated_at \
+         WHERE updated_at < $1 AND status NOT IN ('resolved', 'closed') AND id % 33 <> 0",
+    )
+    .bind(now - 30 * 24 * 3_600_000)
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    pool.close().await;
+    println!("aged: {aged} tickets closed");
+    // Reports: the last 30 days (the page's default) and the whole year.
+    let today = postdesk::domain::rfc3339(now)[..10].to_string();
+    let year_ago = postdesk::domain::rfc3339(now - year)[..10].to_string();
+    let whole = format!("from={year_ago}&to={today}");
+    for (label, path) in [
+        (
+            "reports API, 30 days by day",
+            "/api/v1/reports?group=day".to_string(),
+        ),
+        (
+            "reports API, 30 days by agent",
+            "/api/v1/reports?group=agent".into(),
+        ),
+        (
+            "reports API, 30 days by category",
+            "/api/v1/reports?group=category".into(),
+        ),
+        (
+            "reports page, 30 days by day (SVG)",
+            "/console/reports?group=day&tz=%2B00:00".into(),
+        ),
+        (
+            "reports API, a year by day",
+            format!("/api/v1/reports?{whole}&group=day"),
+        ),
+        (
+            "reports API, a year by category",
+            format!("/api/v1/reports?{whole}&group=category"),
+        ),
+    ] {
+        let mut times = Vec::new();
+        let mut opened = 0;
+        for i in 0..(requests / 4).max(5) + 3 {
+            let t = Instant::now();
+            let r = http
+                .get(format!("{base}{path}"))
+                .header("cookie", &cookie)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200, "{path}");
+            let body = r.text().await.unwrap();
+            if i >= 3 {
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) {
+                opened = v["total"]["opened"].as_i64().unwrap_or(0);
+            }
+        }
+        let line = format!(
+            "{label}: {} ({opened} tickets opened in it)",
+            percentiles(times)
+        );
+        println!("{line}");
+        report.push(line);
+    }
     let _ = daemon.kill();
     let _ = daemon.wait();
     if let Some(name) = pg {

@@ -8,6 +8,7 @@ pub mod mention;
 pub mod message;
 pub mod notify;
 pub mod people;
+pub mod report;
 pub mod rules;
 pub mod sla;
 pub mod ticket;

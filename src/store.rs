@@ -18,6 +18,7 @@ pub mod mentions;
 mod nodelay;
 pub mod outbox;
 pub mod ratings;
+pub mod reports;
 pub mod sessions;
 pub mod status;
 pub mod tickets;

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod canned;
+pub mod chart;
 pub mod console;
 pub mod customer;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod pdf;
 pub mod portal;
 pub mod queue;
 pub mod rating;
+pub mod reports;
 pub mod signin;
 pub mod throttle;
 pub mod views;

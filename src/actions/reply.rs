@@ -162,6 +162,7 @@ impl Actions {
         before.updated_at = now;
         if actor.is_staff() && ticket.first_response_at.is_none() {
             ticket.first_response_at = Some(now);
+            ticket.pause = ticket.pause.on_first_response(now);
         }
         if let Transition::To { status, reason } = transition {
             let by = actor_label(tx, actor).await?;

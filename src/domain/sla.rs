@@ -62,6 +62,10 @@ pub struct Pause {
     pub total_ms: i64,
     /// Start of the pause under way, if the ticket is paused now.
     pub since: Option<Millis>,
+    /// Paused time counted when the first agent reply went out: the
+    /// first-response clock stopped there, so later pauses are not its own.
+    /// `None` until then.
+    pub at_first_response: Option<i64>,
 }
 
 impl Pause {
@@ -77,12 +81,21 @@ impl Pause {
                     .total_ms
                     .saturating_add(now.saturating_sub(since).max(0)),
                 since: None,
+                ..self
             },
             _ => self,
         }
     }
+    /// The pause bookkeeping once the first agent reply went out at `now`
+    /// (a later reply changes nothing).
+    pub fn on_first_response(self, now: Millis) -> Pause {
+        Pause {
+            at_first_response: self.at_first_response.or(Some(self.paused_until(now))),
+            ..self
+        }
+    }
     /// Paused time up to `at`.
-    fn paused_until(self, at: Millis) -> i64 {
+    pub fn paused_until(self, at: Millis) -> i64 {
         self.total_ms
             .saturating_add(self.since.map_or(0, |s| at.saturating_sub(s).max(0)))
     }
@@ -123,17 +136,25 @@ pub struct Report {
     pub next_change_at: Option<Millis>,
 }
 
+/// Counted (unpaused) time from a ticket's creation to `end`, given the time
+/// paused in between.
+pub fn counted_ms(created_at: Millis, end: Millis, paused_ms: i64) -> i64 {
+    end.max(created_at)
+        .saturating_sub(created_at)
+        .saturating_sub(paused_ms)
+        .max(0)
+}
+
 fn read(
     clock: &SlaClock,
     target: Span,
     stop: Option<Millis>,
+    paused_at_stop: Option<i64>,
     now: Millis,
 ) -> (Reading, Option<Millis>) {
     let end = stop.unwrap_or(now).max(clock.created_at);
-    let elapsed_ms = end
-        .saturating_sub(clock.created_at)
-        .saturating_sub(clock.pause.paused_until(end))
-        .max(0);
+    let paused = paused_at_stop.unwrap_or_else(|| clock.pause.paused_until(end));
+    let elapsed_ms = counted_ms(clock.created_at, end, paused);
     let target_ms = target.as_millis();
     let warn_ms = target_ms.saturating_mul(WARNING_SHARE.0) / WARNING_SHARE.1;
     let stopped = stop.is_some();
@@ -174,12 +195,15 @@ pub fn evaluate(clock: &SlaClock, targets: &SlaTargets, now: Millis) -> Report {
     };
     // A ticket resolved without any reply no longer waits for a first response.
     let response_stop = clock.first_response_at.or(resolution_stop);
+    // Stopped by the reply, the first-response clock counts only the pauses
+    // before it.
+    let response_paused = clock.first_response_at.and(clock.pause.at_first_response);
     let first = targets
         .first_response
-        .map(|t| read(clock, t, response_stop, now));
+        .map(|t| read(clock, t, response_stop, response_paused, now));
     let resolution = targets
         .resolution
-        .map(|t| read(clock, t, resolution_stop, now));
+        .map(|t| read(clock, t, resolution_stop, None, now));
     let readings = [first, resolution];
     let state = readings
         .iter()
@@ -260,7 +284,8 @@ mod tests {
             c.pause,
             Pause {
                 total_ms: 28 * H,
-                since: None
+                since: None,
+                at_first_response: None,
             }
         );
         assert_eq!(
@@ -287,6 +312,47 @@ mod tests {
         let r = evaluate(&resolved, &targets(), 500 * H);
         assert_eq!(r.state, SlaState::Ok);
         assert_eq!(r.next_change_at, None);
+    }
+
+    #[test]
+    fn a_pause_after_the_first_reply_does_not_shorten_its_time() {
+        // Created at 0, paused 1-3 h, first reply at 12 h (10 h counted:
+        // missed), then pending for 30 h.
+        let mut c = clock(Status::Open);
+        c.pause = c.pause.on_status_change(Status::OnHold, H);
+        c.pause = c.pause.on_status_change(Status::Open, 3 * H);
+        c.first_response_at = Some(12 * H);
+        c.pause = c.pause.on_first_response(12 * H);
+        assert_eq!(c.pause.at_first_response, Some(2 * H));
+        c.pause = c.pause.on_status_change(Status::Pending, 12 * H);
+        c.status = Status::Pending;
+        let r = evaluate(&c, &targets(), 42 * H);
+        assert_eq!(r.first_response.unwrap().elapsed_ms, 10 * H);
+        assert_eq!(r.first_response.unwrap().state, SlaState::Breached);
+        // The resolution clock still stands still while pending.
+        assert_eq!(r.resolution.unwrap().elapsed_ms, 10 * H);
+        // Back to open at 42 h: the 30 paused hours are the resolution
+        // clock's, not the first response's.
+        c.pause = c.pause.on_status_change(Status::Open, 42 * H);
+        c.status = Status::Open;
+        let r = evaluate(&c, &targets(), 43 * H);
+        assert_eq!(r.first_response.unwrap().elapsed_ms, 10 * H);
+        assert_eq!(r.resolution.unwrap().elapsed_ms, 11 * H);
+        // A second reply changes nothing.
+        assert_eq!(
+            c.pause.on_first_response(50 * H).at_first_response,
+            Some(2 * H)
+        );
+        // Without the snapshot every pause would count: the reply, 12 h in,
+        // would read as on time.
+        c.pause.at_first_response = None;
+        assert_eq!(
+            evaluate(&c, &targets(), 43 * H)
+                .first_response
+                .unwrap()
+                .elapsed_ms,
+            0
+        );
     }
 
     #[test]

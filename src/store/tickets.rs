@@ -91,7 +91,8 @@ pub struct NewTicket {
 const TICKET_COLUMNS: &str = "t.id, t.number, t.subject, t.status, t.priority, t.category, t.channel, \
     t.requester_id, t.assignee_id, t.mailbox_id, t.due_at, t.related_kind, t.related_id, t.linked_ticket_id, \
     t.merged_into_id, t.message_count, t.created_at, t.updated_at, t.last_message_at, t.first_response_at, \
-    t.resolved_at, t.closed_at, t.sla_paused_ms, t.sla_paused_since, t.sla_state, t.sla_due_at, \
+    t.resolved_at, t.closed_at, t.sla_paused_ms, t.sla_paused_since, t.sla_first_response_paused_ms, \
+    t.sla_state, t.sla_due_at, \
     r.email AS r_email, r.first_name AS r_first, r.last_name AS r_last, r.undeliverable_at AS r_undeliverable, \
     u.email AS u_email, u.name AS u_name, u.role AS u_role, u.active AS u_active";
 const TICKET_FROM: &str = "FROM tickets t JOIN requesters r ON r.id = t.requester_id LEFT JOIN users u ON u.id = t.assignee_id";
@@ -146,6 +147,7 @@ fn ticket_from(row: &AnyRow, prefix: &str) -> Result<Ticket> {
         pause: Pause {
             total_ms: col(row, "sla_paused_ms")?,
             since: opt(row, "sla_paused_since")?,
+            at_first_response: opt(row, "sla_first_response_paused_ms")?,
         },
         sla_state: SlaState::parse(&sla)
             .ok_or_else(|| StoreError::Corrupt(format!("sla_state `{sla}`")))?,
@@ -156,7 +158,7 @@ fn ticket_from(row: &AnyRow, prefix: &str) -> Result<Ticket> {
 
 /// A ticket's mutable columns (tags aside) with their values, in the order
 /// `save_ticket` compares them.
-fn mutable_columns(t: &Ticket) -> [(&'static str, Param); 19] {
+fn mutable_columns(t: &Ticket) -> [(&'static str, Param); 20] {
     let (kind, rid) = t.related.clone().unzip();
     [
         ("subject", Param::Text(t.subject.clone())),
@@ -178,6 +180,10 @@ fn mutable_columns(t: &Ticket) -> [(&'static str, Param); 19] {
         ("closed_at", Param::IntOrNull(t.closed_at)),
         ("sla_paused_ms", Param::Int(t.pause.total_ms)),
         ("sla_paused_since", Param::IntOrNull(t.pause.since)),
+        (
+            "sla_first_response_paused_ms",
+            Param::IntOrNull(t.pause.at_first_response),
+        ),
         ("sla_state", Param::Text(t.sla_state.as_str().into())),
         ("sla_due_at", Param::IntOrNull(t.sla_due_at)),
         ("requester_id", Param::Int(t.requester.id)),

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 mod canned;
 mod manage;
 mod me;
+mod reports;
 mod requesters;
 mod views;
 
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .merge(canned::router())
         .merge(requesters::router())
         .merge(views::router())
+        .merge(reports::router())
         .merge(me::router())
 }
 

@@ -13,6 +13,7 @@ mod login;
 mod mentions;
 mod profile;
 mod queue;
+mod reports;
 pub mod settings;
 pub mod ticket;
 mod views;
@@ -59,6 +60,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/export.pdf", get(export::pdf))
         .route("/console/profile", get(profile))
         .route("/console/mentions", get(mentions::list))
+        .route("/console/reports", get(reports::show))
+        .route("/console/reports.csv", get(reports::csv))
         .route("/console/requesters/{id}", post(customer::save))
         .route("/console/views", get(views::list).post(views::create))
         .route("/console/views/{id}", post(views::save))

@@ -47,6 +47,28 @@ pub fn time_html(ms: i64) -> String {
     )
 }
 
+/// One CSV field: quoted when it must be, and a leading `=`, `+`, `-`, `@`
+/// made inert (spreadsheets would run it as a formula).
+pub fn csv_field(out: &mut Vec<u8>, value: &str) {
+    let inert = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let quote = inert || value.contains([',', '"', '\n', '\r']);
+    if quote {
+        out.push(b'"');
+    }
+    if inert {
+        out.push(b'\'');
+    }
+    for b in value.bytes() {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    if quote {
+        out.push(b'"');
+    }
+}
+
 /// A size as people read it.
 pub fn human_size(bytes: i64) -> String {
     match bytes {

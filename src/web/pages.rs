@@ -49,6 +49,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/web/console_views.hbs"),
     ),
     (
+        "console_reports",
+        include_str!("../../templates/web/console_reports.hbs"),
+    ),
+    (
         "portal_rating",
         include_str!("../../templates/web/portal_rating.hbs"),
     ),

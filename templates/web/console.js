@@ -277,3 +277,19 @@
     if (done) e.preventDefault();
   });
 })();
+
+// Reports: days count in the reader's own time zone unless the link names
+// one (without script they count in UTC, as the page says).
+(function () {
+  "use strict";
+  var tz = document.querySelector("input[data-local-offset]");
+  if (!tz || /[?&]tz=/.test(location.search)) return;
+  var minutes = -new Date().getTimezoneOffset();
+  var m = Math.abs(minutes);
+  var zone = (minutes < 0 ? "-" : "+") + String(Math.floor(m / 60)).padStart(2, "0") + ":" +
+    String(m % 60).padStart(2, "0");
+  if (zone === "+00:00" || zone === tz.value) return;
+  var q = new URLSearchParams(location.search);
+  q.set("tz", zone);
+  location.replace(location.pathname + "?" + q.toString());
+})();

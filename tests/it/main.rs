@@ -38,6 +38,7 @@ mod oauth;
 mod outbound;
 mod portal;
 mod replies;
+mod reports;
 mod satisfaction;
 mod scheduler;
 #[cfg(feature = "stack")]

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::{ConsoleError, Staff, page, status_label};
 use crate::store::{TicketSummary, now_millis};
 use crate::web::AppState;
-use crate::web::files::when;
+use crate::web::files::{csv_field, when};
 use crate::web::pdf::PdfTable;
 use crate::web::queue::QueueParams;
 
@@ -124,28 +124,6 @@ fn today() -> String {
         .chars()
         .take(10)
         .collect()
-}
-
-/// One CSV field: quoted when it must be, and a leading `=`, `+`, `-`, `@`
-/// made inert (spreadsheets would run it as a formula).
-fn csv_field(out: &mut Vec<u8>, value: &str) {
-    let inert = value.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    let quote = inert || value.contains([',', '"', '\n', '\r']);
-    if quote {
-        out.push(b'"');
-    }
-    if inert {
-        out.push(b'\'');
-    }
-    for b in value.bytes() {
-        if b == b'"' {
-            out.push(b'"');
-        }
-        out.push(b);
-    }
-    if quote {
-        out.push(b'"');
-    }
 }
 
 const CSV_COLUMNS: [&str; 13] = [

@@ -222,7 +222,9 @@ impl Actions {
     /// Adds an internal note (staff only; never mailed or shown to requesters).
     pub async fn note(&self, actor: Actor, ticket_id: i64, body: &str, now: Millis) -> Result<i64> {
         let mut tx = self.store.begin().await?;
-        let id = self.note_in(&mut tx, actor, ticket_id, body, now).await?;
+        let id = self
+            .note_in(&mut tx, actor, ticket_id, body, &[], now)
+            .await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -234,6 +236,7 @@ impl Actions {
         actor: Actor,
         ticket_id: i64,
         body: &str,
+        files: &[crate::mail::Attachment],
         now: Millis,
     ) -> Result<i64> {
         require(actor, Capability::Note, "write internal notes")?;
@@ -248,6 +251,7 @@ impl Actions {
         note.author_kind = AuthorKind::Agent;
         note.author_user_id = Some(user_id);
         let id = tx.insert_message(note).await?;
+        self.attach_in(tx, ticket_id, id, files, now).await?;
         // `insert_message` stamped the ticket's update time already.
         before.updated_at = now;
         self.save(tx, &before, &mut ticket, now).await?;

@@ -319,16 +319,26 @@ async fn create(
             .collect::<Result<_, _>>()
             .map_err(bad)?;
     let now = now_millis();
+    // The ticket and its tags in one transaction: a refused tag list
+    // leaves no ticket behind.
+    let mut tx = state.store.begin().await?;
     let opened = state
         .actions
-        .open_ticket(Some(me.actor()), open, now)
+        .open_in(&mut tx, Some(me.actor()), open, now)
         .await?;
     if !b.tags.is_empty() {
         state
             .actions
-            .change(me.actor(), opened.ticket_id, Change::Tags(b.tags), now)
+            .change_all_in(
+                &mut tx,
+                me.actor(),
+                opened.ticket_id,
+                vec![Change::Tags(b.tags)],
+                now,
+            )
             .await?;
     }
+    tx.commit().await?;
     Ok((
         StatusCode::CREATED,
         ticket_response(&state, opened.ticket_id).await?,

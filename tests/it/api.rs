@@ -584,7 +584,35 @@ async fn filters_take_lists(db: TestDb) {
     app.stop().await;
 }
 
+/// A new ticket and its tags are one transaction: tags refused, no ticket.
+async fn a_ticket_and_its_tags_are_one_change(db: TestDb) {
+    let app = spawn_app(db).await;
+    let api = |method: &'static str, path: &'static str, body: Value| {
+        let app = &app;
+        async move { crate::helpers::call_api(app, &app.token, method, path, body).await }
+    };
+    let too_many: Vec<String> = (0..51).map(|i| format!("tag{i}")).collect();
+    let (code, body) = api(
+        "POST",
+        "/api/v1/tickets",
+        json!({"requester": {"email": "ann@example.org"}, "subject": "S", "body": "B", "tags": too_many}),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    let (_, list) = api("GET", "/api/v1/tickets", Value::Null).await;
+    assert_eq!(list["total"], 0, "the refused ticket was not kept: {list}");
+    let (code, t) = api(
+        "POST",
+        "/api/v1/tickets",
+        json!({"requester": {"email": "ann@example.org"}, "subject": "S", "body": "B", "tags": ["VIP", "billing"]}),
+    )
+    .await;
+    assert_eq!(code, 201, "{t}");
+    assert_eq!(t["tags"], json!(["billing", "vip"]));
+}
+
 crate::on_both_backends!(
+    a_ticket_and_its_tags_are_one_change,
     filters_take_lists,
     tickets_over_the_api,
     health_readiness_and_metrics,

@@ -1351,6 +1351,61 @@ async fn credentials_are_revoked(db: TestDb) {
 }
 
 /// Merging asks for confirmation, then sends the thread over.
+/// A reply and a note from the console carry their files: each is one
+/// action (issue 30, item 1), the files written with the message.
+async fn replies_and_notes_keep_their_files(db: TestDb) {
+    let app = spawn_app(db).await;
+    account(&app, "alan@example.test", Role::Agent, "alan-password-1").await;
+    let (alan, _) = Agent::sign_in(&app, "alan@example.test", "alan-password-1").await;
+    let r = app
+        .http
+        .post(app.url("/api/v1/tickets"))
+        .bearer_auth(&app.token)
+        .json(&serde_json::json!({"requester": {"email": "ann@example.org"}, "subject": "VPN", "body": "Down."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    for (kind, name) in [("reply", "steps.txt"), ("note", "trace.log")] {
+        let csrf = alan.get("/console/tickets/TKT-1").await.csrf();
+        let r = alan
+            .post_files(
+                &format!("/console/tickets/TKT-1/{kind}"),
+                &[("csrf", &csrf), ("body", "Attached.")],
+                &[(name, "text/plain", format!("{kind} file").into_bytes())],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{kind}: {}", r.body);
+    }
+    let (_, t) = crate::helpers::call_api(
+        &app,
+        &app.token,
+        "GET",
+        "/api/v1/tickets/TKT-1",
+        serde_json::Value::Null,
+    )
+    .await;
+    let with_files: Vec<(String, String)> = t["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| {
+            let f = m["attachments"].as_array()?.first()?;
+            Some((
+                m["kind"].as_str()?.to_string(),
+                f["filename"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    assert_eq!(
+        with_files,
+        [
+            ("reply".to_string(), "steps.txt".to_string()),
+            ("note".to_string(), "trace.log".to_string())
+        ]
+    );
+}
+
 async fn merge_asks_for_confirmation(db: TestDb) {
     let app = spawn_app(db).await;
     account(&app, "admin@example.test", Role::Admin, "admin-password-1").await;
@@ -1491,6 +1546,7 @@ mod every_script {
 }
 
 crate::on_both_backends!(
+    replies_and_notes_keep_their_files,
     merge_asks_for_confirmation,
     the_console,
     administration,

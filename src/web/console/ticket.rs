@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Choices, ConsoleError, Staff, base, choices, message, options, page, status_label};
-use crate::actions::{Change, ReplyInput, ReplyOutcome};
+use crate::actions::{Change, ReplyInput};
 use crate::domain::{EmailAddress, MessageKind, Priority, Status, TicketRef, parse_time, rfc3339};
 use crate::store::{Ticket, now_millis};
 use crate::web::AppState;
@@ -380,15 +380,22 @@ async fn write(
 ) -> Response {
     page(state, headers, async |me: &Staff| {
         let t = find(state, reference).await?;
-        let form = read_upload(state, headers, multipart).await?.accepted()?;
+        let mut form = read_upload(state, headers, multipart).await?.accepted()?;
         me.check(form.field("csrf"))?;
         let now = now_millis();
         let mut tx = state.store.begin().await?;
-        let message_id = if kind == MessageKind::Note {
+        if kind == MessageKind::Note {
             state
                 .actions
-                .note_in(&mut tx, me.actor(), t.id, form.field("body"), now)
-                .await?
+                .note_in(
+                    &mut tx,
+                    me.actor(),
+                    t.id,
+                    form.field("body"),
+                    &form.files,
+                    now,
+                )
+                .await?;
         } else {
             let draft = Draft {
                 body: form.field("body").to_string(),
@@ -422,9 +429,10 @@ async fn write(
             };
             let input = ReplyInput {
                 status,
+                files: std::mem::take(&mut form.files),
                 ..ReplyInput::text(&draft.body)
             };
-            let outcome = match draft.macro_id {
+            match draft.macro_id {
                 Some(id) => {
                     let m = super::canned::usable(state, me, id).await?;
                     state
@@ -432,24 +440,16 @@ async fn write(
                         .apply_macro_in(&mut tx, me.actor(), t.id, Some(input), &m.changes, now)
                         .await?
                         .reply
-                        .ok_or(ConsoleError::Internal)?
+                        .ok_or(ConsoleError::Internal)?;
                 }
                 None => {
                     state
                         .actions
                         .reply_in(&mut tx, me.actor(), t.id, input, now)
-                        .await?
+                        .await?;
                 }
-            };
-            match outcome {
-                ReplyOutcome::Added { message_id, .. } => message_id,
-                ReplyOutcome::NewTicket { ticket_id, .. } => tx.first_message_id(ticket_id).await?,
             }
-        };
-        state
-            .actions
-            .attach_in(&mut tx, t.id, message_id, &form.files, now)
-            .await?;
+        }
         tx.commit().await?;
         Ok(back_to(state, &t))
     })

@@ -113,12 +113,26 @@ impl App {
             feed: Arc::new(crate::web::live::Feed::new(shutdown.child_token())),
             view_counts: Arc::new(Default::default()),
         };
-        tasks.spawn(state.feed.clone().run(self.store.clone()));
+        tasks.spawn(
+            state
+                .feed
+                .clone()
+                .run(self.store.clone(), self.store.events()),
+        );
         {
+            // Listening before serving: a stream opened on this daemon hears
+            // every change committed after it opened, on any daemon.
+            let cannot = |e: crate::store::StoreError| {
+                tracing::error!(error = %e, "live events: cannot listen to the database; consoles update on reload only");
+            };
+            let listener = self.store.live_listener().await.unwrap_or_else(|e| {
+                cannot(e);
+                None
+            });
             let (store, stop) = (self.store.clone(), shutdown.child_token());
             tasks.spawn(async move {
-                if let Err(e) = store.listen(stop).await {
-                    tracing::error!(error = %e, "live events: cannot listen to the database; consoles update on reload only");
+                if let Err(e) = store.listen_on(listener, stop).await {
+                    cannot(e);
                 }
             });
         }

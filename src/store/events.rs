@@ -6,7 +6,7 @@
 //! committed. On PostgreSQL it sends them with `pg_notify` inside the
 //! transaction, which PostgreSQL delivers at the commit (and never for a
 //! rollback) to every daemon listening on the database, this one included:
-//! [`Store::listen`] turns them into events here. On SQLite (one daemon)
+//! [`Store::listen_on`] turns them into events here. On SQLite (one daemon)
 //! the commit tells this daemon's listeners directly. A change recorded in
 //! a savepoint that was then rolled back may still be told: an event is a
 //! hint to look again, never the data itself.
@@ -126,7 +126,7 @@ impl Tx {
     }
 
     /// What this daemon's listeners are told once the commit succeeded
-    /// (SQLite; PostgreSQL's changes come back through [`Store::listen`]).
+    /// (SQLite; PostgreSQL's changes come back through [`Store::listen_on`]).
     pub(crate) fn told_after_commit(&mut self) -> Vec<LiveEvent> {
         match self.backend {
             Backend::Sqlite => std::mem::take(&mut self.live),
@@ -161,15 +161,30 @@ impl Store {
         Ok(())
     }
 
-    /// PostgreSQL: listens for every daemon's changes and tells them here,
-    /// until `stop`; after a lost connection (events may have been missed)
-    /// it tells `Refresh`. Nothing to do on SQLite.
-    pub async fn listen(&self, stop: tokio_util::sync::CancellationToken) -> Result<()> {
+    /// PostgreSQL: the connection [`Store::listen_on`] hears every daemon's
+    /// changes on, already listening (a daemon makes it before it serves,
+    /// so that a stream opened on it misses no change committed after);
+    /// `None` on SQLite.
+    pub async fn live_listener(&self) -> Result<Option<sqlx::postgres::PgListener>> {
         if self.backend != Backend::Postgres {
-            return Ok(());
+            return Ok(None);
         }
         let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
         listener.listen(CHANNEL).await?;
+        Ok(Some(listener))
+    }
+
+    /// PostgreSQL: tells here every daemon's changes `listener` hears,
+    /// until `stop`; after a lost connection (events may have been missed)
+    /// it tells `Refresh`. Nothing to do on SQLite (`None`).
+    pub async fn listen_on(
+        &self,
+        listener: Option<sqlx::postgres::PgListener>,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Result<()> {
+        let Some(mut listener) = listener else {
+            return Ok(());
+        };
         loop {
             let next = tokio::select! {
                 _ = stop.cancelled() => return Ok(()),

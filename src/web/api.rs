@@ -21,9 +21,7 @@ use super::AppState;
 use super::error::WebError;
 use super::queue::QueueParams;
 use crate::actions::{Change, OpenTicket, ReplyInput, ReplyOutcome};
-use crate::domain::{
-    Actor, Channel, EmailAddress, Priority, Status, TicketRef, parse_time, rfc3339,
-};
+use crate::domain::{Actor, Channel, EmailAddress, Priority, Status, parse_time, rfc3339};
 use crate::secrets::token_digest;
 use crate::store::{StoredMessage, Ticket, TicketSummary, User, now_millis};
 
@@ -232,14 +230,7 @@ async fn list(
 }
 
 async fn find(state: &AppState, reference: &str) -> Result<Ticket, WebError> {
-    let r: TicketRef = reference
-        .parse()
-        .map_err(|_| WebError::NotFound(format!("ticket {reference}")))?;
-    state
-        .store
-        .ticket_by_ref(&r)
-        .await?
-        .ok_or_else(|| WebError::NotFound(format!("ticket {r}")))
+    super::error::ticket_by_reference(state, reference).await
 }
 
 async fn ticket_response(state: &AppState, id: i64) -> Result<Json<Value>, WebError> {

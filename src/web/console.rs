@@ -125,23 +125,13 @@ pub(crate) enum ConsoleError {
 
 impl From<StoreError> for ConsoleError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "console: store error");
-        if e.is_transient() {
-            ConsoleError::Unavailable
-        } else {
-            ConsoleError::Internal
-        }
+        WebError::from(e).into()
     }
 }
 
 impl From<ActionError> for ConsoleError {
     fn from(e: ActionError) -> Self {
-        match e {
-            ActionError::NotFound(what) => ConsoleError::NotFound(what),
-            ActionError::Forbidden(m) => ConsoleError::Forbidden(m),
-            ActionError::Invalid(m) => ConsoleError::BadForm(m),
-            ActionError::Store(e) => e.into(),
-        }
+        WebError::from(e).into()
     }
 }
 

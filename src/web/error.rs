@@ -1,5 +1,8 @@
 //! One error type for every web response: JSON `{"error": {"code",
-//! "message"}}` with a fitting status code, never an internal detail.
+//! "message"}}` with a fitting status code, never an internal detail. The
+//! console's and the portal's page errors are this one shown as a page:
+//! they convert from it (`web/console.rs`, `web/portal.rs`), so that a
+//! store or action failure is mapped, and logged, here alone.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -86,4 +89,16 @@ impl From<ActionError> for WebError {
             ActionError::Store(e) => e.into(),
         }
     }
+}
+
+/// The ticket a reference names (`TKT-1042`, spaces around allowed), for
+/// the API and the console alike; a reference that names none, or is not
+/// one, is not found.
+pub async fn ticket_by_reference(
+    state: &super::AppState,
+    reference: &str,
+) -> Result<crate::store::Ticket, WebError> {
+    let missing = || WebError::NotFound(format!("ticket {}", reference.trim()));
+    let r: crate::domain::TicketRef = reference.trim().parse().map_err(|_| missing())?;
+    state.store.ticket_by_ref(&r).await?.ok_or_else(missing)
 }

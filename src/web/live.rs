@@ -168,9 +168,14 @@ impl Feed {
         })
     }
 
-    /// Hands the store's events to the streams until the daemon stops.
-    pub async fn run(self: Arc<Self>, store: Store) {
-        let mut events = store.events();
+    /// Hands the store's events to the streams until the daemon stops. The
+    /// daemon subscribes (`store.events()`) before it serves, so that no
+    /// change committed once a stream is open goes unheard.
+    pub async fn run(
+        self: Arc<Self>,
+        store: Store,
+        mut events: broadcast::Receiver<crate::store::events::LiveEvent>,
+    ) {
         loop {
             let e = tokio::select! {
                 _ = self.stop.cancelled() => return,

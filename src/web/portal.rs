@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::{self, csrf_ok};
+use super::error::WebError;
 use super::files::{self, FileError, human_size, previewable, read_upload};
 use crate::actions::{ActionError, Change, OpenTicket, ReplyInput, ReplyOutcome};
 use crate::domain::notify::Notice;
@@ -67,8 +68,23 @@ enum PortalError {
 
 impl From<StoreError> for PortalError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "portal: store error");
-        PortalError::Internal
+        WebError::from(e).into()
+    }
+}
+
+/// The portal shows what the API would answer as a page; a ticket the
+/// requester may not see is not found, a refusal is said on the form.
+impl From<WebError> for PortalError {
+    fn from(e: WebError) -> Self {
+        match e {
+            WebError::Unauthorized => PortalError::SignIn,
+            WebError::NotFound(_) => PortalError::NotFound,
+            WebError::Forbidden(m)
+            | WebError::BadRequest(m)
+            | WebError::Unprocessable(m)
+            | WebError::Conflict(m) => PortalError::BadForm(m),
+            WebError::Unavailable | WebError::Internal => PortalError::Internal,
+        }
     }
 }
 
@@ -83,11 +99,7 @@ impl From<FileError> for PortalError {
 
 impl From<ActionError> for PortalError {
     fn from(e: ActionError) -> Self {
-        match e {
-            ActionError::NotFound(_) => PortalError::NotFound,
-            ActionError::Forbidden(m) | ActionError::Invalid(m) => PortalError::BadForm(m),
-            ActionError::Store(e) => e.into(),
-        }
+        WebError::from(e).into()
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{Choices, ConsoleError, Staff, base, choices, message, options, page, status_label};
 use crate::actions::{Change, ReplyInput};
-use crate::domain::{EmailAddress, MessageKind, Priority, Status, TicketRef, parse_time, rfc3339};
+use crate::domain::{EmailAddress, MessageKind, Priority, Status, parse_time, rfc3339};
 use crate::store::{Ticket, now_millis};
 use crate::web::AppState;
 use crate::web::files::{file_response, human_size, mail_html, previewable, read_upload, when};
@@ -107,9 +107,7 @@ async fn retry_delivery(
 
 /// A ticket by reference (of this install's prefix).
 pub(crate) async fn find(state: &AppState, reference: &str) -> Result<Ticket, ConsoleError> {
-    let missing = || ConsoleError::NotFound(format!("ticket {reference}"));
-    let r: TicketRef = reference.trim().parse().map_err(|_| missing())?;
-    state.store.ticket_by_ref(&r).await?.ok_or_else(missing)
+    Ok(crate::web::error::ticket_by_reference(state, reference).await?)
 }
 
 /// Back to the ticket's page after a change (the badges may have moved).
@@ -638,7 +636,7 @@ mod tests {
     fn the_fields_form_changes_only_what_differs() {
         let t = Ticket {
             id: 1,
-            reference: TicketRef::new("TKT", 1),
+            reference: crate::domain::TicketRef::new("TKT", 1),
             subject: "Printer".into(),
             status: Status::Open,
             priority: Priority::Normal,

@@ -399,16 +399,36 @@ impl Processor {
     }
 
     /// Processes claimed mails already prepared (`parsed[i]` from `raws[i]`),
-    /// as [`Processor::process_batch`] says.
+    /// as [`Processor::process_batch`] says; every log line of the batch
+    /// carries its size and its first and last stored mail's id (each mail's
+    /// lines its own id too: one mail is followed from fetch to receipt by
+    /// `inbound=ID`, then by `outbox=` of its notifications).
     async fn process_prepared(
         &self,
         raws: &[RawMail],
         parsed: &mut [Parsed],
         now: Millis,
     ) -> Result<Vec<Disposition>, Transient> {
-        if raws.is_empty() {
+        let (Some(first), Some(last)) = (raws.first(), raws.last()) else {
             return Ok(Vec::new());
-        }
+        };
+        let span = tracing::info_span!(
+            "batch",
+            mails = raws.len(),
+            first = first.id,
+            last = last.id
+        );
+        self.process_prepared_in_span(raws, parsed, now)
+            .instrument(span)
+            .await
+    }
+
+    async fn process_prepared_in_span(
+        &self,
+        raws: &[RawMail],
+        parsed: &mut [Parsed],
+        now: Millis,
+    ) -> Result<Vec<Disposition>, Transient> {
         let store = self.actions.store();
         let mut mailboxes = HashMap::new();
         for id in raws.iter().filter_map(|r| r.mailbox_id) {

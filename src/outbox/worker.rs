@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::render::Templates;
 use super::smtp::{SendError, SmtpPool};
@@ -403,7 +404,17 @@ impl Worker {
         // between a server's 250 and our commit resends as little as possible.
         let mut results = futures::stream::iter(jobs)
             .map(|job| async move {
-                let r = job.pool.send(&job.envelope, &job.bytes).await;
+                // Every log line of the send carries the outbox row and ticket.
+                let span = tracing::info_span!(
+                    "send",
+                    outbox = job.claimed.id,
+                    ticket = job.claimed.ticket_id
+                );
+                let r = job
+                    .pool
+                    .send(&job.envelope, &job.bytes)
+                    .instrument(span)
+                    .await;
                 (job, r)
             })
             .buffer_unordered(o.connections.max(1) * 2)

@@ -96,7 +96,7 @@ impl Period {
         let today = (now.saturating_add(offset_ms)).div_euclid(DAY_MS);
         let day = |s: Option<&str>| -> Result<Option<i64>, ParseError> {
             match s.map(str::trim).filter(|s| !s.is_empty()) {
-                Some(s) => parse_day(s).map(Some),
+                Some(s) => parse_day(s, offset_ms).map(Some),
                 None => Ok(None),
             }
         };
@@ -161,11 +161,22 @@ pub fn day_name(day: i64) -> String {
 /// The Julian day number of 1970-01-01.
 const UNIX_EPOCH_JULIAN: i64 = 2_440_588;
 
-fn parse_day(s: &str) -> Result<i64, ParseError> {
-    let bad = || ParseError::new("date", s, "a date as YYYY-MM-DD");
+/// A day as `YYYY-MM-DD`, or the day (in the zone `offset_ms` east of
+/// UTC) an RFC 3339 time falls on.
+fn parse_day(s: &str, offset_ms: i64) -> Result<i64, ParseError> {
+    let bad = || {
+        ParseError::new(
+            "date",
+            s,
+            "a date as YYYY-MM-DD (or an RFC 3339 time: its day)",
+        )
+    };
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date = time::Date::parse(s, &format).map_err(|_| bad())?;
-    Ok(i64::from(date.to_julian_day()) - UNIX_EPOCH_JULIAN)
+    if let Ok(date) = time::Date::parse(s, &format) {
+        return Ok(i64::from(date.to_julian_day()) - UNIX_EPOCH_JULIAN);
+    }
+    let at = super::parse_time(s).map_err(|_| bad())?;
+    Ok(at.saturating_add(offset_ms).div_euclid(DAY_MS))
 }
 
 fn parse_offset(s: &str) -> Result<i64, ParseError> {
@@ -537,6 +548,16 @@ mod tests {
             Period::parse(None, None, Some("Z"), 0).unwrap().offset_ms,
             0
         );
+        // A time stands for its day, in the report's zone.
+        let timed = Period::parse(
+            Some("2026-11-01T23:30:00Z"),
+            Some("2026-11-03T08:00:00+09:00"),
+            Some("+01:00"),
+            0,
+        )
+        .unwrap();
+        assert_eq!(day_name(timed.first_day), "2026-11-02");
+        assert_eq!(day_name(timed.last_day), "2026-11-03");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Each action is one transaction: load (and lock) → domain rules → write the
 //! change and its system message → queue notifications → commit.
 
+mod automated;
 mod canned;
 mod merge;
 mod open;
@@ -19,6 +20,7 @@ use crate::domain::{Actor, Millis, ParseError, Status};
 use crate::store::outbox::{Notice, Notification};
 use crate::store::{NewMessage, Store, StoreError, Ticket, Tx};
 
+pub use automated::AutomatedMail;
 pub use canned::{Applied, Unseen};
 pub use open::{OpenTicket, Opened};
 pub use reply::{ReplyInput, ReplyOutcome, UnverifiedAgentMail};
@@ -316,6 +318,13 @@ impl Actions {
         about: Option<i64>,
         now: Millis,
     ) -> Result<()> {
+        // Inside the gateway's mail span this names the stored mail too:
+        // the outbox's send names the same ticket and the sent Message-ID.
+        tracing::debug!(
+            ticket = ticket_id,
+            notice = notice.as_str(),
+            "notification queued"
+        );
         tx.enqueue(&Notification {
             ticket_id,
             notice,

@@ -27,6 +27,15 @@ pub struct ReplyInput {
     pub notice: Option<String>,
     /// Files attached to the reply (see [`Actions::attach_in`]).
     pub files: Vec<crate::mail::Attachment>,
+    /// For mail: the requester writing becomes a participant first (they
+    /// were matched by a signed token or named by the thread).
+    pub join_sender: bool,
+    /// For mail: this mail arrived after a reply to it had opened the
+    /// ticket; a system message says it was joined to the conversation.
+    pub arrived_late: bool,
+    /// For mail: the people the requester's verified mail also went to,
+    /// who become participants when the reply lands on the ticket.
+    pub cc: Vec<crate::domain::EmailAddress>,
 }
 
 impl ReplyInput {
@@ -83,6 +92,21 @@ impl Actions {
         now: Millis,
     ) -> Result<ReplyOutcome> {
         non_empty(&input.body_text)?;
+        if let Actor::Requester { requester_id } = actor
+            && (input.join_sender || input.arrived_late)
+        {
+            if input.join_sender {
+                tx.add_participant(ticket_id, requester_id).await?;
+            }
+            if input.arrived_late {
+                let sender = tx.requester(requester_id).await?.email;
+                let text = format!(
+                    "A mail from {sender} arrived after a reply to it and was joined to this conversation"
+                );
+                tx.insert_message(NewMessage::system(ticket_id, text, now))
+                    .await?;
+            }
+        }
         let mut ticket = load_visible(tx, actor, ticket_id).await?;
         let mut before = ticket.clone();
         let state = ticket.rule_state();
@@ -169,6 +193,10 @@ impl Actions {
             change_status(tx, &mut ticket, status, reason, &by, now).await?;
         }
         self.save(tx, &before, &mut ticket, now).await?;
+        for e in &input.cc {
+            let p = tx.upsert_requester(e, None, now, false).await?;
+            tx.add_participant(ticket_id, p.id).await?;
+        }
         if !input.silent {
             if actor.is_staff() {
                 self.notify(

@@ -419,6 +419,11 @@ impl Poller {
                     .store_fetched_rows(row.id, uidvalidity, &mails, silent, group.position(), now)
                     .await?;
                 tracing::debug!(mails = mails.len(), elapsed = ?started.elapsed(), "group stored");
+                // Where a mail's story starts in the log: its IMAP UID and
+                // the stored row the processor and outbox name it by.
+                for (inbound, uid) in &new {
+                    tracing::debug!(mailbox = %row.name, uid, inbound, "mail stored");
+                }
                 Ok(Some((new.len(), mails.len(), group.position())))
             };
             let (next, bytes, rows) = futures::future::join3(fetch, bytes, rows).await;
@@ -548,7 +553,7 @@ impl Poller {
             let synced = self.sync(&mut session).await?;
             *healthy = true;
             if synced.stored > 0 {
-                tracing::debug!(mailbox = %row.name, stored = synced.stored, last_uid = synced.last_uid, "mail stored");
+                tracing::debug!(mailbox = %row.name, stored = synced.stored, last_uid = synced.last_uid, "mailbox synced");
             }
             if synced.more || announced_new_mail(&mut session) {
                 // Mail arrived while we fetched: fetch it before waiting.

@@ -30,7 +30,7 @@ use crate::mail::{ParsedMail, parse};
 use crate::metrics::Metrics;
 use crate::store::inbound::{Finished, RawMail};
 use crate::store::mailboxes::MailboxRow;
-use crate::store::{NewMessage, StoreError, Tx};
+use crate::store::{StoreError, Tx};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -62,6 +62,19 @@ pub enum Disposition {
     Duplicate,
     /// Quarantined with this reason.
     Quarantined(String),
+}
+
+impl Disposition {
+    /// The ticket the mail went to, if any.
+    pub fn ticket_id(&self) -> Option<i64> {
+        match self {
+            Disposition::Opened { ticket_id }
+            | Disposition::Replied { ticket_id }
+            | Disposition::Noted { ticket_id } => Some(*ticket_id),
+            Disposition::Automated { ticket_id } => *ticket_id,
+            Disposition::Duplicate | Disposition::Quarantined(_) => None,
+        }
+    }
 }
 
 /// A processing fault that a retry may cure (the database was unreachable).
@@ -487,7 +500,7 @@ impl Processor {
                     if careful {
                         tx.release_savepoint().await?;
                     }
-                    tracing::debug!(inbound = raw.id, disposition = ?d, "mail processed");
+                    tracing::debug!(inbound = raw.id, ticket = ?d.ticket_id(), disposition = ?d, "mail processed");
                     out.push(d);
                 }
                 Err(Refused::Transient(e)) => return Err(Transient(e)),

@@ -42,17 +42,6 @@ fn mail(i: usize, support: &str) -> Vec<u8> {
     m.into_bytes()
 }
 
-async fn settled(store: &Store) -> i64 {
-    store
-        .inbound_counts()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|(s, _)| s != "new")
-        .map(|(_, n)| n)
-        .sum()
-}
-
 async fn killed_and_restarted_daemons_lose_and_double_nothing(db: TestDb) {
     let stack = mailstack();
     let (support, pw) = stack.user("crash");
@@ -93,7 +82,7 @@ imap = {{ host = \"127.0.0.1\", port = {}, tls = \"none\", username = \"{support
     let mut child = start(&config);
     let store = Store::connect(&db.url, 2, "TKT").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while settled(&store).await < MAILS as i64 {
+    while crate::helpers::settled_mails(&store).await < MAILS as i64 {
         assert!(
             Instant::now() < deadline,
             "the daemon did not finish after its restarts"

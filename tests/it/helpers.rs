@@ -546,6 +546,40 @@ where
     }
 }
 
+/// Whether the Postfix whose state is in `dir` (see `deploy/mailstack`)
+/// holds no mail in any of its queues.
+pub fn postfix_queue_empty(dir: &std::path::Path) -> bool {
+    fn files(p: &std::path::Path) -> usize {
+        std::fs::read_dir(p).map_or(0, |entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => files(&e.path()),
+                    Ok(_) => 1,
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+    }
+    let spool = dir.join("postfix/spool");
+    ["maildrop", "incoming", "active", "deferred", "hold"]
+        .iter()
+        .all(|q| files(&spool.join(q)) == 0)
+}
+
+/// How many stored mails the processor has dealt with (done, recorded or
+/// quarantined: every state but `new`).
+pub async fn settled_mails(store: &postdesk::store::Store) -> i64 {
+    store
+        .inbound_counts()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|(state, _)| state != "new")
+        .map(|(_, n)| n)
+        .sum()
+}
+
 /// The real `postdesk serve`, killed if the test ends early (a failed
 /// assertion must not leave it running).
 pub struct Daemon(pub std::process::Child);
@@ -559,13 +593,23 @@ impl Drop for Daemon {
 
 /// Starts `postdesk serve` with a configuration file, quiet.
 pub fn start_daemon(config: &std::path::Path) -> Daemon {
+    start_daemon_logging(config, "error", std::process::Stdio::null())
+}
+
+/// Starts `postdesk serve` with a configuration file, logging at `filter`
+/// (a `RUST_LOG` value) to `log`.
+pub fn start_daemon_logging(
+    config: &std::path::Path,
+    filter: &str,
+    log: impl Into<std::process::Stdio>,
+) -> Daemon {
     Daemon(
         std::process::Command::new(env!("CARGO_BIN_EXE_postdesk"))
             .arg("serve")
             .env("POSTDESK_CONFIG", config)
-            .env("RUST_LOG", "error")
+            .env("RUST_LOG", filter)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap(),
     )

@@ -31,6 +31,8 @@ mod helpers;
 #[cfg(feature = "stack")]
 mod imap;
 mod live;
+#[cfg(feature = "stack")]
+mod logs;
 mod mentions;
 #[cfg(feature = "stack")]
 mod oauth;

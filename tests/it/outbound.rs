@@ -10,6 +10,8 @@ use postdesk::config::{AfterAction, Settings};
 use postdesk::domain::{MessageKind, Status, TicketRef};
 use postdesk::store::{SortKey, Store, TicketFilter};
 use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn parse(raw: &[u8]) -> Message<'_> {
     MessageParser::default().parse(raw).expect("a mail")
@@ -281,15 +283,7 @@ async fn the_attacks_of_a_public_mailbox_give_nothing(db: TestDb) {
     );
     stack.send(&mallory, &support_addr, report.as_bytes()).await;
     eventually(60, "the three mails are processed", || async {
-        store
-            .inbound_counts()
-            .await
-            .unwrap()
-            .iter()
-            .filter(|(s, _)| s != "new")
-            .map(|(_, n)| n)
-            .sum::<i64>()
-            >= 3
+        crate::helpers::settled_mails(&store).await >= 3
     })
     .await;
     eventually(30, "the queue settles", || async {
@@ -825,8 +819,12 @@ async fn outage_delays_but_never_loses_or_doubles(db: TestDb) {
         })
         .await;
     }
-    // Give a duplicate every chance to show up before counting.
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // A duplicate could only still be in Postfix's queue: wait until it
+    // has delivered everything it took, then count.
+    eventually(30, "Postfix has delivered everything it took", || async {
+        crate::helpers::postfix_queue_empty(&dir)
+    })
+    .await;
     for (p, pw) in &people {
         assert_eq!(inbox_len(p, pw).await, 1, "exactly one receipt for {p}");
     }
@@ -863,9 +861,12 @@ async fn loop_guard_stops_an_auto_responder(db: TestDb) {
     // (Auto-Submitted), the other is a naive script that does not, and
     // writes a fresh subject without threading headers.
     let stop = tokio_util::sync::CancellationToken::new();
+    // Each counts what it answered, so the test can tell when the loop is quiet.
+    let counts: [Arc<AtomicUsize>; 2] = Default::default();
     let responders = [(bot.clone(), bot_pw.clone(), false), (polite.clone(), polite_pw.clone(), true)]
         .into_iter()
-        .map(|(me, pw, marked)| {
+        .zip(counts.clone())
+        .map(|((me, pw, marked), count)| {
             let (support_addr, stop) = (support_addr.clone(), stop.clone());
             tokio::spawn(async move {
                 let mut answered = 0;
@@ -888,6 +889,7 @@ async fn loop_guard_stops_an_auto_responder(db: TestDb) {
                         };
                         mailstack().send(&me, &support_addr, reply.as_bytes()).await;
                         answered += 1;
+                        count.store(answered, Ordering::SeqCst);
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 }
@@ -917,7 +919,30 @@ async fn loop_guard_stops_an_auto_responder(db: TestDb) {
         outbox_settled(&store).await
     })
     .await;
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // Quiet means nothing is in flight anywhere: every mail sent to support
+    // (the two first ones and every answer) processed, no notification
+    // waiting, every one sent delivered, and each responder has answered
+    // all it got. Then no further mail can be produced.
+    eventually(60, "the loop has gone quiet", || async {
+        let answered: Vec<usize> = counts.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+        let processed = crate::helpers::settled_mails(&store).await;
+        let sent = store.outbox_list(Some("sent"), 100).await.unwrap();
+        let sent_to = |who: &str| sent.iter().filter(|r| r.recipient == who).count();
+        if processed != 2 + (answered[0] + answered[1]) as i64 || !outbox_settled(&store).await {
+            return false;
+        }
+        for (who, pw, answered) in [
+            (&bot, &bot_pw, answered[0]),
+            (&polite, &polite_pw, answered[1]),
+        ] {
+            let got = inbox_len(who, pw).await;
+            if got != sent_to(who) || got != answered {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
     stop.cancel();
     for r in responders {
         r.await.unwrap();

@@ -318,6 +318,11 @@ impl Processor {
                         requester_id: requester.id,
                     },
                 };
+                let participant = if joined_late {
+                    tx.is_participant(t, requester.id).await?
+                } else {
+                    is_participant
+                };
                 let input = ReplyInput {
                     body_text,
                     full_text,
@@ -330,24 +335,16 @@ impl Processor {
                     notice,
                     // The mail's files are stored after the action, with the rest of the mail.
                     files: Vec::new(),
-                };
-                let participant = if joined_late {
-                    tx.is_participant(t, requester.id).await?
-                } else {
-                    is_participant
-                };
-                if !actor.is_staff() && !participant {
                     // Matched by signed token (or named by the thread's
                     // first reply): the sender becomes a participant.
-                    tx.add_participant(t, requester.id).await?;
-                }
-                if joined_late {
-                    let text = format!(
-                        "A mail from {} arrived after a reply to it and was joined to this conversation",
-                        from.email
-                    );
-                    tx.insert_message(NewMessage::system(t, text, now)).await?;
-                }
+                    join_sender: !participant,
+                    arrived_late: joined_late,
+                    cc: if staff.is_none() {
+                        cc.clone()
+                    } else {
+                        Vec::new()
+                    },
+                };
                 match self.actions.reply_in(tx, actor, t, input, now).await? {
                     ReplyOutcome::Added { message_id, .. } => {
                         let t = match split {
@@ -406,12 +403,6 @@ impl Processor {
                 )
             }
         };
-        if matches!(disposition, Disposition::Replied { .. }) && staff.is_none() {
-            for e in &cc {
-                let p = tx.upsert_requester(e, None, now, false).await?;
-                tx.add_participant(ticket_id, p.id).await?;
-            }
-        }
         // Ancestors named in In-Reply-To/References join this conversation.
         let mut referenced: Vec<&str> = wanted
             .iter()

@@ -37,7 +37,6 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::auth::{self, SessionOf, csrf_ok};
 use super::error::WebError;
-use super::files::FileError;
 use super::queue::QueueParams;
 use super::signin::{Admission, ClientAddr, same_origin};
 use crate::actions::{ActionError, Change};
@@ -111,68 +110,25 @@ impl Badges {
     }
 }
 
-/// A console failure, answered as a page (or a redirect to sign in).
-#[derive(Debug)]
-pub(crate) enum ConsoleError {
-    SignIn,
-    Forbidden(String),
-    NotFound(String),
-    BadForm(String),
-    TooLarge(String),
-    Unavailable,
-    Internal,
-}
-
-impl From<StoreError> for ConsoleError {
-    fn from(e: StoreError) -> Self {
-        WebError::from(e).into()
-    }
-}
-
-impl From<ActionError> for ConsoleError {
-    fn from(e: ActionError) -> Self {
-        WebError::from(e).into()
-    }
-}
-
-impl From<WebError> for ConsoleError {
-    fn from(e: WebError) -> Self {
-        match e {
-            WebError::Unauthorized => ConsoleError::SignIn,
-            WebError::Forbidden(m) => ConsoleError::Forbidden(m),
-            WebError::NotFound(m) => ConsoleError::NotFound(m),
-            WebError::BadRequest(m) | WebError::Unprocessable(m) | WebError::Conflict(m) => {
-                ConsoleError::BadForm(m)
-            }
-            WebError::Unavailable => ConsoleError::Unavailable,
-            WebError::Internal => ConsoleError::Internal,
-        }
-    }
-}
-
-impl From<FileError> for ConsoleError {
-    fn from(e: FileError) -> Self {
-        match e {
-            FileError::TooLarge(m) => ConsoleError::TooLarge(m),
-            FileError::Bad(m) => ConsoleError::BadForm(m),
-        }
-    }
-}
-
-impl ConsoleError {
-    pub(crate) fn page(self, state: &AppState, me: Option<&Staff>) -> Response {
+/// The console answers a failure as a page, or a redirect to sign in.
+impl WebError {
+    pub(crate) fn console_page(self, state: &AppState, me: Option<&Staff>) -> Response {
         let (status, heading, text) = match self {
-            ConsoleError::SignIn => return Redirect::to("/console/login").into_response(),
-            ConsoleError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m),
-            ConsoleError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", format!("No {m}.")),
-            ConsoleError::BadForm(m) => (StatusCode::BAD_REQUEST, "That did not work", m),
-            ConsoleError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "Too large", m),
-            ConsoleError::Unavailable => (
+            WebError::Unauthorized => return Redirect::to("/console/login").into_response(),
+            WebError::Forbidden(m) | WebError::AddressWide(m) => {
+                (StatusCode::FORBIDDEN, "Not allowed", m)
+            }
+            WebError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", format!("No {m}.")),
+            WebError::BadRequest(m) | WebError::Unprocessable(m) | WebError::Conflict(m) => {
+                (StatusCode::BAD_REQUEST, "That did not work", m)
+            }
+            WebError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "Too large", m),
+            WebError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Busy",
                 "The service is busy; try again in a moment.".to_string(),
             ),
-            ConsoleError::Internal => (
+            WebError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
                 "Please try again in a moment.".to_string(),
@@ -217,11 +173,11 @@ impl Staff {
     }
 
     /// Refuses a form whose CSRF token is not this session's.
-    pub fn check(&self, sent: &str) -> Result<(), ConsoleError> {
+    pub fn check(&self, sent: &str) -> Result<(), WebError> {
         if csrf_ok(&self.session, sent) {
             Ok(())
         } else {
-            Err(ConsoleError::BadForm(
+            Err(WebError::BadRequest(
                 "The form expired; go back, reload the page and try again.".into(),
             ))
         }
@@ -229,19 +185,19 @@ impl Staff {
 }
 
 /// The signed-in staff member of a request (an active account only).
-pub(crate) async fn staff(state: &AppState, headers: &HeaderMap) -> Result<Staff, ConsoleError> {
+pub(crate) async fn staff(state: &AppState, headers: &HeaderMap) -> Result<Staff, WebError> {
     let now = now_millis();
     let Some((session_digest, session)) = auth::current(&state.store, headers, now).await? else {
-        return Err(ConsoleError::SignIn);
+        return Err(WebError::Unauthorized);
     };
     let Some(user_id) = session.user_id else {
-        return Err(ConsoleError::SignIn);
+        return Err(WebError::Unauthorized);
     };
     let user = state
         .store
         .active_user(user_id)
         .await?
-        .ok_or(ConsoleError::SignIn)?;
+        .ok_or(WebError::Unauthorized)?;
     let mentions = state.store.mentions_unseen(user.id).await?;
     Ok(Staff {
         user,
@@ -298,14 +254,14 @@ pub(crate) fn message(
 /// Runs a console handler body, answering its error as a page.
 pub(crate) async fn page<F>(state: &AppState, headers: &HeaderMap, body: F) -> Response
 where
-    F: AsyncFnOnce(&Staff) -> Result<Response, ConsoleError>,
+    F: AsyncFnOnce(&Staff) -> Result<Response, WebError>,
 {
     match staff(state, headers).await {
         Ok(me) => match body(&me).await {
             Ok(r) => r,
-            Err(e) => e.page(state, Some(&me)),
+            Err(e) => e.console_page(state, Some(&me)),
         },
-        Err(e) => e.page(state, None),
+        Err(e) => e.console_page(state, None),
     }
 }
 

@@ -29,6 +29,13 @@ pub enum WebError {
     /// caller has not seen).
     #[error("{0}")]
     Conflict(String),
+    /// A body or file over its limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A portal session opened by one ticket's link asked for a page that
+    /// needs an address-wide link.
+    #[error("{0}")]
+    AddressWide(String),
     #[error("the service is busy; try again shortly")]
     Unavailable,
     #[error("internal error")]
@@ -44,6 +51,8 @@ impl WebError {
             WebError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             WebError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             WebError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            WebError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            WebError::AddressWide(_) => (StatusCode::FORBIDDEN, "address_wide"),
             WebError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             WebError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -87,6 +96,15 @@ impl From<ActionError> for WebError {
             ActionError::Forbidden(why) => WebError::Forbidden(why),
             ActionError::Invalid(why) => WebError::BadRequest(why),
             ActionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<super::files::FileError> for WebError {
+    fn from(e: super::files::FileError) -> Self {
+        match e {
+            super::files::FileError::TooLarge(m) => WebError::TooLarge(m),
+            super::files::FileError::Bad(m) => WebError::BadRequest(m),
         }
     }
 }

@@ -238,9 +238,7 @@ async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<User, WebError>
 }
 
 async fn ticket_id(state: &AppState, reference: &str) -> Result<(i64, String), WebError> {
-    let missing = || WebError::NotFound(format!("ticket {reference}"));
-    let r: TicketRef = reference.trim().parse().map_err(|_| missing())?;
-    let t = state.store.ticket_by_ref(&r).await?.ok_or_else(missing)?;
+    let t = super::error::ticket_by_reference(state, reference).await?;
     Ok((t.id, t.reference.to_string()))
 }
 

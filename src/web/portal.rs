@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::{self, csrf_ok};
 use super::error::WebError;
-use super::files::{self, FileError, human_size, previewable, read_upload};
+use super::files::{self, human_size, previewable, read_upload};
 use crate::actions::{ActionError, Change, OpenTicket, ReplyInput, ReplyOutcome};
 use crate::domain::notify::Notice;
 use crate::domain::{
@@ -54,55 +54,6 @@ pub fn router() -> Router<AppState> {
         .route("/portal/logout", post(logout))
 }
 
-/// A portal failure, answered as a page.
-enum PortalError {
-    SignIn,
-    /// The session was opened by one ticket's link: this page needs an
-    /// address-wide link.
-    AddressWide,
-    NotFound,
-    BadForm(String),
-    TooLarge(String),
-    Internal,
-}
-
-impl From<StoreError> for PortalError {
-    fn from(e: StoreError) -> Self {
-        WebError::from(e).into()
-    }
-}
-
-/// The portal shows what the API would answer as a page; a ticket the
-/// requester may not see is not found, a refusal is said on the form.
-impl From<WebError> for PortalError {
-    fn from(e: WebError) -> Self {
-        match e {
-            WebError::Unauthorized => PortalError::SignIn,
-            WebError::NotFound(_) => PortalError::NotFound,
-            WebError::Forbidden(m)
-            | WebError::BadRequest(m)
-            | WebError::Unprocessable(m)
-            | WebError::Conflict(m) => PortalError::BadForm(m),
-            WebError::Unavailable | WebError::Internal => PortalError::Internal,
-        }
-    }
-}
-
-impl From<FileError> for PortalError {
-    fn from(e: FileError) -> Self {
-        match e {
-            FileError::TooLarge(m) => PortalError::TooLarge(m),
-            FileError::Bad(m) => PortalError::BadForm(m),
-        }
-    }
-}
-
-impl From<ActionError> for PortalError {
-    fn from(e: ActionError) -> Self {
-        WebError::from(e).into()
-    }
-}
-
 fn base(state: &AppState, title: &str, signed_in: bool) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("title".into(), json!(title));
@@ -134,10 +85,12 @@ fn message_page(
         .render(status, "portal_message", &Value::Object(c))
 }
 
-impl PortalError {
-    fn page(self, state: &AppState) -> Response {
+/// The portal shows what the API would answer as a page: a ticket the
+/// requester may not see is not found, a refusal is said on the form.
+impl WebError {
+    fn portal_page(self, state: &AppState) -> Response {
         match self {
-            PortalError::SignIn => message_page(
+            WebError::Unauthorized => message_page(
                 state,
                 StatusCode::UNAUTHORIZED,
                 "Sign in with your link",
@@ -145,7 +98,7 @@ impl PortalError {
                 true,
                 false,
             ),
-            PortalError::AddressWide => message_page(
+            WebError::AddressWide(_) => message_page(
                 state,
                 StatusCode::FORBIDDEN,
                 "This link opens one request",
@@ -153,7 +106,7 @@ impl PortalError {
                 true,
                 true,
             ),
-            PortalError::NotFound => message_page(
+            WebError::NotFound(_) => message_page(
                 state,
                 StatusCode::NOT_FOUND,
                 "Not found",
@@ -161,7 +114,10 @@ impl PortalError {
                 false,
                 true,
             ),
-            PortalError::BadForm(m) => message_page(
+            WebError::Forbidden(m)
+            | WebError::BadRequest(m)
+            | WebError::Unprocessable(m)
+            | WebError::Conflict(m) => message_page(
                 state,
                 StatusCode::BAD_REQUEST,
                 "That did not work",
@@ -169,7 +125,7 @@ impl PortalError {
                 false,
                 true,
             ),
-            PortalError::TooLarge(m) => message_page(
+            WebError::TooLarge(m) => message_page(
                 state,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Too large",
@@ -177,7 +133,7 @@ impl PortalError {
                 false,
                 true,
             ),
-            PortalError::Internal => message_page(
+            WebError::Unavailable | WebError::Internal => message_page(
                 state,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
@@ -190,11 +146,11 @@ impl PortalError {
 }
 
 /// Refuses a form whose CSRF token is not this session's.
-fn form_from_this_session(session: &WebSession, sent: &str) -> Result<(), PortalError> {
+fn form_from_this_session(session: &WebSession, sent: &str) -> Result<(), WebError> {
     if csrf_ok(session, sent) {
         Ok(())
     } else {
-        Err(PortalError::BadForm(
+        Err(WebError::BadRequest(
             "The form expired; please go back and try again.".into(),
         ))
     }
@@ -202,10 +158,12 @@ fn form_from_this_session(session: &WebSession, sent: &str) -> Result<(), Portal
 
 /// Refuses a session opened by one ticket's link on a page that shows or
 /// changes more than that ticket (the list, a new request, the profile).
-fn address_wide(session: &WebSession) -> Result<(), PortalError> {
+fn address_wide(session: &WebSession) -> Result<(), WebError> {
     match session.ticket_id {
         None => Ok(()),
-        Some(_) => Err(PortalError::AddressWide),
+        Some(_) => Err(WebError::AddressWide(
+            "an address-wide link is needed".into(),
+        )),
     }
 }
 
@@ -218,10 +176,7 @@ fn in_scope(session: &WebSession, t: &Ticket) -> bool {
 }
 
 /// The signed-in requester of a request.
-async fn requester(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<(i64, WebSession), PortalError> {
+async fn requester(state: &AppState, headers: &HeaderMap) -> Result<(i64, WebSession), WebError> {
     let now = now_millis();
     if let Some(digest) = auth::cookie_digest(headers)
         && let Some(s) = state.memory.session(&digest, now)
@@ -234,7 +189,7 @@ async fn requester(
             state.memory.remember_session(digest, s.clone(), now);
             Ok((s.requester_id.expect("checked"), s))
         }
-        _ => Err(PortalError::SignIn),
+        _ => Err(WebError::Unauthorized),
     }
 }
 
@@ -245,16 +200,18 @@ async fn my_ticket(
     requester_id: i64,
     session: &WebSession,
     reference: &str,
-) -> Result<Ticket, PortalError> {
-    let r: TicketRef = reference.parse().map_err(|_| PortalError::NotFound)?;
+) -> Result<Ticket, WebError> {
+    let r: TicketRef = reference
+        .parse()
+        .map_err(|_| WebError::NotFound("request".into()))?;
     if r.prefix() != state.settings().tickets.prefix {
-        return Err(PortalError::NotFound);
+        return Err(WebError::NotFound("request".into()));
     }
     let mut ticket = state
         .store
         .ticket_by_ref_untagged(&r)
         .await?
-        .ok_or(PortalError::NotFound)?;
+        .ok_or(WebError::NotFound("request".into()))?;
     // A session opened for a ticket since merged reaches where it went.
     let mut reachable = in_scope(session, &ticket);
     if !reachable && let Some(mut at) = session.ticket_id {
@@ -275,7 +232,7 @@ async fn my_ticket(
             .requester_on_ticket(requester_id, ticket.id)
             .await?
     {
-        return Err(PortalError::NotFound);
+        return Err(WebError::NotFound("request".into()));
     }
     // A merged ticket lives on in the one it was merged into: its page,
     // replies and close go there (a few merges deep at most).
@@ -287,7 +244,7 @@ async fn my_ticket(
             .store
             .ticket(into)
             .await?
-            .ok_or(PortalError::NotFound)?;
+            .ok_or(WebError::NotFound("request".into()))?;
     }
     Ok(ticket)
 }

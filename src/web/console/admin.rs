@@ -16,7 +16,7 @@ mod mailboxes;
 mod outbox;
 mod users;
 
-use super::{ConsoleError, CsrfForm, Staff, base, options, page};
+use super::{CsrfForm, Staff, WebError, base, options, page};
 use crate::config::{Account, AfterAction, MailboxSettings, Secret, StartMode, TlsMode};
 use crate::domain::{EmailAddress, Priority, Role};
 use crate::secrets;
@@ -57,11 +57,11 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Refuses anyone but an admin.
-pub(crate) fn admin_only(me: &Staff) -> Result<(), ConsoleError> {
+pub(crate) fn admin_only(me: &Staff) -> Result<(), WebError> {
     if me.is_admin() {
         Ok(())
     } else {
-        Err(ConsoleError::Forbidden(
+        Err(WebError::Forbidden(
             "Only admins may change the configuration.".into(),
         ))
     }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::ticket::{Draft, back_to, find, ticket_page};
-use super::{Choices, ConsoleError, Staff, base, choices, options, page};
+use super::{Choices, Staff, WebError, base, choices, options, page};
 use crate::actions::ReplyInput;
 use crate::domain::canned::fill;
 use crate::store::canned::CannedResponse;
@@ -35,13 +35,13 @@ pub(crate) async fn usable(
     state: &AppState,
     me: &Staff,
     id: i64,
-) -> Result<CannedResponse, ConsoleError> {
+) -> Result<CannedResponse, WebError> {
     state
         .store
         .canned(id)
         .await?
         .filter(|c| may_see(c, &me.user))
-        .ok_or_else(|| ConsoleError::NotFound(format!("canned reply {id}")))
+        .ok_or_else(|| WebError::NotFound(format!("canned reply {id}")))
 }
 
 /// The ticket page's picker and macro list: every canned response `me`
@@ -52,7 +52,7 @@ pub(crate) async fn canned_context(
     t: &Ticket,
     draft: &Draft,
     c: &mut Map<String, Value>,
-) -> Result<(), ConsoleError> {
+) -> Result<(), WebError> {
     let list = state.store.canned_for(me.user.id).await?;
     let with = fill_with(t, &me.user);
     let item = |r: &CannedResponse| {
@@ -91,10 +91,10 @@ pub(crate) async fn canned_context(
 
 /// The canned response a picker's words name: the one titled so (any
 /// case), else the only one whose title contains them.
-fn picked<'a>(list: &'a [CannedResponse], words: &str) -> Result<&'a CannedResponse, ConsoleError> {
+fn picked<'a>(list: &'a [CannedResponse], words: &str) -> Result<&'a CannedResponse, WebError> {
     let words = words.trim().to_lowercase();
     if words.is_empty() {
-        return Err(ConsoleError::BadForm(
+        return Err(WebError::BadRequest(
             "Type the name of a canned reply to insert.".into(),
         ));
     }
@@ -106,10 +106,10 @@ fn picked<'a>(list: &'a [CannedResponse], words: &str) -> Result<&'a CannedRespo
         .filter(|c| c.title.to_lowercase().contains(&words));
     match (like.next(), like.next()) {
         (Some(c), None) => Ok(c),
-        (None, _) => Err(ConsoleError::BadForm(format!(
+        (None, _) => Err(WebError::BadRequest(format!(
             "No canned reply is called “{words}”."
         ))),
-        (Some(_), Some(_)) => Err(ConsoleError::BadForm(format!(
+        (Some(_), Some(_)) => Err(WebError::BadRequest(format!(
             "Several canned replies match “{words}”: type more of the name."
         ))),
     }
@@ -249,7 +249,7 @@ async fn render(
     form: &CannedDraft,
     editing: Option<i64>,
     error: Option<String>,
-) -> Result<Response, ConsoleError> {
+) -> Result<Response, WebError> {
     let list = state.store.canned_for(me.user.id).await?;
     let rows: Vec<Value> = list
         .iter()
@@ -344,17 +344,17 @@ async fn create(
             Err(crate::web::error::WebError::BadRequest(why)) => {
                 render(&state, me, &draft, None, Some(why)).await
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     })
     .await
 }
 
 /// A canned response `me` may change.
-async fn changeable(state: &AppState, me: &Staff, id: i64) -> Result<CannedResponse, ConsoleError> {
+async fn changeable(state: &AppState, me: &Staff, id: i64) -> Result<CannedResponse, WebError> {
     let c = usable(state, me, id).await?;
     if !may_change(&c, &me.user) {
-        return Err(ConsoleError::Forbidden(
+        return Err(WebError::Forbidden(
             "A shared canned reply is changed by the agent who wrote it or an admin.".into(),
         ));
     }
@@ -387,7 +387,7 @@ async fn save(
             Err(crate::web::error::WebError::BadRequest(why)) => {
                 render(&state, me, &draft, Some(id), Some(why)).await
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     })
     .await

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 
-use super::{ConsoleError, Staff, page, status_label};
+use super::{Staff, WebError, page, status_label};
 use crate::store::{TicketSummary, now_millis};
 use crate::web::AppState;
 use crate::web::files::{csv_field, when};
@@ -31,7 +31,7 @@ async fn start(
     state: &AppState,
     me: &Staff,
     raw: Option<&str>,
-) -> Result<(Rows, String), ConsoleError> {
+) -> Result<(Rows, String), WebError> {
     let params = QueueParams::from_query(raw.unwrap_or(""))?;
     let filter = params.filter(state, &me.user).await?;
     let sort = params.sort()?;

@@ -169,7 +169,7 @@ pub(super) async fn login(
         Ok(r)
     };
     go.await
-        .unwrap_or_else(|e: ConsoleError| e.page(&state, None))
+        .unwrap_or_else(|e: WebError| e.console_page(&state, None))
 }
 
 #[derive(Debug, Deserialize)]

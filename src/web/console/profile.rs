@@ -21,7 +21,7 @@ pub(super) async fn profile_page(
     state: &AppState,
     me: &Staff,
     said: Said,
-) -> Result<Response, ConsoleError> {
+) -> Result<Response, WebError> {
     let tokens = state.store.api_tokens(me.user.id).await?;
     let notices = own::notices(state, &me.user).await?;
     let mut c = base(state, "Profile", Some(me));
@@ -214,7 +214,7 @@ pub(super) async fn revoke_token(
             .revoke_api_token(me.user.id, id, now_millis())
             .await?
         {
-            return Err(ConsoleError::NotFound("such active token of yours".into()));
+            return Err(WebError::NotFound("such active token of yours".into()));
         }
         Ok(Redirect::to("/console/profile").into_response())
     })

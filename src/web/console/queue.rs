@@ -201,8 +201,8 @@ impl BulkForm {
     }
 
     /// The changes asked for, each to apply to every ticket.
-    fn changes(&self) -> Result<Vec<Change>, ConsoleError> {
-        let bad = |e: crate::domain::ParseError| ConsoleError::BadForm(e.to_string());
+    fn changes(&self) -> Result<Vec<Change>, WebError> {
+        let bad = |e: crate::domain::ParseError| WebError::BadRequest(e.to_string());
         let mut out = Vec::new();
         if !self.status.is_empty() {
             out.push(Change::Status(self.status.parse().map_err(bad)?));
@@ -245,7 +245,7 @@ pub(super) async fn bulk(
                 form.ids.iter().copied().take(BULK_LIMIT as usize).collect()
             };
             if ids.is_empty() {
-                return Err(ConsoleError::BadForm(
+                return Err(WebError::BadRequest(
                     "Tick at least one ticket, or \"all matching\".".into(),
                 ));
             }
@@ -253,14 +253,14 @@ pub(super) async fn bulk(
             let (mut done, mut failed) = (0usize, Vec::new());
             if form.action == "delete" {
                 if !form.confirm {
-                    return Err(ConsoleError::BadForm(
+                    return Err(WebError::BadRequest(
                         "Tick \"Yes, delete them for good\" to delete.".into(),
                     ));
                 }
                 for id in &ids {
                     match state.actions.delete(me.actor(), *id).await {
                         Ok(()) => done += 1,
-                        Err(ActionError::Forbidden(m)) => return Err(ConsoleError::Forbidden(m)),
+                        Err(ActionError::Forbidden(m)) => return Err(WebError::Forbidden(m)),
                         Err(e) => failed.push(format!("{id}: {e}")),
                     }
                 }
@@ -268,7 +268,7 @@ pub(super) async fn bulk(
             }
             let changes = form.changes()?;
             if changes.is_empty() {
-                return Err(ConsoleError::BadForm("Choose what to change.".into()));
+                return Err(WebError::BadRequest("Choose what to change.".into()));
             }
             for id in &ids {
                 // Each ticket's changes in one transaction: all or none.
@@ -278,7 +278,7 @@ pub(super) async fn bulk(
                     .await
                 {
                     Ok(_) => done += 1,
-                    Err(ActionError::Forbidden(m)) => return Err(ConsoleError::Forbidden(m)),
+                    Err(ActionError::Forbidden(m)) => return Err(WebError::Forbidden(m)),
                     Err(e) => failed.push(format!("ticket {id}: {e}")),
                 }
             }

@@ -73,7 +73,7 @@ pub(super) async fn show(
                     &Value::Object(c),
                 ))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     })
     .await
@@ -86,7 +86,7 @@ pub(super) async fn csv(
     q: Result<Query<ReportQuery>, QueryRejection>,
 ) -> Response {
     page(&state, &headers, async |_me: &Staff| {
-        let Query(q) = q.map_err(|e| ConsoleError::BadForm(e.body_text()))?;
+        let Query(q) = q.map_err(|e| WebError::BadRequest(e.body_text()))?;
         let table = q.table()?;
         let named = load(&state, &q).await?;
         Ok(csv_response(

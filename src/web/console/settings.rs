@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::admin::admin_only;
-use super::{ConsoleError, Staff, base, options, page};
+use super::{Staff, WebError, base, options, page};
 use crate::config::{Editable, SlaSettings};
 use crate::domain::{EmailAddress, Priority, SlaTargets, Span};
 use crate::store::now_millis;
@@ -56,7 +56,7 @@ async fn settings_page(
     status: StatusCode,
     notice: Option<String>,
     typed: Option<(&SettingsForm, &FieldError)>,
-) -> Result<Response, ConsoleError> {
+) -> Result<Response, WebError> {
     let s = state.settings();
     let users = state.store.users().await?;
     let current = match typed {
@@ -337,7 +337,7 @@ async fn save(
             ))
             .await;
         }
-        let json = serde_json::to_string(&edits).map_err(|_| ConsoleError::Internal)?;
+        let json = serde_json::to_string(&edits).map_err(|_| WebError::Internal)?;
         let changed = match state.live.apply(&edits) {
             Ok(changed) => changed,
             Err(e) => {

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Choices, ConsoleError, Staff, base, choices, message, options, page, status_label};
+use super::{Choices, Staff, WebError, base, choices, message, options, page, status_label};
 use crate::actions::{Change, ReplyInput};
 use crate::domain::{EmailAddress, MessageKind, Priority, Status, parse_time, rfc3339};
 use crate::store::{Ticket, now_millis};
@@ -97,7 +97,7 @@ async fn retry_delivery(
             .iter()
             .any(|o| o.id == id)
         {
-            return Err(ConsoleError::NotFound(format!("mail {id} of {reference}")));
+            return Err(WebError::NotFound(format!("mail {id} of {reference}")));
         }
         state.store.outbox_retry(Some(id), now_millis()).await?;
         Ok(back_to(&state, &t))
@@ -106,8 +106,8 @@ async fn retry_delivery(
 }
 
 /// A ticket by reference (of this install's prefix).
-pub(crate) async fn find(state: &AppState, reference: &str) -> Result<Ticket, ConsoleError> {
-    Ok(crate::web::error::ticket_by_reference(state, reference).await?)
+pub(crate) async fn find(state: &AppState, reference: &str) -> Result<Ticket, WebError> {
+    crate::web::error::ticket_by_reference(state, reference).await
 }
 
 /// Back to the ticket's page after a change (the badges may have moved).
@@ -116,7 +116,7 @@ pub(crate) fn back_to(state: &AppState, t: &Ticket) -> Response {
     Redirect::to(&format!("/console/tickets/{}", t.reference)).into_response()
 }
 
-async fn reference_of(state: &AppState, id: Option<i64>) -> Result<Option<String>, ConsoleError> {
+async fn reference_of(state: &AppState, id: Option<i64>) -> Result<Option<String>, WebError> {
     Ok(match id {
         Some(id) => state
             .store
@@ -168,7 +168,7 @@ pub(crate) async fn ticket_page(
     t: &Ticket,
     draft: Draft,
     code: StatusCode,
-) -> Result<Response, ConsoleError> {
+) -> Result<Response, WebError> {
     let messages = state.store.messages(t.id, true).await?;
     let files = state.store.ticket_attachments(t.id).await?;
     let cc = state.store.cc_addresses(t.id).await?;
@@ -422,7 +422,7 @@ async fn write(
                 "" => None,
                 s => Some(
                     s.parse::<Status>()
-                        .map_err(|e| ConsoleError::BadForm(e.to_string()))?,
+                        .map_err(|e| WebError::BadRequest(e.to_string()))?,
                 ),
             };
             let input = ReplyInput {
@@ -438,7 +438,7 @@ async fn write(
                         .apply_macro_in(&mut tx, me.actor(), t.id, Some(input), &m.changes, now)
                         .await?
                         .reply
-                        .ok_or(ConsoleError::Internal)?;
+                        .ok_or(WebError::Internal)?;
                 }
                 None => {
                     state
@@ -473,8 +473,8 @@ struct FieldsForm {
 }
 
 /// The changes a fields form asks of a ticket (only what differs).
-fn field_changes(t: &Ticket, f: &FieldsForm) -> Result<Vec<Change>, ConsoleError> {
-    let bad = |e: crate::domain::ParseError| ConsoleError::BadForm(e.to_string());
+fn field_changes(t: &Ticket, f: &FieldsForm) -> Result<Vec<Change>, WebError> {
+    let bad = |e: crate::domain::ParseError| WebError::BadRequest(e.to_string());
     let mut out = Vec::new();
     let status: Status = f.status.parse().map_err(bad)?;
     if status != t.status {
@@ -562,7 +562,7 @@ async fn merge(
     page(&state, &headers, async |me: &Staff| {
         me.check(&form.csrf)?;
         if form.confirm != "yes" {
-            return Err(ConsoleError::BadForm(
+            return Err(WebError::BadRequest(
                 "Tick the box to confirm the merge.".into(),
             ));
         }
@@ -593,7 +593,7 @@ async fn delete(
     page(&state, &headers, async |me: &Staff| {
         me.check(&form.csrf)?;
         if form.confirm != "yes" {
-            return Err(ConsoleError::BadForm(
+            return Err(WebError::BadRequest(
                 "Tick the box to confirm the deletion.".into(),
             ));
         }
@@ -622,7 +622,7 @@ async fn download(
             .store
             .attachment_download(id)
             .await?
-            .ok_or_else(|| ConsoleError::NotFound(format!("attachment {id}")))?;
+            .ok_or_else(|| WebError::NotFound(format!("attachment {id}")))?;
         Ok(file_response(&file, data))
     })
     .await

@@ -24,11 +24,7 @@ pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> R
     .await
 }
 
-async fn render(
-    state: &AppState,
-    me: &Staff,
-    error: Option<String>,
-) -> Result<Response, ConsoleError> {
+async fn render(state: &AppState, me: &Staff, error: Option<String>) -> Result<Response, WebError> {
     let mut c = base(state, "Views", Some(me));
     c.insert("views".into(), json!(listed(state, &me.user).await?));
     c.insert("error".into(), json!(error));
@@ -45,7 +41,7 @@ async fn checked(
     state: &AppState,
     me: &Staff,
     form: &ViewForm,
-) -> Result<Result<(String, String, Option<i64>), Response>, ConsoleError> {
+) -> Result<Result<(String, String, Option<i64>), Response>, WebError> {
     let checked = async {
         let name = check_name(&form.name)?;
         let query = check_query(state, &me.user, &form.query).await?;
@@ -61,7 +57,7 @@ async fn checked(
             Ok(Ok((name, query, owner)))
         }
         Err(WebError::BadRequest(why)) => Ok(Err(render(state, me, Some(why)).await?)),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
@@ -91,15 +87,15 @@ async fn changeable(
     state: &AppState,
     me: &Staff,
     id: i64,
-) -> Result<crate::store::views::SavedView, ConsoleError> {
+) -> Result<crate::store::views::SavedView, WebError> {
     let v = state
         .store
         .view(id)
         .await?
         .filter(|v| may_see(v, &me.user))
-        .ok_or_else(|| ConsoleError::NotFound(format!("view {id}")))?;
+        .ok_or_else(|| WebError::NotFound(format!("view {id}")))?;
     if !may_change(&v, &me.user) {
-        return Err(ConsoleError::Forbidden(
+        return Err(WebError::Forbidden(
             "A shared view is changed by the agent who made it or an admin.".into(),
         ));
     }

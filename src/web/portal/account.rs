@@ -40,7 +40,7 @@ pub(super) async fn magic_link(
                 .store
                 .requester(grant.requester_id)
                 .await?
-                .ok_or(PortalError::NotFound)?;
+                .ok_or(WebError::NotFound("request".into()))?;
             let cookie =
                 auth::start_requester_session(&state.store, grant.requester_id, None, secure, now)
                     .await?;
@@ -57,13 +57,13 @@ pub(super) async fn magic_link(
             .store
             .ticket_by_ref(&r)
             .await?
-            .ok_or(PortalError::NotFound)?;
+            .ok_or(WebError::NotFound("request".into()))?;
         if !state
             .store
             .requester_on_ticket(grant.requester_id, ticket.id)
             .await?
         {
-            return Err(PortalError::NotFound);
+            return Err(WebError::NotFound("request".into()));
         }
         let cookie = auth::start_requester_session(
             &state.store,
@@ -81,7 +81,7 @@ pub(super) async fn magic_link(
         );
         Ok(response)
     };
-    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+    go.await.unwrap_or_else(|e: WebError| e.portal_page(&state))
 }
 
 /// The notices a requester can switch off, with how the profile names them.
@@ -134,10 +134,10 @@ pub(super) async fn profile(State(state): State<AppState>, headers: HeaderMap) -
             .store
             .requester_profile(me)
             .await?
-            .ok_or(PortalError::SignIn)?;
+            .ok_or(WebError::Unauthorized)?;
         Ok(profile_page(&state, &session, &p, false))
     };
-    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+    go.await.unwrap_or_else(|e: WebError| e.portal_page(&state))
 }
 
 pub(super) async fn save_profile(
@@ -153,7 +153,7 @@ pub(super) async fn save_profile(
             .store
             .requester_profile(me)
             .await?
-            .ok_or(PortalError::SignIn)?;
+            .ok_or(WebError::Unauthorized)?;
         let field = |name: &str, max: usize| -> String {
             form.get(name)
                 .map(|v| {
@@ -184,7 +184,7 @@ pub(super) async fn save_profile(
         state.store.save_requester_profile(me, &p).await?;
         Ok(profile_page(&state, &session, &p, true))
     };
-    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+    go.await.unwrap_or_else(|e: WebError| e.portal_page(&state))
 }
 
 pub(super) async fn logout(
@@ -215,7 +215,7 @@ pub(super) async fn logout(
         );
         Ok(r)
     };
-    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+    go.await.unwrap_or_else(|e: WebError| e.portal_page(&state))
 }
 
 #[derive(Debug, Deserialize)]

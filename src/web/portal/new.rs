@@ -73,9 +73,9 @@ pub(super) async fn new_form(State(state): State<AppState>, headers: HeaderMap) 
     match requester(&state, &headers).await {
         Ok((_, session)) => match address_wide(&session) {
             Ok(()) => new_page(&state, &session, &NewForm::default(), None),
-            Err(e) => e.page(&state),
+            Err(e) => e.portal_page(&state),
         },
-        Err(e) => e.page(&state),
+        Err(e) => e.portal_page(&state),
     }
 }
 
@@ -106,7 +106,7 @@ pub(super) async fn new_ticket(
             .store
             .requester(me)
             .await?
-            .ok_or(PortalError::SignIn)?;
+            .ok_or(WebError::Unauthorized)?;
         let priority = match form.priority.as_deref() {
             Some(p) => match p.parse::<Priority>() {
                 Ok(p) => Some(p),
@@ -151,7 +151,7 @@ pub(super) async fn new_ticket(
             Err(e) => Err(e.into()),
         }
     };
-    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+    go.await.unwrap_or_else(|e: WebError| e.portal_page(&state))
 }
 
 pub(super) async fn help(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -30,7 +30,7 @@ pub(super) async fn my_tickets(State(state): State<AppState>, headers: HeaderMap
             .pages
             .render(StatusCode::OK, "portal_tickets", &Value::Object(c)))
     };
-    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+    go.await.unwrap_or_else(|e: WebError| e.portal_page(&state))
 }
 
 /// The conversation of a ticket page for the viewer `my_email`: rendered
@@ -39,7 +39,7 @@ pub(super) fn conversation(
     state: &AppState,
     thread: &Thread,
     my_email: Option<String>,
-) -> Result<std::sync::Arc<str>, PortalError> {
+) -> Result<std::sync::Arc<str>, WebError> {
     if let Some(html) = thread.rendered.lock().expect("thread").get(&my_email) {
         return Ok(html.clone());
     }
@@ -96,7 +96,7 @@ pub(super) fn conversation(
         .fragment("portal_conversation", &json!({ "messages": messages }))
         .map_err(|e| {
             tracing::error!(error = %e, "the conversation did not render");
-            PortalError::Internal
+            WebError::Internal
         })?
         .into();
     let mut rendered = thread.rendered.lock().expect("thread");
@@ -129,7 +129,7 @@ pub(super) async fn ticket_page(
         }
         show_ticket(&state, me, &session, &t, None).await
     };
-    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+    go.await.unwrap_or_else(|e: WebError| e.portal_page(&state))
 }
 
 /// A reply the portal refused, shown again as typed with the reason.
@@ -146,7 +146,7 @@ pub(super) async fn show_ticket(
     session: &WebSession,
     t: &Ticket,
     refused: Option<Refusal<'_>>,
-) -> Result<Response, PortalError> {
+) -> Result<Response, WebError> {
     let my_email = state
         .store
         .requester(me)
@@ -257,7 +257,7 @@ pub(super) async fn reply(
         };
         Ok(Redirect::to(&format!("/portal/tickets/{to}")).into_response())
     };
-    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+    go.await.unwrap_or_else(|e: WebError| e.portal_page(&state))
 }
 
 #[derive(Debug, Deserialize)]
@@ -284,7 +284,7 @@ pub(super) async fn close(
         form_from_this_session(&session, &form.csrf)?;
         let t = my_ticket(&state, me, &session, &reference).await?;
         if form.confirm != "yes" {
-            return Err(PortalError::BadForm(
+            return Err(WebError::BadRequest(
                 "Tick the box to confirm that the request can be closed; nothing was changed."
                     .into(),
             ));
@@ -300,7 +300,7 @@ pub(super) async fn close(
             .await?;
         Ok(Redirect::to(&format!("/portal/tickets/{}", t.reference)).into_response())
     };
-    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+    go.await.unwrap_or_else(|e: WebError| e.portal_page(&state))
 }
 
 pub(super) async fn download(
@@ -314,7 +314,7 @@ pub(super) async fn download(
             .store
             .attachment_download(id)
             .await?
-            .ok_or(PortalError::NotFound)?;
+            .ok_or(WebError::NotFound("request".into()))?;
         let scoped = match session.ticket_id {
             None => true,
             Some(scope) => {
@@ -327,9 +327,9 @@ pub(super) async fn download(
             }
         };
         if !public || !scoped || !state.store.requester_on_ticket(me, ticket_id).await? {
-            return Err(PortalError::NotFound);
+            return Err(WebError::NotFound("request".into()));
         }
         Ok(files::file_response(&file, data))
     };
-    go.await.unwrap_or_else(|e: PortalError| e.page(&state))
+    go.await.unwrap_or_else(|e: WebError| e.portal_page(&state))
 }

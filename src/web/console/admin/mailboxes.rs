@@ -39,12 +39,12 @@ pub(super) struct MailboxForm {
     default_assignee: String,
 }
 
-fn tls_mode(s: &str) -> Result<TlsMode, ConsoleError> {
+fn tls_mode(s: &str) -> Result<TlsMode, WebError> {
     match s {
         "implicit" => Ok(TlsMode::Implicit),
         "starttls" => Ok(TlsMode::Starttls),
         "none" => Ok(TlsMode::None),
-        _ => Err(ConsoleError::BadForm(format!(
+        _ => Err(WebError::BadRequest(format!(
             "TLS `{s}` is not implicit, starttls or none"
         ))),
     }
@@ -58,10 +58,10 @@ fn tls_name(t: TlsMode) -> &'static str {
     }
 }
 
-fn port(s: &str, what: &str) -> Result<u16, ConsoleError> {
+fn port(s: &str, what: &str) -> Result<u16, WebError> {
     s.trim()
         .parse()
-        .map_err(|_| ConsoleError::BadForm(format!("{what} port `{s}` is not a port number")))
+        .map_err(|_| WebError::BadRequest(format!("{what} port `{s}` is not a port number")))
 }
 
 fn blank_to_none(s: &str) -> Option<&str> {
@@ -70,8 +70,8 @@ fn blank_to_none(s: &str) -> Option<&str> {
 
 impl MailboxForm {
     /// The settings this form describes; `old` supplies passwords left blank.
-    fn settings(&self, old: Option<&MailboxSettings>) -> Result<MailboxSettings, ConsoleError> {
-        let bad = |e: String| ConsoleError::BadForm(e);
+    fn settings(&self, old: Option<&MailboxSettings>) -> Result<MailboxSettings, WebError> {
+        let bad = |e: String| WebError::BadRequest(e);
         let secret = |new: &str, old: Option<&Account>| match blank_to_none(new) {
             Some(p) => Some(Secret::Inline(p.to_string())),
             None => old.and_then(|a| a.password.clone()),
@@ -184,7 +184,7 @@ async fn mailboxes_page(
     editing: Option<&MailboxSettings>,
     status: StatusCode,
     notice: Option<String>,
-) -> Result<Response, ConsoleError> {
+) -> Result<Response, WebError> {
     admin_only(me)?;
     let rows = state.store.mailboxes().await?;
     let list: Vec<Value> = rows
@@ -267,7 +267,7 @@ pub(super) async fn edit_mailbox(
             .store
             .mailbox_by_name(&name)
             .await?
-            .ok_or_else(|| ConsoleError::NotFound(format!("mailbox named {name}")))?;
+            .ok_or_else(|| WebError::NotFound(format!("mailbox named {name}")))?;
         mailboxes_page(&state, me, Some(&m.settings), StatusCode::OK, None).await
     })
     .await
@@ -287,18 +287,18 @@ pub(super) async fn save_mailbox(
                     .store
                     .mailbox_by_name(name)
                     .await?
-                    .ok_or_else(|| ConsoleError::NotFound(format!("mailbox named {name}")))?,
+                    .ok_or_else(|| WebError::NotFound(format!("mailbox named {name}")))?,
             ),
             None => None,
         };
         if old.as_ref().is_some_and(|o| o.from_config) {
-            return Err(ConsoleError::BadForm(
+            return Err(WebError::BadRequest(
                 "This mailbox is declared in the config file; change it there.".into(),
             ));
         }
         let m = form.settings(old.as_ref().map(|o| &o.settings))?;
         if old.is_none() && state.store.mailbox_by_name(&m.name).await?.is_some() {
-            return Err(ConsoleError::BadForm(format!(
+            return Err(WebError::BadRequest(format!(
                 "A mailbox is already named {}; edit that one instead.",
                 m.name
             )));
@@ -306,7 +306,7 @@ pub(super) async fn save_mailbox(
         if let Some(o) = &old
             && o.name != m.name
         {
-            return Err(ConsoleError::BadForm(
+            return Err(WebError::BadRequest(
                 "A mailbox keeps its name; add a new one to use another.".into(),
             ));
         }
@@ -339,7 +339,7 @@ pub(super) async fn mailbox_op(
     page(&state, &headers, async |me: &Staff| {
         admin_only(me)?;
         me.check(&form.csrf)?;
-        let missing = || ConsoleError::NotFound(format!("mailbox named {name}"));
+        let missing = || WebError::NotFound(format!("mailbox named {name}"));
         let notice = match op.as_str() {
             "pause" | "resume" => {
                 if !state.store.set_mailbox_paused(&name, op == "pause").await? {
@@ -349,7 +349,7 @@ pub(super) async fn mailbox_op(
             }
             "remove" => {
                 if form.confirm != "yes" {
-                    return Err(ConsoleError::BadForm(format!(
+                    return Err(WebError::BadRequest(format!(
                         "Tick the box to confirm removing mailbox {name}; it is still fetched."
                     )));
                 }
@@ -382,7 +382,7 @@ pub(super) async fn mailbox_op(
                     Err(e) => format!("Connection failed. {}", explain_mail_error(&e.to_string())),
                 }
             }
-            _ => return Err(ConsoleError::NotFound(format!("action {op}"))),
+            _ => return Err(WebError::NotFound(format!("action {op}"))),
         };
         mailboxes_page(&state, me, None, StatusCode::OK, Some(notice)).await
     })

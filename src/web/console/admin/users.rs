@@ -7,7 +7,7 @@ async fn users_page(
     state: &AppState,
     me: &Staff,
     notice: Option<String>,
-) -> Result<Response, ConsoleError> {
+) -> Result<Response, WebError> {
     admin_only(me)?;
     let users = state.store.users().await?;
     let roles = [("agent", "Agent"), ("admin", "Admin")];
@@ -46,11 +46,11 @@ pub(super) struct NewUserForm {
 }
 
 /// A fresh password and its argon2id hash (hashed off the async threads).
-async fn fresh_password() -> Result<(String, String), ConsoleError> {
+async fn fresh_password() -> Result<(String, String), WebError> {
     let password = secrets::new_password();
     let hash = secrets::hash_password_off_thread(password.clone())
         .await
-        .map_err(|_| ConsoleError::Internal)?;
+        .map_err(|_| WebError::Internal)?;
     Ok((password, hash))
 }
 
@@ -62,11 +62,11 @@ pub(super) async fn add_user(
     page(&state, &headers, async |me: &Staff| {
         admin_only(me)?;
         me.check(&form.csrf)?;
-        let bad = |e: crate::domain::ParseError| ConsoleError::BadForm(e.to_string());
+        let bad = |e: crate::domain::ParseError| WebError::BadRequest(e.to_string());
         let email: EmailAddress = form.email.parse().map_err(bad)?;
         let role: Role = form.role.parse().map_err(bad)?;
         if state.store.user_by_email(&email).await?.is_some() {
-            return Err(ConsoleError::BadForm(format!(
+            return Err(WebError::BadRequest(format!(
                 "{email} already has an account."
             )));
         }
@@ -118,10 +118,10 @@ pub(super) async fn update_user(
         let role: Role = form
             .role
             .parse()
-            .map_err(|e: crate::domain::ParseError| ConsoleError::BadForm(e.to_string()))?;
+            .map_err(|e: crate::domain::ParseError| WebError::BadRequest(e.to_string()))?;
         let active = form.active.is_some();
         if id == me.user.id && (!active || role != Role::Admin) {
-            return Err(ConsoleError::BadForm(
+            return Err(WebError::BadRequest(
                 "You cannot take away your own admin role or account; ask another admin.".into(),
             ));
         }
@@ -131,7 +131,7 @@ pub(super) async fn update_user(
             .update_user(id, &name, role, active, now_millis())
             .await?
         {
-            return Err(ConsoleError::NotFound(format!("user {id}")));
+            return Err(WebError::NotFound(format!("user {id}")));
         }
         Ok(Redirect::to("/console/admin/users").into_response())
     })
@@ -151,7 +151,7 @@ pub(super) async fn new_password(
         let user = users
             .iter()
             .find(|u| u.id == id)
-            .ok_or_else(|| ConsoleError::NotFound(format!("user {id}")))?;
+            .ok_or_else(|| WebError::NotFound(format!("user {id}")))?;
         let (password, hash) = fresh_password().await?;
         state
             .store

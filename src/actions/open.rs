@@ -148,6 +148,96 @@ impl Actions {
         };
         let settings = self.settings.get();
         let tickets = &settings.tickets;
+        let (category, assignee) = self.checked(tx, staff, &input).await?;
+        let requester = match input.requester_row.take() {
+            Some(row) if row.email == input.requester => row,
+            _ => {
+                tx.upsert_requester(
+                    &input.requester,
+                    input.requester_name.as_deref(),
+                    now,
+                    false,
+                )
+                .await?
+            }
+        };
+        let priority = input.priority.unwrap_or(tickets.default_priority);
+        let (sla_state, sla_due_at) = self.sla_at_creation(priority, now);
+        let new = NewTicket {
+            subject: clean_subject(&input.subject),
+            priority,
+            sla_state,
+            sla_due_at,
+            category,
+            channel: input.channel,
+            requester_id: requester.id,
+            assignee_id: assignee.as_ref().map(|u| u.id),
+            mailbox_id: input.mailbox_id,
+            related: input.related.clone(),
+            linked_ticket_id: input.linked_ticket_id,
+            content_key: input.content_key.clone(),
+            now,
+        };
+        let (ticket_id, number) = tx.insert_ticket(&new).await?;
+        for cc in input.cc.iter().filter(|cc| **cc != input.requester) {
+            let p = tx.upsert_requester(cc, None, now, false).await?;
+            tx.add_participant(ticket_id, p.id).await?;
+        }
+        // The first message is the requester's words, also when an agent
+        // enters them (a phone call, a chat): it says who entered it.
+        let entered_by = match staff {
+            Some((_, user_id)) => entered_by(tx, user_id, input.channel).await?,
+            None => None,
+        };
+        let (author_kind, author_user_id, author_requester_id) =
+            (AuthorKind::Requester, None, Some(requester.id));
+        let message_id = tx
+            .insert_message(NewMessage {
+                ticket_id,
+                kind: MessageKind::Reply,
+                author_kind,
+                author_user_id,
+                author_requester_id,
+                body_text: input.body_text,
+                full_text: input.full_text,
+                body_html: input.body_html,
+                mail_message_id: input.mail_message_id,
+                inbound_id: input.inbound_id,
+                verification: input.verification,
+                notice: input.notice.or(entered_by),
+                now,
+            })
+            .await?;
+        self.attach_in(tx, ticket_id, message_id, &input.files, now)
+            .await?;
+        let reference = TicketRef::new(&tickets.prefix, number);
+        let assigned = assignee.as_ref().map(|u| &u.email);
+        let follows = (input.linked_ticket_id, input.link_reason.as_deref());
+        opening_notes(tx, (ticket_id, &reference), follows, assigned, now).await?;
+        if !input.silent {
+            let first = (ticket_id, message_id);
+            self.notify_opened(tx, first, &requester, assignee.as_ref(), staff, now)
+                .await?;
+        }
+        Ok(Opened {
+            ticket_id,
+            reference,
+            requester_id: requester.id,
+            message_id,
+        })
+    }
+
+    /// The ticket's category and assignee as the request asks, checked
+    /// against the settings and the actor's rights, with the request's
+    /// related reference kind and channel.
+    async fn checked(
+        &self,
+        tx: &mut Tx,
+        staff: Option<(Actor, i64)>,
+        input: &OpenTicket,
+    ) -> Result<(String, Option<crate::store::users::User>)> {
+        let settings = self.settings.get();
+        let tickets = &settings.tickets;
         let category = match &input.category {
             Some(c) => tickets
                 .category(c)
@@ -199,144 +289,99 @@ impl Actions {
                 input.channel
             )));
         }
-        let requester = match input.requester_row.take() {
-            Some(row) if row.email == input.requester => row,
-            _ => {
-                tx.upsert_requester(
-                    &input.requester,
-                    input.requester_name.as_deref(),
-                    now,
-                    false,
-                )
-                .await?
-            }
-        };
-        let priority = input.priority.unwrap_or(tickets.default_priority);
-        let (sla_state, sla_due_at) = self.sla_at_creation(priority, now);
-        let new = NewTicket {
-            subject: clean_subject(&input.subject),
-            priority,
-            sla_state,
-            sla_due_at,
-            category,
-            channel: input.channel,
-            requester_id: requester.id,
-            assignee_id: assignee.as_ref().map(|u| u.id),
-            mailbox_id: input.mailbox_id,
-            related: input.related.clone(),
-            linked_ticket_id: input.linked_ticket_id,
-            content_key: input.content_key.clone(),
+        Ok((category, assignee))
+    }
+
+    /// Who hears of a new ticket: the requester (a receipt), the team's
+    /// address, and the assignee unless they assigned it themselves.
+    async fn notify_opened(
+        &self,
+        tx: &mut Tx,
+        (ticket_id, message_id): (i64, i64),
+        requester: &crate::store::Requester,
+        assignee: Option<&crate::store::users::User>,
+        staff: Option<(Actor, i64)>,
+        now: Millis,
+    ) -> Result<()> {
+        let settings = self.settings.get();
+        let tickets = &settings.tickets;
+        self.notify(
+            tx,
+            ticket_id,
+            Notice::Receipt,
+            requester.email.as_str(),
+            Some(message_id),
             now,
-        };
-        let (ticket_id, number) = tx.insert_ticket(&new).await?;
-        for cc in input.cc.iter().filter(|cc| **cc != input.requester) {
-            let p = tx.upsert_requester(cc, None, now, false).await?;
-            tx.add_participant(ticket_id, p.id).await?;
-        }
-        // The first message is the requester's words, also when an agent
-        // enters them (a phone call, a chat): it says who entered it.
-        let entered_by = match staff {
-            Some((_, user_id)) => tx.user(user_id).await?.map(|u| {
-                let who = if u.name.trim().is_empty() {
-                    u.email.to_string()
-                } else {
-                    u.name.clone()
-                };
-                format!("Entered by {who} ({})", input.channel)
-            }),
-            None => None,
-        };
-        let (author_kind, author_user_id, author_requester_id) =
-            (AuthorKind::Requester, None, Some(requester.id));
-        let message_id = tx
-            .insert_message(NewMessage {
-                ticket_id,
-                kind: MessageKind::Reply,
-                author_kind,
-                author_user_id,
-                author_requester_id,
-                body_text: input.body_text,
-                full_text: input.full_text,
-                body_html: input.body_html,
-                mail_message_id: input.mail_message_id,
-                inbound_id: input.inbound_id,
-                verification: input.verification,
-                notice: input.notice.or(entered_by),
-                now,
-            })
-            .await?;
-        self.attach_in(tx, ticket_id, message_id, &input.files, now)
-            .await?;
-        let reference = TicketRef::new(&tickets.prefix, number);
-        if let Some(linked) = input.linked_ticket_id
-            && let Some(old) = tx.ticket(linked).await?
-        {
-            let why = input
-                .link_reason
-                .as_deref()
-                .unwrap_or("a reply after that ticket was closed");
-            let text = format!("Opened as a follow-up of {} ({why})", old.reference);
-            tx.insert_message(NewMessage::system(ticket_id, text, now))
-                .await?;
-            let back = format!("A later reply opened the follow-up ticket {reference}");
-            tx.insert_message(NewMessage::system(linked, back, now))
-                .await?;
-        }
-        if assignee.is_some() {
-            let text = format!(
-                "Assigned to {}",
-                input
-                    .assignee
-                    .as_ref()
-                    .map(|e| e.as_str())
-                    .unwrap_or_default()
-            );
-            tx.insert_message(NewMessage::system(ticket_id, text, now))
-                .await?;
-        }
-        if !input.silent {
+        )
+        .await?;
+        if let Some(team) = &tickets.notification_address {
             self.notify(
                 tx,
                 ticket_id,
-                Notice::Receipt,
-                requester.email.as_str(),
+                Notice::TeamNewTicket,
+                team.as_str(),
                 Some(message_id),
                 now,
             )
             .await?;
-            if let Some(team) = &tickets.notification_address {
-                self.notify(
-                    tx,
-                    ticket_id,
-                    Notice::TeamNewTicket,
-                    team.as_str(),
-                    Some(message_id),
-                    now,
-                )
-                .await?;
-            }
-            // The assignee hears of it, unless they assigned it themselves.
-            if let Some(assignee) = &assignee
-                && staff.is_none_or(|(_, actor_id)| assignee.id != actor_id)
-            {
-                self.notify(
-                    tx,
-                    ticket_id,
-                    Notice::Assigned,
-                    assignee.email.as_str(),
-                    Some(message_id),
-                    now,
-                )
-                .await?;
-            }
         }
-        Ok(Opened {
-            ticket_id,
-            reference,
-            requester_id: requester.id,
-            message_id,
-        })
+        // The assignee hears of it, unless they assigned it themselves.
+        if let Some(assignee) = assignee
+            && staff.is_none_or(|(_, actor_id)| assignee.id != actor_id)
+        {
+            self.notify(
+                tx,
+                ticket_id,
+                Notice::Assigned,
+                assignee.email.as_str(),
+                Some(message_id),
+                now,
+            )
+            .await?;
+        }
+        Ok(())
     }
+}
+
+/// The system messages of a new ticket: a follow-up says what it follows
+/// (and the old ticket says where it went on); an assigned one says to whom.
+async fn opening_notes(
+    tx: &mut Tx,
+    (ticket_id, reference): (i64, &TicketRef),
+    (linked, link_reason): (Option<i64>, Option<&str>),
+    assigned: Option<&crate::domain::EmailAddress>,
+    now: Millis,
+) -> Result<()> {
+    if let Some(linked) = linked
+        && let Some(old) = tx.ticket(linked).await?
+    {
+        let why = link_reason.unwrap_or("a reply after that ticket was closed");
+        let text = format!("Opened as a follow-up of {} ({why})", old.reference);
+        tx.insert_message(NewMessage::system(ticket_id, text, now))
+            .await?;
+        let back = format!("A later reply opened the follow-up ticket {reference}");
+        tx.insert_message(NewMessage::system(linked, back, now))
+            .await?;
+    }
+    if let Some(email) = assigned {
+        let text = format!("Assigned to {email}");
+        tx.insert_message(NewMessage::system(ticket_id, text, now))
+            .await?;
+    }
+    Ok(())
+}
+
+/// "Entered by Alan Agent (phone)": the first message's note when an agent
+/// entered the requester's words.
+async fn entered_by(tx: &mut Tx, user_id: i64, channel: Channel) -> Result<Option<String>> {
+    Ok(tx.user(user_id).await?.map(|u| {
+        let who = if u.name.trim().is_empty() {
+            u.email.to_string()
+        } else {
+            u.name.clone()
+        };
+        format!("Entered by {who} ({channel})")
+    }))
 }
 
 #[cfg(test)]

@@ -120,43 +120,7 @@ impl Actions {
             now,
         )?;
         if transition == Transition::NewLinkedTicket {
-            let Actor::Requester { requester_id } = actor else {
-                return Err(ActionError::Invalid("the ticket is closed".into()));
-            };
-            let requester = tx.requester(requester_id).await?;
-            let mut open = OpenTicket::new(
-                requester.email,
-                &ticket.subject,
-                &input.body_text,
-                ticket.channel,
-            );
-            open.full_text = input.full_text;
-            open.body_html = input.body_html;
-            open.priority = Some(ticket.priority);
-            open.category = Some(ticket.category.clone());
-            open.mailbox_id = ticket.mailbox_id;
-            open.mail_message_id = input.mail_message_id;
-            open.inbound_id = input.inbound_id;
-            open.verification = input.verification;
-            open.notice = input.notice;
-            open.linked_ticket_id = Some(ticket.id);
-            open.silent = input.silent;
-            open.files = input.files;
-            open.assignee = None;
-            let opened = self.open_in(tx, None, open, now).await?;
-            if let Some(assignee) = &ticket.assignee {
-                let mut new = tx
-                    .ticket(opened.ticket_id)
-                    .await?
-                    .ok_or_else(|| ActionError::NotFound("ticket".into()))?;
-                let before = new.clone();
-                new.assignee = Some(assignee.clone());
-                self.save(tx, &before, &mut new, now).await?;
-            }
-            return Ok(ReplyOutcome::NewTicket {
-                ticket_id: opened.ticket_id,
-                reference: opened.reference,
-            });
+            return self.follow_up(tx, actor, &ticket, input, now).await;
         }
         let (author_kind, author_user_id, author_requester_id) = match actor {
             Actor::Staff { user_id, .. } => (AuthorKind::Agent, Some(user_id), None),
@@ -198,53 +162,117 @@ impl Actions {
             tx.add_participant(ticket_id, p.id).await?;
         }
         if !input.silent {
-            if actor.is_staff() {
-                self.notify(
-                    tx,
-                    ticket_id,
-                    Notice::AgentReply,
-                    ticket.requester.email.as_str(),
-                    Some(message_id),
-                    now,
-                )
+            self.notify_reply(tx, actor, (ticket_id, &ticket), message_id, now)
                 .await?;
-                for cc in tx.participants(ticket_id).await? {
-                    self.notify(
-                        tx,
-                        ticket_id,
-                        Notice::AgentReply,
-                        cc.email.as_str(),
-                        Some(message_id),
-                        now,
-                    )
-                    .await?;
-                }
-            } else {
-                let to = match (
-                    &ticket.assignee,
-                    &self.settings.get().tickets.notification_address,
-                ) {
-                    (Some(a), _) => Some(a.email.to_string()),
-                    (None, Some(team)) => Some(team.to_string()),
-                    (None, None) => None,
-                };
-                if let Some(to) = to {
-                    self.notify(
-                        tx,
-                        ticket_id,
-                        Notice::RequesterReply,
-                        &to,
-                        Some(message_id),
-                        now,
-                    )
-                    .await?;
-                }
-            }
         }
         Ok(ReplyOutcome::Added {
             message_id,
             status: ticket.status,
         })
+    }
+
+    /// A requester's reply to a ticket closed past the reopen window opens
+    /// a follow-up ticket, linked to it, with its assignee.
+    async fn follow_up(
+        &self,
+        tx: &mut Tx,
+        actor: Actor,
+        ticket: &crate::store::Ticket,
+        input: ReplyInput,
+        now: Millis,
+    ) -> Result<ReplyOutcome> {
+        let Actor::Requester { requester_id } = actor else {
+            return Err(ActionError::Invalid("the ticket is closed".into()));
+        };
+        let requester = tx.requester(requester_id).await?;
+        let mut open = OpenTicket::new(
+            requester.email,
+            &ticket.subject,
+            &input.body_text,
+            ticket.channel,
+        );
+        open.full_text = input.full_text;
+        open.body_html = input.body_html;
+        open.priority = Some(ticket.priority);
+        open.category = Some(ticket.category.clone());
+        open.mailbox_id = ticket.mailbox_id;
+        open.mail_message_id = input.mail_message_id;
+        open.inbound_id = input.inbound_id;
+        open.verification = input.verification;
+        open.notice = input.notice;
+        open.linked_ticket_id = Some(ticket.id);
+        open.silent = input.silent;
+        open.files = input.files;
+        open.assignee = None;
+        let opened = self.open_in(tx, None, open, now).await?;
+        if let Some(assignee) = &ticket.assignee {
+            let mut new = tx
+                .ticket(opened.ticket_id)
+                .await?
+                .ok_or_else(|| ActionError::NotFound("ticket".into()))?;
+            let before = new.clone();
+            new.assignee = Some(assignee.clone());
+            self.save(tx, &before, &mut new, now).await?;
+        }
+        Ok(ReplyOutcome::NewTicket {
+            ticket_id: opened.ticket_id,
+            reference: opened.reference,
+        })
+    }
+
+    /// Who hears of a reply: the requester and the CC participants of an
+    /// agent's; the assignee (else the team's address) of a requester's.
+    async fn notify_reply(
+        &self,
+        tx: &mut Tx,
+        actor: Actor,
+        (ticket_id, ticket): (i64, &crate::store::Ticket),
+        message_id: i64,
+        now: Millis,
+    ) -> Result<()> {
+        if actor.is_staff() {
+            self.notify(
+                tx,
+                ticket_id,
+                Notice::AgentReply,
+                ticket.requester.email.as_str(),
+                Some(message_id),
+                now,
+            )
+            .await?;
+            for cc in tx.participants(ticket_id).await? {
+                self.notify(
+                    tx,
+                    ticket_id,
+                    Notice::AgentReply,
+                    cc.email.as_str(),
+                    Some(message_id),
+                    now,
+                )
+                .await?;
+            }
+        } else {
+            let to = match (
+                &ticket.assignee,
+                &self.settings.get().tickets.notification_address,
+            ) {
+                (Some(a), _) => Some(a.email.to_string()),
+                (None, Some(team)) => Some(team.to_string()),
+                (None, None) => None,
+            };
+            if let Some(to) = to {
+                self.notify(
+                    tx,
+                    ticket_id,
+                    Notice::RequesterReply,
+                    &to,
+                    Some(message_id),
+                    now,
+                )
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Adds an internal note (staff only; never mailed or shown to requesters).

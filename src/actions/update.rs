@@ -115,28 +115,9 @@ impl Actions {
         by: &str,
         now: Millis,
     ) -> Result<Option<Option<String>>> {
-        let ticket_id = ticket.id;
         let message = match change {
             Change::Status(wanted) => {
-                let state = ticket.rule_state();
-                match apply(
-                    &state,
-                    Event::SetStatus(wanted),
-                    actor.kind(),
-                    &self.settings.get().rules(),
-                    now,
-                )? {
-                    Transition::To { status, reason } => {
-                        change_status(tx, ticket, status, reason, by, now).await?;
-                        if actor.is_staff() && matches!(status, Status::Resolved | Status::Closed) {
-                            let to = ticket.requester.email.to_string();
-                            self.notify(tx, ticket_id, Notice::StatusChanged, &to, None, now)
-                                .await?;
-                        }
-                        None
-                    }
-                    _ => return Ok(None),
-                }
+                return self.set_status(tx, actor, ticket, wanted, by, now).await;
             }
             Change::Priority(p) if p == ticket.priority => return Ok(None),
             Change::Priority(p) => {
@@ -161,49 +142,9 @@ impl Actions {
                 Some(text)
             }
             Change::Assignee(email) => {
-                let user = match &email {
-                    Some(e) => Some(tx.user_by_email(e).await?.filter(|u| u.active).ok_or_else(
-                        || ActionError::Invalid(format!("no active agent has the address {e}")),
-                    )?),
-                    None => None,
-                };
-                if user.as_ref().map(|u| u.id) == ticket.assignee.as_ref().map(|u| u.id) {
-                    return Ok(None);
-                }
-                let text = match &user {
-                    Some(u) => format!("Assigned to {} by {by}", u.email),
-                    None => format!("Unassigned by {by}"),
-                };
-                if let Some(u) = &user
-                    && !matches!(actor, Actor::Staff { user_id, .. } if user_id == u.id)
-                {
-                    self.notify(tx, ticket_id, Notice::Assigned, u.email.as_str(), None, now)
-                        .await?;
-                }
-                ticket.assignee = user;
-                Some(text)
+                return self.reassign(tx, actor, ticket, email, by, now).await;
             }
-            Change::Tags(raw) => {
-                let mut tags: Vec<String> = raw.iter().filter_map(|t| normalise_tag(t)).collect();
-                tags.sort();
-                tags.dedup();
-                if tags.len() > 50 {
-                    return Err(ActionError::Invalid(
-                        "a ticket carries at most 50 tags".into(),
-                    ));
-                }
-                if tags == ticket.tags {
-                    return Ok(None);
-                }
-                tx.set_tags(ticket_id, &tags).await?;
-                let shown = if tags.is_empty() {
-                    "none".to_string()
-                } else {
-                    tags.join(", ")
-                };
-                ticket.tags = tags;
-                Some(format!("Tags set to {shown} by {by}"))
-            }
+            Change::Tags(raw) => return retag(tx, ticket, &raw, by).await,
             Change::DueDate(due) if due == ticket.due_at => return Ok(None),
             Change::DueDate(due) => {
                 ticket.due_at = due;
@@ -244,6 +185,104 @@ impl Actions {
         };
         Ok(Some(message))
     }
+
+    /// A status chosen by hand, as the rules allow (SPEC §3); the requester
+    /// hears when staff resolve or close.
+    async fn set_status(
+        &self,
+        tx: &mut crate::store::Tx,
+        actor: Actor,
+        ticket: &mut crate::store::Ticket,
+        wanted: Status,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<Option<String>>> {
+        let ticket_id = ticket.id;
+        let state = ticket.rule_state();
+        match apply(
+            &state,
+            Event::SetStatus(wanted),
+            actor.kind(),
+            &self.settings.get().rules(),
+            now,
+        )? {
+            Transition::To { status, reason } => {
+                change_status(tx, ticket, status, reason, by, now).await?;
+                if actor.is_staff() && matches!(status, Status::Resolved | Status::Closed) {
+                    let to = ticket.requester.email.to_string();
+                    self.notify(tx, ticket_id, Notice::StatusChanged, &to, None, now)
+                        .await?;
+                }
+                Ok(Some(None))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A new assignee (an active agent) or none; the assignee hears of it
+    /// unless they took it themselves.
+    async fn reassign(
+        &self,
+        tx: &mut crate::store::Tx,
+        actor: Actor,
+        ticket: &mut crate::store::Ticket,
+        email: Option<EmailAddress>,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<Option<String>>> {
+        let ticket_id = ticket.id;
+        let user =
+            match &email {
+                Some(e) => Some(tx.user_by_email(e).await?.filter(|u| u.active).ok_or_else(
+                    || ActionError::Invalid(format!("no active agent has the address {e}")),
+                )?),
+                None => None,
+            };
+        if user.as_ref().map(|u| u.id) == ticket.assignee.as_ref().map(|u| u.id) {
+            return Ok(None);
+        }
+        let text = match &user {
+            Some(u) => format!("Assigned to {} by {by}", u.email),
+            None => format!("Unassigned by {by}"),
+        };
+        if let Some(u) = &user
+            && !matches!(actor, Actor::Staff { user_id, .. } if user_id == u.id)
+        {
+            self.notify(tx, ticket_id, Notice::Assigned, u.email.as_str(), None, now)
+                .await?;
+        }
+        ticket.assignee = user;
+        Ok(Some(Some(text)))
+    }
+}
+
+/// The ticket's tags set to these, normalised (at most 50).
+async fn retag(
+    tx: &mut crate::store::Tx,
+    ticket: &mut crate::store::Ticket,
+    raw: &[String],
+    by: &str,
+) -> Result<Option<Option<String>>> {
+    let ticket_id = ticket.id;
+    let mut tags: Vec<String> = raw.iter().filter_map(|t| normalise_tag(t)).collect();
+    tags.sort();
+    tags.dedup();
+    if tags.len() > 50 {
+        return Err(ActionError::Invalid(
+            "a ticket carries at most 50 tags".into(),
+        ));
+    }
+    if tags == ticket.tags {
+        return Ok(None);
+    }
+    tx.set_tags(ticket_id, &tags).await?;
+    let shown = if tags.is_empty() {
+        "none".to_string()
+    } else {
+        tags.join(", ")
+    };
+    ticket.tags = tags;
+    Ok(Some(Some(format!("Tags set to {shown} by {by}"))))
 }
 
 /// What a change needs and how a refusal names it.

@@ -3,6 +3,7 @@
 //! processed is quarantined with its reason and the processor moves on; a
 //! transient fault leaves the row claimed, to be retried when the claim ends.
 
+mod act;
 mod apply;
 mod automated;
 mod batch;

@@ -10,7 +10,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+mod bulk;
 mod canned;
+mod json;
 mod manage;
 mod me;
 mod reports;
@@ -24,6 +26,8 @@ use crate::actions::{Change, OpenTicket, ReplyInput, ReplyOutcome};
 use crate::domain::{Actor, Channel, EmailAddress, Priority, Status, parse_time, rfc3339};
 use crate::secrets::token_digest;
 use crate::store::{StoredMessage, Ticket, TicketSummary, User, now_millis};
+use bulk::bulk;
+use json::{summary_json, ticket_json};
 
 /// The API routes.
 pub fn router() -> Router<AppState> {
@@ -123,89 +127,6 @@ fn bad(e: impl std::fmt::Display) -> WebError {
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, WebError> {
     body.map(|Json(b)| b).map_err(|e| bad(e.body_text()))
-}
-
-fn summary_json(t: &TicketSummary) -> Value {
-    json!({
-        "reference": t.reference.to_string(),
-        "subject": t.subject,
-        "status": t.status,
-        "priority": t.priority,
-        "category": t.category,
-        "channel": t.channel,
-        "requester": { "email": t.requester_email, "name": t.requester_name },
-        "assignee": t.assignee_email,
-        "message_count": t.message_count,
-        "created_at": rfc3339(t.created_at),
-        "updated_at": rfc3339(t.updated_at),
-        "sla": t.sla_state,
-    })
-}
-
-fn message_json(m: &StoredMessage, files: &[crate::store::sessions::AttachmentInfo]) -> Value {
-    let role = match (m.author_role, m.author_kind) {
-        (Some(r), _) => r.as_str(),
-        (None, crate::domain::AuthorKind::Requester) => "requester",
-        _ => "system",
-    };
-    json!({
-        "id": m.id,
-        "kind": m.kind,
-        "author": { "email": m.author_email, "name": m.author_name, "role": role },
-        "message_id": m.mail_message_id,
-        "body_text": m.body_text,
-        "verification": m.verification_json(),
-        "notice": m.notice,
-        "created_at": rfc3339(m.created_at),
-        "attachments": files.iter().map(|f| json!({
-            "id": f.id,
-            "filename": f.filename,
-            "content_type": f.content_type,
-            "size": f.size,
-            "url": format!("/api/v1/attachments/{}", f.id),
-        })).collect::<Vec<_>>(),
-    })
-}
-
-/// A rating as the API shows it.
-fn rating_json(r: &crate::store::ratings::Rating) -> Value {
-    json!({
-        "rating": if r.good { "good" } else { "bad" },
-        "comment": r.comment,
-        "created_at": rfc3339(r.created_at),
-    })
-}
-
-fn ticket_json(
-    t: &Ticket,
-    messages: &[StoredMessage],
-    files: &std::collections::HashMap<i64, Vec<crate::store::sessions::AttachmentInfo>>,
-    ratings: &[crate::store::ratings::Rating],
-) -> Value {
-    json!({
-        "satisfaction": ratings.first().map(rating_json),
-        "ratings": ratings.iter().map(rating_json).collect::<Vec<_>>(),
-        "reference": t.reference.to_string(),
-        "subject": t.subject,
-        "status": t.status,
-        "priority": t.priority,
-        "category": t.category,
-        "channel": t.channel,
-        "requester": { "email": t.requester.email, "name": t.requester.display_name() },
-        "assignee": t.assignee.as_ref().map(|u| u.email.to_string()),
-        "tags": t.tags,
-        "due_at": t.due_at.map(rfc3339),
-        "related": t.related.as_ref().map(|(kind, id)| json!({ "kind": kind, "id": id })),
-        "message_count": t.message_count,
-        "created_at": rfc3339(t.created_at),
-        "updated_at": rfc3339(t.updated_at),
-        "sla": t.sla_state,
-        "last_message_id": messages.last().map(|m| m.id),
-        "messages": messages
-            .iter()
-            .map(|m| message_json(m, files.get(&m.id).map_or(&[], Vec::as_slice)))
-            .collect::<Vec<_>>(),
-    })
 }
 
 async fn list(
@@ -533,91 +454,6 @@ async fn merge(
         .merge(me.actor(), from.id, into.id, now_millis())
         .await?;
     ticket_response(&state, into.id).await
-}
-
-/// The most tickets one bulk request changes.
-const BULK_LIMIT: usize = 10_000;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BulkBody {
-    /// The tickets to change; or `filter`, the list's query parameters.
-    #[serde(default)]
-    references: Vec<String>,
-    filter: Option<QueueParams>,
-    #[serde(default)]
-    changes: Option<UpdateBody>,
-    #[serde(default)]
-    delete: bool,
-}
-
-/// `POST /tickets/bulk`: each ticket changed through the same actions as
-/// one by one (system messages, notifications); answers what happened to each.
-async fn bulk(
-    State(state): State<AppState>,
-    me: ApiUser,
-    body: Result<Json<BulkBody>, JsonRejection>,
-) -> Result<Json<Value>, WebError> {
-    let b = json_body(body)?;
-    let ids: Vec<(String, i64)> = match (&b.filter, b.references.is_empty()) {
-        (Some(p), true) => {
-            let filter = p.filter(&state, &me.0).await?;
-            let ids = state
-                .store
-                .ticket_ids_matching(&filter, BULK_LIMIT as i64)
-                .await?;
-            let mut out = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Some(t) = state.store.ticket(id).await? {
-                    out.push((t.reference.to_string(), id));
-                }
-            }
-            out
-        }
-        (None, false) => {
-            let mut out = Vec::new();
-            for r in b.references.iter().take(BULK_LIMIT) {
-                out.push((r.clone(), find(&state, r).await?.id));
-            }
-            out
-        }
-        _ => {
-            return Err(bad(
-                "send either `references` (a list) or `filter` (the list's query parameters)",
-            ));
-        }
-    };
-    if b.delete {
-        me.admin()?;
-    }
-    let changes = match (&b.changes, b.delete) {
-        (Some(c), false) => changes_of(c)?,
-        (None, true) => Vec::new(),
-        _ => return Err(bad("send either `changes` or `\"delete\": true`")),
-    };
-    if !b.delete && changes.is_empty() {
-        return Err(bad("`changes` changes nothing"));
-    }
-    let now = now_millis();
-    let mut results = Vec::with_capacity(ids.len());
-    for (reference, id) in ids {
-        let outcome = if b.delete {
-            state.actions.delete(me.actor(), id).await.map(|()| true)
-        } else {
-            // One transaction per ticket: all its changes or none.
-            state
-                .actions
-                .change_all(me.actor(), id, changes.clone(), now)
-                .await
-                .map(|n| n > 0)
-        };
-        results.push(match outcome {
-            Ok(changed) => json!({ "reference": reference, "ok": true, "changed": changed }),
-            Err(crate::actions::ActionError::Forbidden(m)) => return Err(WebError::Forbidden(m)),
-            Err(e) => json!({ "reference": reference, "ok": false, "error": e.to_string() }),
-        });
-    }
-    Ok(Json(json!({ "count": results.len(), "results": results })))
 }
 
 async fn attachment(

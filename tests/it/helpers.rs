@@ -178,6 +178,19 @@ impl TestApp {
             h.await.expect("app task");
         }
     }
+
+    /// Stops the daemon, waits until the work it spawned is done, and
+    /// hands back its database with a fresh store on it: what the store
+    /// holds then is final (nothing in flight can add to it).
+    pub async fn drained(mut self) -> (TestDb, Store) {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            h.await.expect("app task");
+        }
+        let TestApp { _db: db, .. } = self;
+        let store = Store::connect(&db.url, 2, "TKT").await.unwrap();
+        (db, store)
+    }
 }
 
 /// Starts the daemon on `db` with an agent account and an API token.

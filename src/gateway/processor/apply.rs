@@ -32,17 +32,84 @@ impl From<ActionError> for Refused {
     }
 }
 
-/// How many of a ticket's latest replies a reply is compared with.
-const KNOWN_REPLIES: i64 = 6;
+/// The Message-IDs a mail names, nearest first: In-Reply-To, then
+/// References from the newest.
+fn wanted_ids(mail: &ParsedMail) -> Vec<&str> {
+    mail.in_reply_to
+        .iter()
+        .chain(mail.references.iter().rev())
+        .map(String::as_str)
+        .collect()
+}
 
-/// Whether a reply's text, as the rules cut it, is long enough to hold a
-/// quoted copy of an earlier message (the thread-aware check costs a
-/// query, so short replies skip it).
-fn suspect_quote(text: &str) -> bool {
-    text.split_whitespace().nth(24).is_some()
+/// What the mail's own Message-ID says before anything else is read.
+enum Seen {
+    /// Nothing to do: postdesk's own mail, or a copy already processed.
+    Done(Disposition),
+    /// A new mail. `outran_by`: a ticket a reply to it opened (the reply
+    /// arrived first). `known`: the ids it names that a ticket holds, with
+    /// the ticket and whether postdesk sent them.
+    Fresh {
+        outran_by: Option<i64>,
+        known: Vec<(String, i64, bool)>,
+    },
+}
+
+/// Who wrote a human mail, as far as the desk can tell.
+pub(super) struct Writer {
+    pub(super) from: crate::mail::Mailbox,
+    pub(super) verification: crate::mail::auth::Verification,
+    /// The agent whose address it is, if an active one.
+    pub(super) staff: Option<crate::store::users::User>,
+    pub(super) requester: crate::store::Requester,
+    /// Whether the requester takes part in the first matched ticket.
+    pub(super) is_participant: bool,
+}
+
+impl Writer {
+    pub(super) fn verified(&self) -> bool {
+        self.verification.is_verified()
+    }
+}
+
+/// How a mail joins a conversation a race split (see [`Processor::decide_for`]).
+#[derive(Default)]
+pub(super) struct Race {
+    /// The mail's reply opened the ticket first: the mail joins it.
+    pub(super) joined_late: bool,
+    /// A reply to the mail opened this ticket, and the mail goes to the
+    /// conversation's older one: the two are joined.
+    pub(super) split: Option<i64>,
+}
+
+/// The people a verified mail also went to, who become participants: all
+/// addressed but the support addresses (and their plus forms) and the
+/// sender, at most 50 (SPEC §5.11). An unverified mail adds no one.
+fn cc_of(
+    recipients: &[&EmailAddress],
+    writer: &Writer,
+    ours: &[&EmailAddress],
+) -> Vec<EmailAddress> {
+    if !writer.verified() {
+        return Vec::new();
+    }
+    let is_ours = |e: &EmailAddress| {
+        ours.iter().any(|m| {
+            let (local, domain) = m.as_str().split_once('@').unwrap_or_default();
+            e.domain() == domain && (e == *m || e.as_str().starts_with(&format!("{local}+")))
+        })
+    };
+    recipients
+        .iter()
+        .filter(|e| !is_ours(e) && **e != &writer.from.email)
+        .map(|e| (*e).clone())
+        .take(50)
+        .collect()
 }
 
 impl Processor {
+    /// Applies one prepared mail inside the batch's transaction: what its
+    /// ids say, which tickets it names, who wrote it, then one action.
     pub(super) async fn apply(
         &self,
         tx: &mut Tx,
@@ -53,24 +120,171 @@ impl Processor {
         now: Millis,
     ) -> Result<Disposition, Refused> {
         let mail = &prepared.mail;
-        let settings = self.actions.settings();
-        let prefix = &settings.tickets.prefix;
-        // In-Reply-To first, then References from the newest; one lookup for
-        // them and the mail's own Message-ID.
-        let wanted: Vec<&str> = mail
-            .in_reply_to
+        let wanted = wanted_ids(mail);
+        let (outran_by, known) = match self.already_seen(tx, raw, mail, &wanted, batch).await? {
+            Seen::Done(d) => return Ok(d),
+            Seen::Fresh { outran_by, known } => (outran_by, known),
+        };
+        let support: Option<EmailAddress> = mailbox.map(|m| m.settings.address.clone());
+        let recipients: Vec<&EmailAddress> =
+            mail.to.iter().chain(&mail.cc).map(|m| &m.email).collect();
+        let (mut found, tokens) = self
+            .find_tickets(tx, mail, support.as_ref(), &recipients)
+            .await?;
+        let matched_id = wanted
             .iter()
-            .chain(mail.references.iter().rev())
-            .map(String::as_str)
+            .find_map(|id| known.iter().find(|(k, ..)| k == id));
+        found.message_id = matched_id.map(|(_, t, _)| *t);
+        if prepared.class != Classification::Human {
+            let (class, bounce) = (prepared.class.clone(), prepared.bounce.clone());
+            return self
+                .record_automated(tx, raw, mail, class, bounce, found, &tokens, batch, now)
+                .await;
+        }
+        let Some(from) = mail.from.clone() else {
+            return Err(Refused::Quarantine(
+                "the mail has no usable From address".into(),
+            ));
+        };
+        let writer = self.writer(tx, prepared, mailbox, from, batch, now).await?;
+        found.message_id_secret = self.message_id_secret(tx, matched_id, &writer).await?;
+        let is_participant = match found.first() {
+            Some((t, _)) => tx.is_participant(t, writer.requester.id).await?,
+            None => false,
+        };
+        let writer = Writer {
+            is_participant,
+            ..writer
+        };
+        let (decision, race) = self.decide_for(tx, &found, &writer, outran_by, now).await?;
+        let settings = self.actions.settings();
+        let ours: Vec<&EmailAddress> = settings
+            .mailboxes
+            .iter()
+            .map(|m| &m.address)
+            .chain(support.as_ref())
             .collect();
-        let own = mail.message_id.as_deref();
+        let cc = cc_of(&recipients, &writer, &ours);
+        let (ticket_id, message_id, disposition) = match decision {
+            Decision::UnverifiedAgent(t) => {
+                let note = UnverifiedAgentMail {
+                    claimed_from: writer.from.email.to_string(),
+                    body_text: prepared.body_text.clone(),
+                    full_text: prepared.full_text.clone(),
+                    mail_message_id: mail.message_id.clone(),
+                    inbound_id: Some(raw.id),
+                    verification: Some(writer.verification.stored()),
+                };
+                let id = self
+                    .actions
+                    .unverified_agent_mail_in(tx, t, note, now)
+                    .await?;
+                (t, id, Disposition::Noted { ticket_id: t })
+            }
+            Decision::AgentReply(t) | Decision::RequesterReply(t) => {
+                let as_agent = matches!(decision, Decision::AgentReply(_));
+                self.reply_from_mail(tx, raw, prepared, &writer, as_agent, t, race, cc, now)
+                    .await?
+            }
+            Decision::New | Decision::NewLinked(..) => {
+                self.open_from_mail(tx, raw, prepared, mailbox, &writer, decision, cc, now)
+                    .await?
+            }
+        };
+        self.finish_mail(
+            tx, raw, mail, &wanted, &known, ticket_id, message_id, batch, now,
+        )
+        .await?;
+        Ok(disposition)
+    }
+
+    /// Whether the Message-ID the mail was matched by is the sender's
+    /// secret: postdesk sent it to that very address, or it was received
+    /// on the ticket (a participant replying to the thread holds it;
+    /// non-participants never join by it). Only an unverified sender needs
+    /// it: the lookup is spared otherwise.
+    async fn message_id_secret(
+        &self,
+        tx: &mut Tx,
+        matched_id: Option<&(String, i64, bool)>,
+        writer: &Writer,
+    ) -> Result<bool, Refused> {
+        Ok(match matched_id {
+            _ if writer.verified() => false,
+            Some((id, _, true)) => match self.key.outbox_id_of(id) {
+                Some(outbox) => tx
+                    .outbox_recipient(outbox)
+                    .await?
+                    .is_some_and(|(_, to)| to.eq_ignore_ascii_case(writer.from.email.as_str())),
+                None => false,
+            },
+            Some((_, _, false)) => true,
+            None => false,
+        })
+    }
+
+    /// What every mail that reached a ticket leaves besides its message:
+    /// the ancestors it names recorded on the ticket, its files, and its
+    /// raw row marked done.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_mail(
+        &self,
+        tx: &mut Tx,
+        raw: &RawMail,
+        mail: &ParsedMail,
+        wanted: &[&str],
+        known: &[(String, i64, bool)],
+        ticket_id: i64,
+        message_id: i64,
+        batch: &mut Batch,
+        now: Millis,
+    ) -> Result<(), Refused> {
+        // Ancestors named in In-Reply-To/References join this conversation.
+        let mut referenced: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|id| !known.iter().any(|(k, ..)| k == id))
+            .collect();
+        referenced.sort_unstable();
+        referenced.dedup();
+        tx.record_referenced_ids(&referenced, ticket_id, now)
+            .await?;
+        // As the database did: the mail's own id (by trigger), then the first
+        // 50 ancestors.
+        batch.recorded(
+            mail.message_id
+                .as_deref()
+                .into_iter()
+                .chain(referenced.iter().copied().take(50)),
+            ticket_id,
+        );
+        self.actions
+            .attach_in(tx, ticket_id, message_id, &mail.attachments, now)
+            .await?;
+        batch.done.push(Finished {
+            id: raw.id,
+            ticket_id: Some(ticket_id),
+            note: None,
+        });
+        Ok(())
+    }
+
+    /// Reads what the mail's own Message-ID and those it names are known
+    /// as: postdesk's own mail coming back, or a copy already processed,
+    /// is done with; a mail whose reply outran it (its Message-ID named by
+    /// a ticket's mail, not yet a message of its own) is noted.
+    async fn already_seen(
+        &self,
+        tx: &mut Tx,
+        raw: &RawMail,
+        mail: &ParsedMail,
+        wanted: &[&str],
+        batch: &mut Batch,
+    ) -> Result<Seen, Refused> {
         let asked: Vec<&str> = asked_ids(mail).collect();
         let seen = batch.mail_ids_known(tx, &asked).await?;
-        // Postdesk's own mail coming back, or a copy already processed; or
-        // a mail whose reply outran it (its Message-ID named by a ticket's
-        // mail, not yet a message of its own).
         let mut outran_by = None;
-        if let Some(id) = own {
+        if let Some(id) = mail.message_id.as_deref() {
             match seen.iter().find(|(k, ..)| k == id) {
                 Some((_, _, true)) => {
                     batch.done.push(Finished {
@@ -78,7 +292,7 @@ impl Processor {
                         ticket_id: None,
                         note: Some("postdesk's own mail".into()),
                     });
-                    return Ok(Disposition::Duplicate);
+                    return Ok(Seen::Done(Disposition::Duplicate));
                 }
                 Some((_, ticket, false)) => {
                     if tx.mail_id_has_message(id).await? {
@@ -87,21 +301,31 @@ impl Processor {
                             ticket_id: Some(*ticket),
                             note: Some("duplicate".into()),
                         });
-                        return Ok(Disposition::Duplicate);
+                        return Ok(Seen::Done(Disposition::Duplicate));
                     }
                     outran_by = Some(*ticket);
                 }
                 None => {}
             }
         }
-        let known: Vec<(String, i64, bool)> = seen
+        let known = seen
             .into_iter()
             .filter(|(k, ..)| wanted.contains(&k.as_str()))
             .collect();
-        let support: Option<EmailAddress> = mailbox.map(|m| m.settings.address.clone());
-        let mut found = Found::default();
-        let recipients: Vec<&EmailAddress> =
-            mail.to.iter().chain(&mail.cc).map(|m| &m.email).collect();
+        Ok(Seen::Fresh { outran_by, known })
+    }
+
+    /// The tickets the mail names by signed token, marker or subject tag
+    /// (its Message-IDs are matched by the caller), and the plus-address
+    /// tokens it was sent to.
+    async fn find_tickets(
+        &self,
+        tx: &mut Tx,
+        mail: &ParsedMail,
+        support: Option<&EmailAddress>,
+        recipients: &[&EmailAddress],
+    ) -> Result<(Found, Vec<String>), Refused> {
+        let prefix = &self.actions.settings().tickets.prefix;
         // Plus-address tokens, from the addressed recipients and from what
         // the receiving servers recorded (a Bcc, a bounce's envelope).
         let delivered: Vec<EmailAddress> = mail
@@ -109,10 +333,11 @@ impl Processor {
             .iter()
             .filter_map(|d| d.parse().ok())
             .collect();
-        let tokens = match &support {
+        let tokens = match support {
             Some(support) => plus_tokens(recipients.iter().copied().chain(&delivered), support),
             None => Vec::new(),
         };
+        let mut found = Found::default();
         for token in &tokens {
             if found.reply_token.is_none()
                 && let Some(n) = self.key.verify_reply_token(token)
@@ -126,54 +351,35 @@ impl Processor {
                 found.agent_token = Some((t, user));
             }
         }
-        let matched_id = wanted
-            .iter()
-            .find_map(|id| known.iter().find(|(k, ..)| k == id));
-        found.message_id = matched_id.map(|(_, t, _)| *t);
         if let Some(n) = self.key.find_marker(&mail.text, prefix) {
             found.marker = tx.ticket_id_by_number(n).await?;
         }
         if let Some(tag) = ticket_tag(&mail.subject, prefix) {
             found.subject_tag = tx.ticket_id_by_number(tag.number()).await?;
         }
-        if prepared.class != Classification::Human {
-            let (class, bounce) = (prepared.class.clone(), prepared.bounce.clone());
-            return self
-                .record_automated(tx, raw, mail, class, bounce, found, &tokens, batch, now)
-                .await;
-        }
-        let Some(from) = mail.from.clone() else {
-            return Err(Refused::Quarantine(
-                "the mail has no usable From address".into(),
-            ));
-        };
-        // A From address is a claim (SPEC §5.11): what a trusted server says of it.
+        Ok((found, tokens))
+    }
+
+    /// Who wrote the mail: what a trusted server says of its From address
+    /// (a claim, SPEC §5.11), the agent with that address, and the
+    /// requester (made or named now). `is_participant` is filled in later.
+    async fn writer(
+        &self,
+        tx: &mut Tx,
+        prepared: &Prepared,
+        mailbox: Option<&MailboxRow>,
+        from: crate::mail::Mailbox,
+        batch: &mut Batch,
+        now: Millis,
+    ) -> Result<Writer, Refused> {
         let verification = verify_with(
-            &mail.auth_results,
+            &prepared.mail.auth_results,
             from.email.domain(),
             &mailbox
                 .map(|m| m.settings.sender_trust())
                 .unwrap_or_default(),
             prepared.local_auth.as_ref(),
         );
-        let verified = verification.is_verified();
-        // A Message-ID is the sender's secret when postdesk sent it to that
-        // very address, or when it was received on the ticket (a
-        // participant replying to the thread holds it; non-participants
-        // never join by it).
-        // Only an unverified sender needs it: spare the lookup otherwise.
-        found.message_id_secret = match matched_id {
-            _ if verified => false,
-            Some((id, _, true)) => match self.key.outbox_id_of(id) {
-                Some(outbox) => tx
-                    .outbox_recipient(outbox)
-                    .await?
-                    .is_some_and(|(_, to)| to.eq_ignore_ascii_case(from.email.as_str())),
-                None => false,
-            },
-            Some((_, _, false)) => true,
-            None => false,
-        };
         let staff = match batch.staff.get(&from.email) {
             Some(known) => known.clone(),
             None => {
@@ -202,244 +408,66 @@ impl Processor {
                 row
             }
         };
-        let is_participant = match found.first() {
-            Some((t, _)) => tx.is_participant(t, requester.id).await?,
-            None => false,
-        };
+        Ok(Writer {
+            from,
+            verification,
+            staff,
+            requester,
+            is_participant: false,
+        })
+    }
+
+    /// The matching decision (SPEC §5.4), and how a race that split the
+    /// conversation is mended.
+    async fn decide_for(
+        &self,
+        tx: &mut Tx,
+        found: &Found,
+        writer: &Writer,
+        outran_by: Option<i64>,
+        now: Millis,
+    ) -> Result<(Decision, Race), Refused> {
         let mut decision = decide(
-            &found,
+            found,
             Sender {
-                agent: staff.as_ref().map(|u| u.id),
-                is_participant,
-                verified,
+                agent: writer.staff.as_ref().map(|u| u.id),
+                is_participant: writer.is_participant,
+                verified: writer.verified(),
             },
         );
+        let mut race = Race::default();
+        let Some(n) = outran_by else {
+            return Ok((decision, race));
+        };
+        if writer.staff.is_some() {
+            return Ok((decision, race));
+        }
         // A reply that arrived first (reordered in transit, or committed by
         // another daemon first) opened a ticket naming this mail: this mail
         // joins that conversation instead of opening a second one, with no
         // notification of its own.
-        let mut joined_late = false;
-        if let Some(n) = outran_by
-            && staff.is_none()
-            && matches!(decision, Decision::New | Decision::NewLinked(..))
+        if matches!(decision, Decision::New | Decision::NewLinked(..))
             && let Some(t) = tx.ticket(n).await?
             && now - t.created_at <= LATE_PARENT_MS
         {
             decision = Decision::RequesterReply(n);
-            joined_late = true;
+            race.joined_late = true;
+            return Ok((decision, race));
         }
         // The same race one level down: a reply to this mail opened a
         // ticket of its own, and this mail goes to its conversation's
         // ticket. The two are one conversation: the reply's ticket is
-        // joined into the older one below, if the sender takes part in both
+        // joined into the older one, if the sender takes part in both
         // (no stranger can join two tickets by naming a Message-ID).
-        let mut split = None;
-        if let Some(n) = outran_by
-            && !joined_late
-            && staff.is_none()
-            && let Decision::RequesterReply(t) = decision
+        if let Decision::RequesterReply(t) = decision
             && t != n
-            && is_participant
+            && writer.is_participant
             && let Some(other) = tx.ticket(n).await?
             && now - other.created_at <= LATE_PARENT_MS
-            && tx.is_participant(n, requester.id).await?
+            && tx.is_participant(n, writer.requester.id).await?
         {
-            split = Some(n);
+            race.split = Some(n);
         }
-        let (body_text, full_text, body_html) = (
-            prepared.body_text.clone(),
-            prepared.full_text.clone(),
-            prepared.body_html.clone(),
-        );
-        let stored_verification = Some(verification.stored());
-        let notice = prepared.mail.html_notice.clone();
-        // CC participants: everyone addressed but the support address(es)
-        // and the sender; only a verified mail adds them (SPEC §5.11).
-        let ours = |e: &EmailAddress| {
-            settings.mailboxes.iter().any(|m| {
-                let (local, domain) = m.address.as_str().split_once('@').unwrap_or_default();
-                e.domain() == domain
-                    && (e.as_str() == m.address.as_str()
-                        || e.as_str().starts_with(&format!("{local}+")))
-            }) || support.as_ref().is_some_and(|s| {
-                let (local, domain) = s.as_str().split_once('@').unwrap_or_default();
-                e.domain() == domain && (e == s || e.as_str().starts_with(&format!("{local}+")))
-            })
-        };
-        let cc: Vec<EmailAddress> = if verified {
-            recipients
-                .iter()
-                .filter(|e| !ours(e) && **e != &from.email)
-                .map(|e| (*e).clone())
-                .take(50)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let silent = raw.silent;
-        let (ticket_id, message_id, disposition) = match decision {
-            Decision::UnverifiedAgent(t) => {
-                let note = UnverifiedAgentMail {
-                    claimed_from: from.email.to_string(),
-                    body_text,
-                    full_text,
-                    mail_message_id: mail.message_id.clone(),
-                    inbound_id: Some(raw.id),
-                    verification: stored_verification,
-                };
-                let id = self
-                    .actions
-                    .unverified_agent_mail_in(tx, t, note, now)
-                    .await?;
-                (t, id, Disposition::Noted { ticket_id: t })
-            }
-            Decision::AgentReply(t) | Decision::RequesterReply(t) => {
-                // A long text may still quote one of the ticket's messages
-                // in a language or shape no rule knows; cut the copy
-                // (SPEC §5.6).
-                let (body_text, full_text) = if suspect_quote(&body_text) {
-                    let texts = tx.recent_reply_texts(t, KNOWN_REPLIES).await?;
-                    let known = Known::new(texts.iter().map(String::as_str));
-                    let cut = extract_reply_in_thread(&mail.text, &known);
-                    if cut.len() < body_text.len() {
-                        (cut, Some(mail.text.clone()))
-                    } else {
-                        (body_text, full_text)
-                    }
-                } else {
-                    (body_text, full_text)
-                };
-                let actor = match (decision, &staff) {
-                    (Decision::AgentReply(_), Some(u)) => Actor::Staff {
-                        user_id: u.id,
-                        role: u.role,
-                    },
-                    _ => Actor::Requester {
-                        requester_id: requester.id,
-                    },
-                };
-                let participant = if joined_late {
-                    tx.is_participant(t, requester.id).await?
-                } else {
-                    is_participant
-                };
-                let input = ReplyInput {
-                    body_text,
-                    full_text,
-                    body_html,
-                    status: None,
-                    mail_message_id: mail.message_id.clone(),
-                    inbound_id: Some(raw.id),
-                    silent: silent || joined_late,
-                    verification: stored_verification,
-                    notice,
-                    // The mail's files are stored after the action, with the rest of the mail.
-                    files: Vec::new(),
-                    // Matched by signed token (or named by the thread's
-                    // first reply): the sender becomes a participant.
-                    join_sender: !participant,
-                    arrived_late: joined_late,
-                    cc: if staff.is_none() {
-                        cc.clone()
-                    } else {
-                        Vec::new()
-                    },
-                };
-                match self.actions.reply_in(tx, actor, t, input, now).await? {
-                    ReplyOutcome::Added { message_id, .. } => {
-                        let t = match split {
-                            Some(n) => self.actions.join_split_in(tx, n, t, now).await?,
-                            None => t,
-                        };
-                        (t, message_id, Disposition::Replied { ticket_id: t })
-                    }
-                    ReplyOutcome::NewTicket { ticket_id, .. } => {
-                        let first = tx.first_message_id(ticket_id).await?;
-                        (ticket_id, first, Disposition::Opened { ticket_id })
-                    }
-                }
-            }
-            Decision::New | Decision::NewLinked(..) => {
-                let subject = clean_subject(&mail.subject, prefix);
-                let mut open =
-                    OpenTicket::new(from.email.clone(), &subject, &body_text, Channel::Email);
-                open.requester_name = from.name.clone();
-                open.full_text = full_text;
-                open.body_html = body_html;
-                open.cc = cc.clone();
-                open.mailbox_id = raw.mailbox_id;
-                open.mail_message_id = mail.message_id.clone();
-                open.inbound_id = Some(raw.id);
-                open.silent = silent;
-                open.requester_row = Some(requester.clone());
-                open.verification = stored_verification;
-                open.notice = notice;
-                open.content_key = content_key(&open.body_text);
-                if let Decision::NewLinked(old, why) = decision {
-                    open.linked_ticket_id = Some(old);
-                    open.link_reason = Some(match why {
-                        LinkReason::NotAParticipant => {
-                            "a reply from someone who takes no part in that ticket".to_string()
-                        }
-                        LinkReason::UnverifiedSender => format!(
-                            "unverified sender: the mail named that ticket but could not be \
-                                 verified as from {} ({}), so it was not added to it",
-                            from.email, verification.reason
-                        ),
-                    });
-                }
-                if let Some(m) = mailbox {
-                    open.priority = m.settings.default_priority;
-                    open.category = m.settings.default_category.clone();
-                    open.default_assignee = m.settings.default_assignee.clone();
-                }
-                let opened = self.actions.open_in(tx, None, open, now).await?;
-                (
-                    opened.ticket_id,
-                    opened.message_id,
-                    Disposition::Opened {
-                        ticket_id: opened.ticket_id,
-                    },
-                )
-            }
-        };
-        // Ancestors named in In-Reply-To/References join this conversation.
-        let mut referenced: Vec<&str> = wanted
-            .iter()
-            .copied()
-            .filter(|id| !known.iter().any(|(k, ..)| k == id))
-            .collect();
-        referenced.sort_unstable();
-        referenced.dedup();
-        tx.record_referenced_ids(&referenced, ticket_id, now)
-            .await?;
-        // As the database did: the mail's own id (by trigger), then the first
-        // 50 ancestors.
-        batch.recorded(
-            own.into_iter().chain(referenced.iter().copied().take(50)),
-            ticket_id,
-        );
-        self.store_attachments(tx, ticket_id, message_id, mail, now)
-            .await?;
-        batch.done.push(Finished {
-            id: raw.id,
-            ticket_id: Some(ticket_id),
-            note: None,
-        });
-        Ok(disposition)
-    }
-
-    async fn store_attachments(
-        &self,
-        tx: &mut Tx,
-        ticket_id: i64,
-        message_id: i64,
-        mail: &ParsedMail,
-        now: Millis,
-    ) -> Result<(), Refused> {
-        self.actions
-            .attach_in(tx, ticket_id, message_id, &mail.attachments, now)
-            .await?;
-        Ok(())
+        Ok((decision, race))
     }
 }

@@ -73,7 +73,54 @@ pub(super) fn when(ms: Millis) -> String {
     }
 }
 
+/// Files too large to attach are named in the mail, with where to get
+/// them; the others are attached.
+fn files_or_note(
+    files: Option<&ReplyFiles>,
+    rendered: &mut super::super::render::Rendered,
+    link: &str,
+) -> Vec<compose::OutgoingFile> {
+    match files {
+        Some(ReplyFiles::Attached(f)) => f.clone(),
+        Some(ReplyFiles::Linked(total)) => {
+            let note = format!(
+                "The files of this reply ({:.1} MB in all) are too large to attach: open your request to download them: {link}",
+                *total as f64 / 1_048_576.0
+            );
+            rendered.text = format!("{}\n\n{note}\n", rendered.text.trim_end());
+            rendered.html = format!("{}<p>{}</p>", rendered.html, handlebars::html_escape(&note));
+            Vec::new()
+        }
+        None => Vec::new(),
+    }
+}
+
+/// In-Reply-To names a mail this recipient has (SPEC §6): the one the
+/// notification is about, else the newest of the thread they have — one
+/// received on the thread, or one of ours sent to them; never an internal
+/// notification to the team they never got — else the thread's root.
+fn in_reply_to(c: &Claimed, view: &TicketView, thread: &[String], root: &str) -> String {
+    let theirs = |id: &str| {
+        view.thread.iter().any(|(known, to)| {
+            bracketed(known) == id
+                && to
+                    .as_deref()
+                    .is_none_or(|to| to.eq_ignore_ascii_case(c.recipient.as_str()))
+        })
+    };
+    c.message_id
+        .and_then(|id| view.messages.iter().find(|m| m.id == id))
+        .and_then(|m| m.mail_message_id.as_deref())
+        .map(bracketed)
+        .filter(|id| theirs(id))
+        .or_else(|| thread.iter().rev().find(|id| theirs(id)).cloned())
+        .unwrap_or_else(|| root.to_string())
+}
+
 impl Worker {
+    /// Renders, addresses and composes one notification. Long because it
+    /// fills one `Outgoing` whose every field is a decision of SPEC §6;
+    /// the decisions with logic of their own are the functions above.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn prepare(
         &self,
@@ -92,22 +139,8 @@ impl Worker {
             .templates
             .render(notice, &context)
             .map_err(|e| e.to_string())?;
-        // Files too large to attach are named, with where to get them.
-        let attached = match files {
-            Some(ReplyFiles::Attached(f)) => f.clone(),
-            Some(ReplyFiles::Linked(total)) => {
-                let link = context["link"].as_str().unwrap_or_default();
-                let note = format!(
-                    "The files of this reply ({:.1} MB in all) are too large to attach: open your request to download them: {link}",
-                    *total as f64 / 1_048_576.0
-                );
-                rendered.text = format!("{}\n\n{note}\n", rendered.text.trim_end());
-                rendered.html =
-                    format!("{}<p>{}</p>", rendered.html, handlebars::html_escape(&note));
-                Vec::new()
-            }
-            None => Vec::new(),
-        };
+        let link = context["link"].as_str().unwrap_or_default();
+        let attached = files_or_note(files, &mut rendered, link);
         let t = &view.ticket;
         let reference = t.reference.to_string();
         let domain = from
@@ -119,26 +152,7 @@ impl Worker {
             .key
             .thread_root(t.reference.prefix(), t.reference.number(), domain);
         let thread: Vec<String> = view.thread.iter().map(|(id, _)| bracketed(id)).collect();
-        // In-Reply-To names a mail this recipient has (SPEC §6): one
-        // received on the thread, or one of ours sent to them; never an
-        // internal notification to the team they never got.
-        let theirs = |id: &str| {
-            view.thread.iter().any(|(known, to)| {
-                bracketed(known) == id
-                    && to
-                        .as_deref()
-                        .is_none_or(|to| to.eq_ignore_ascii_case(c.recipient.as_str()))
-            })
-        };
-        let about = c
-            .message_id
-            .and_then(|id| view.messages.iter().find(|m| m.id == id))
-            .and_then(|m| m.mail_message_id.as_deref())
-            .map(bracketed)
-            .filter(|id| theirs(id));
-        let in_reply_to = about
-            .or_else(|| thread.iter().rev().find(|id| theirs(id)).cloned())
-            .or(Some(root.clone()));
+        let in_reply_to = Some(in_reply_to(c, view, &thread, &root));
         // Staff get their own token: an agent's answer by mail counts only
         // through it (SPEC §5.11); everyone else the ticket's reply token.
         let reply_to = if plus {
@@ -162,8 +176,10 @@ impl Worker {
                 .message_id
                 .and_then(|id| view.messages.iter().find(|m| m.id == id))
                 .and_then(|m| m.author_name.as_deref().or(m.author_email.as_deref()))
-                .map(|who| format!("{who} via {}", o.from_name))
-                .unwrap_or_else(|| o.from_name.clone()),
+                .map_or_else(
+                    || o.from_name.clone(),
+                    |who| format!("{who} via {}", o.from_name),
+                ),
             _ => o.from_name.clone(),
         };
         let outgoing = Outgoing {
@@ -231,7 +247,8 @@ impl Worker {
         })
     }
 
-    /// The template context (see `templates/mail/`).
+    /// The template context (see `templates/mail/`). Long because it is
+    /// the list of every field a template may use, in one place.
     pub(super) fn context(
         &self,
         c: &Claimed,

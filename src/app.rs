@@ -91,6 +91,9 @@ impl App {
 
     /// Runs the web server and the scheduler until `shutdown` is cancelled,
     /// then waits for in-flight work, at most `scheduler.shutdown_grace`.
+    ///
+    /// Long because it is the daemon's start-up and shutdown order, one step after the
+    /// other.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), AppError> {
         let live = Live::new((*self.settings).clone());
         apply_stored_settings(&self.store, &live).await;

@@ -167,6 +167,9 @@ impl Settings {
     }
 
     /// Checks what types alone cannot, naming the key and value on failure.
+    ///
+    /// Long because it is the list of every check the types cannot express, one after the
+    /// other; each is a few lines.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let url = &self.database.url;
         if !(url.starts_with("sqlite:")

@@ -83,25 +83,8 @@ pub(super) async fn ingest(settings: &Settings, mailbox: &str, silent: bool) -> 
         ))
         .into());
     };
-    let key = crate::mail::parse(&raw)
-        .ok()
-        .and_then(|m| m.message_id)
-        .unwrap_or_else(|| {
-            format!(
-                "sha256:{}",
-                secrets::token_digest(&String::from_utf8_lossy(&raw))
-            )
-        });
     let now = now_millis();
-    let mut tx = store
-        .begin()
-        .await
-        .map_err(|e| temp("storing the mail", &e))?;
-    let stored = tx
-        .store_raw(Some(mb.id), &key, &raw, silent, now)
-        .await
-        .map_err(|e| temp("storing the mail", &e))?;
-    tx.commit()
+    let stored = crate::gateway::import::store_piped(&store, mb.id, &raw, silent, now)
         .await
         .map_err(|e| temp("storing the mail", &e))?;
     let id = match stored {
@@ -138,7 +121,7 @@ pub(super) async fn import(
     notify: bool,
     path: &std::path::Path,
 ) -> Result<()> {
-    use crate::gateway::import::{Source, progress_line};
+    use crate::gateway::import::{Imported, Source, import_all, progress_line};
     use std::io::Write;
     let store = open_store(settings).await.context("opening the database")?;
     let mb = store
@@ -148,40 +131,16 @@ pub(super) async fn import(
     let mut source = Source::open(path)?;
     let total = source.len_hint();
     let processor = processor_for(settings, &store).await?;
-    let (mut read, mut stored, mut duplicates) = (0usize, 0usize, 0usize);
     let mut stderr = std::io::stderr();
-    loop {
-        // Store up to 200 messages in one transaction, then process them.
-        let mut tx = store.begin().await?;
-        let mut batch = 0;
-        while batch < 200 {
-            let Some(raw) = source.next_message()? else {
-                break;
-            };
-            read += 1;
-            batch += 1;
-            let key = format!("sha256:{}", secrets::bytes_digest(&raw));
-            match tx
-                .store_raw(Some(mb.id), &key, &raw, !notify, now_millis())
-                .await?
-            {
-                crate::store::inbound::Stored::New(_) => stored += 1,
-                crate::store::inbound::Stored::Duplicate(_) => duplicates += 1,
-            }
-        }
-        tx.commit().await?;
-        loop {
-            let pass = processor.run_once(200, now_millis()).await?;
-            if pass.processed + pass.quarantined == 0 {
-                break;
-            }
-        }
+    let Imported {
+        read,
+        stored,
+        duplicates,
+    } = import_all(&store, &processor, mb.id, &mut source, !notify, |read| {
         let _ = write!(stderr, "{}", progress_line(read, total));
         let _ = stderr.flush();
-        if batch < 200 {
-            break;
-        }
-    }
+    })
+    .await?;
     eprintln!();
     let quarantined: i64 = store
         .inbound_counts()

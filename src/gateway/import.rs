@@ -1,12 +1,18 @@
-//! Backlog import: an mbox file or a Maildir, read one message at a time
-//! (memory stays bounded), stored through the same inbound table and
-//! processed by the same processor as mail from IMAP. Silent unless asked.
+//! Mail handed to postdesk directly rather than fetched: one mail from an
+//! MTA's pipe (`postdesk ingest`) and a backlog (`postdesk import`: an mbox
+//! file or a Maildir, read one message at a time so memory stays bounded).
+//! Both store under one key, [`raw_key`], through the same inbound table,
+//! and are processed by the same processor as mail from IMAP. A backlog is
+//! silent unless asked.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+use super::processor::{Processor, Transient};
 use crate::mail::MAX_MAIL_BYTES;
+use crate::store::inbound::Stored;
+use crate::store::{Store, StoreError};
 
 /// Why a source could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -171,5 +177,99 @@ mod tests {
             progress_line(5, Some(10)),
             format!("\r[{}{}] 5/10", "#".repeat(15), " ".repeat(15))
         );
+    }
+}
+
+/// The key a mail handed over directly is stored under: the digest of its
+/// bytes, so the same mail handed over twice (an MTA's retry, an import
+/// run again) is stored once. A different mail reusing a Message-ID is
+/// stored, and the processor decides what it is.
+pub fn raw_key(raw: &[u8]) -> String {
+    format!("sha256:{}", crate::secrets::bytes_digest(raw))
+}
+
+/// Stores one mail from an MTA's pipe for `mailbox_id`, committed before
+/// the pipe is answered.
+pub async fn store_piped(
+    store: &Store,
+    mailbox_id: i64,
+    raw: &[u8],
+    silent: bool,
+    now: i64,
+) -> Result<Stored, StoreError> {
+    let mut tx = store.begin().await?;
+    let stored = tx
+        .store_raw(Some(mailbox_id), &raw_key(raw), raw, silent, now)
+        .await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportFailed {
+    #[error(transparent)]
+    Source(#[from] ImportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Processing(#[from] Transient),
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Imported {
+    pub read: usize,
+    pub stored: usize,
+    /// Already stored by an earlier run.
+    pub duplicates: usize,
+}
+
+/// Messages stored per transaction, then processed, during an import.
+const IMPORT_BATCH: usize = 200;
+
+/// Imports every message of `source` into `mailbox_id`: stored 200 a
+/// transaction, then processed, until the source ends. `progress` hears
+/// how many were read after each batch.
+pub async fn import_all(
+    store: &Store,
+    processor: &Processor,
+    mailbox_id: i64,
+    source: &mut Source,
+    silent: bool,
+    mut progress: impl FnMut(usize),
+) -> Result<Imported, ImportFailed> {
+    let mut done = Imported::default();
+    loop {
+        let mut tx = store.begin().await?;
+        let mut batch = 0;
+        while batch < IMPORT_BATCH {
+            let Some(raw) = source.next_message()? else {
+                break;
+            };
+            done.read += 1;
+            batch += 1;
+            let now = crate::store::now_millis();
+            match tx
+                .store_raw(Some(mailbox_id), &raw_key(&raw), &raw, silent, now)
+                .await?
+            {
+                Stored::New(_) => done.stored += 1,
+                Stored::Duplicate(_) => done.duplicates += 1,
+            }
+        }
+        tx.commit().await?;
+        loop {
+            let pass = processor
+                .run_once(IMPORT_BATCH as i64, crate::store::now_millis())
+                .await?;
+            if pass.processed + pass.quarantined == 0 {
+                break;
+            }
+        }
+        progress(done.read);
+        if batch < IMPORT_BATCH {
+            return Ok(done);
+        }
     }
 }

@@ -126,6 +126,10 @@ impl Poller {
     }
 
     /// Fetches and stores everything new, then post-processes. Safe to repeat.
+    ///
+    /// Long because it holds the fetch pipeline's three stages in one place (fetch the
+    /// next group, store its bytes, store its rows: each overlapping the others), and
+    /// their ordering is what keeps a failed store from moving the position.
     pub async fn sync(&self, session: &mut Session) -> Result<Synced, PollError> {
         let row = self.row().await?;
         let settings = &row.settings;

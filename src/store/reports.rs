@@ -135,6 +135,9 @@ impl Store {
 
     /// Everything a report of `period` grouped by `grouping` counts; the
     /// backlog as [`backlog_at`] says.
+    ///
+    /// Long because it holds the report's seven range queries side by side, so their
+    /// bounds can be read together.
     pub async fn report_counts(
         &self,
         period: &Period,

@@ -92,6 +92,8 @@ fn number(v: f64) -> String {
 /// A bar chart titled `title`: for each column a group of bars, one per
 /// series. Columns without any value are left empty; no column, or no value
 /// at all, draws the axes and says "No data".
+///
+/// Long because it lays out one SVG (axes, ticks, bars, legend) in drawing order.
 pub fn bars(title: &str, unit: Unit, columns: &[String], series: &[Series]) -> String {
     let max_raw = series
         .iter()

@@ -177,6 +177,8 @@ fn like_pattern(q: &str) -> String {
 
 impl TicketFilter {
     /// Appends ` WHERE …` for this filter.
+    ///
+    /// Long because it writes one `AND` clause per filter the queue offers.
     fn push_where(&self, sql: &mut Sql, prefix: &str, backend: Backend) {
         sql.push(" WHERE t.merged_into_id IS NULL");
         let any_of = |sql: &mut Sql, column: &str, values: Vec<&str>| {

@@ -37,7 +37,9 @@ async fn start(
     let sort = params.sort()?;
     let (tx, rx) = mpsc::channel(IN_FLIGHT);
     let store = state.store.clone();
-    tokio::spawn(async move {
+    // On the daemon's task tracker, as all spawned work: a shutdown waits
+    // for the stream (which ends when the download stops reading).
+    state.tasks.spawn(async move {
         let result = store.stream_tickets(&filter, sort, &tx).await;
         if let Err(e) = result {
             tracing::error!(error = %e, "export: the ticket stream failed");

@@ -63,6 +63,9 @@ pub(super) fn decoy_hash() -> &'static str {
 /// An unknown address, a wrong password and a throttled attempt get the
 /// same answer after about the same time; the account is never locked for
 /// everyone, so its owner signing in from elsewhere still gets in.
+///
+/// Long because the sign-in's steps (throttle, bounded hashing, the same answer for every
+/// failure, the session) must read in their order.
 pub(super) async fn login(
     State(state): State<AppState>,
     client: ClientAddr,

@@ -24,6 +24,8 @@ pub(super) fn with(params: &QueueParams, change: impl FnOnce(&mut QueueParams)) 
     }
 }
 
+/// Long because it fills the queue page's context (filters, counts, rows, pages) in one
+/// place.
 pub(super) async fn queue(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -165,6 +165,9 @@ pub(crate) struct Draft {
 }
 
 /// The ticket's page, with a reply being written (empty for a fresh page).
+///
+/// Long because it fills one page's context, field by field; the pieces with logic of
+/// their own (`reference_of`, `date_only`, the customer panel) are functions.
 pub(crate) async fn ticket_page(
     state: &AppState,
     me: &Staff,

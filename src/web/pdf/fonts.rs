@@ -178,6 +178,9 @@ impl Used {
 
     /// Writes the font's objects: `base` is its Type0 font, `base+1..=base+4`
     /// its CID font, descriptor, file and ToUnicode map.
+    ///
+    /// Long because it writes the five PDF objects of one font, each a few fields the
+    /// format requires.
     pub(super) fn write(&self, font: &Font, number: usize, base: i32, put: &mut dyn FnMut(Chunk)) {
         let (type0, cid, descriptor, file, cmap) = (
             Ref::new(base),

@@ -577,12 +577,22 @@ async fn the_console(db: TestDb) {
 /// Admin pages: agents are refused; a mailbox added through the form is
 /// stored with the same checks as the CLI, paused, tested; users are
 /// added, demoted and given a new password that works.
-async fn administration(db: TestDb) {
+/// A console with an admin and an agent (agent2) signed in; the admin's
+/// CSRF token.
+async fn admin_and_agent(db: TestDb) -> (TestApp, Agent, Agent, String) {
     let app = spawn_app(db).await;
     account(&app, "admin@example.test", Role::Admin, "admin-password-1").await;
     account(&app, "agent2@example.test", Role::Agent, "agent-password-2").await;
     let (admin, _) = Agent::sign_in(&app, "admin@example.test", "admin-password-1").await;
     let (agent, _) = Agent::sign_in(&app, "agent2@example.test", "agent-password-2").await;
+    let csrf = admin.get("/console/admin/settings").await.csrf();
+    (app, admin, agent, csrf)
+}
+
+/// Mailboxes: only admins see them; added, edited (a blank password keeps
+/// the stored one) and removed after confirmation.
+async fn administration_of_mailboxes(db: TestDb) {
+    let (app, admin, agent, _) = admin_and_agent(db).await;
     for path in ["/console/admin/mailboxes", "/console/admin/users"] {
         assert_eq!(agent.get(path).await.status, 403, "{path}");
     }
@@ -704,6 +714,13 @@ async fn administration(db: TestDb) {
             .is_none()
     );
 
+    app.stop().await;
+}
+
+/// Users: added (the password is shown once and works), demoted at once,
+/// a reset password ends the old sessions.
+async fn administration_of_users(db: TestDb) {
+    let (app, admin, agent, csrf) = admin_and_agent(db).await;
     // Users: add (the password is shown once and works), demote, reset.
     let r = admin
         .post(
@@ -807,7 +824,18 @@ async fn administration(db: TestDb) {
     assert_eq!(agent.get("/console").await.status, 303);
     let (agent, status) = Agent::sign_in(&app, "agent2@example.test", &fresh).await;
     assert_eq!(status, 303);
+    assert_eq!(
+        agent.get("/console").await.status,
+        200,
+        "the new session works"
+    );
+    app.stop().await;
+}
 
+/// Settings: checked (the form comes back as typed, the error beside its
+/// field), in force at once, stored for the other daemons.
+async fn administration_of_settings(db: TestDb) {
+    let (app, admin, agent, csrf) = admin_and_agent(db).await;
     // Settings: checked, in force at once, stored for the other daemons.
     assert_eq!(agent.get("/console/admin/settings").await.status, 403);
     let page = admin.get("/console/admin/settings").await;
@@ -1549,7 +1577,9 @@ crate::on_both_backends!(
     replies_and_notes_keep_their_files,
     merge_asks_for_confirmation,
     the_console,
-    administration,
+    administration_of_mailboxes,
+    administration_of_users,
+    administration_of_settings,
     sign_in_under_attack,
     credentials_are_revoked,
     own_password_and_notifications,

@@ -287,41 +287,52 @@ async fn health_readiness_and_metrics(db: TestDb) {
 
 /// Who may do what: agents work tickets and read users; admins also manage
 /// users, mailboxes and deletion; a requester's portal token is refused.
-async fn roles_bulk_and_administration(db: TestDb) {
+/// A daemon with an admin (and the agent of `spawn_app`), and three of
+/// Ann's tickets: TKT-1 "Printer on fire", TKT-2 "Invoice wrong", TKT-3
+/// "Printer jammed". Returns the admin and their API token.
+async fn with_admin(db: TestDb) -> (TestApp, postdesk::store::User, String) {
     let app = spawn_app(db).await;
-    let post = reqwest::Method::POST;
-    let patch = reqwest::Method::PATCH;
     let (admin_user, _) = staff(&app.store, "admin@example.test", Role::Admin).await;
     let admin_token = secrets::new_api_token();
     app.store
         .insert_api_token(admin_user.id, &secrets::token_digest(&admin_token), "t", 1)
         .await
         .unwrap();
-    let as_admin = |method: reqwest::Method, path: &str, body: Option<Value>| {
-        let r = app
-            .http
-            .request(method, app.url(path))
-            .bearer_auth(&admin_token);
-        let r = match body {
-            Some(b) => r.json(&b),
-            None => r,
-        };
-        async move {
-            let r = r.send().await.unwrap();
-            (
-                r.status().as_u16(),
-                r.json::<Value>().await.unwrap_or(Value::Null),
-            )
-        }
-    };
     for subject in ["Printer on fire", "Invoice wrong", "Printer jammed"] {
         let body = json!({ "requester": { "email": "ann@example.org" }, "subject": subject, "body": "Help." });
         assert_eq!(
-            send(&app, post.clone(), "/api/v1/tickets", body).await.0,
+            send(&app, reqwest::Method::POST, "/api/v1/tickets", body)
+                .await
+                .0,
             201
         );
     }
+    (app, admin_user, admin_token)
+}
 
+/// A request with the admin's token: its status and JSON body.
+async fn as_admin(
+    app: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let r = app.http.request(method, app.url(path)).bearer_auth(token);
+    let r = match body {
+        Some(b) => r.json(&b),
+        None => r,
+    };
+    let r = r.send().await.unwrap();
+    (
+        r.status().as_u16(),
+        r.json::<Value>().await.unwrap_or(Value::Null),
+    )
+}
+
+/// The OpenAPI document names every route, and needs no token.
+async fn the_openapi_document_names_every_route(db: TestDb) {
+    let app = spawn_app(db).await;
     // The OpenAPI document names every route, and needs no token.
     let r = app
         .http
@@ -359,6 +370,15 @@ async fn roles_bulk_and_administration(db: TestDb) {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
 
+    app.stop().await;
+}
+
+/// Agents list users but are refused administration (403 with a JSON
+/// error); a requester's portal token is known but not staff's (403).
+async fn agents_are_refused_administration(db: TestDb) {
+    let (app, admin_user, _) = with_admin(db).await;
+    let post = reqwest::Method::POST;
+    let patch = reqwest::Method::PATCH;
     // Agents: users yes, administration no (403 with a JSON error).
     let (status, users) = get(&app, "/api/v1/users").await;
     assert_eq!(status, 200);
@@ -408,6 +428,14 @@ async fn roles_bulk_and_administration(db: TestDb) {
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
 
+    app.stop().await;
+}
+
+/// Bulk changes by filter, then by references, each change with its
+/// system message; a bulk request without changes is refused.
+async fn bulk_changes_by_filter_and_by_reference(db: TestDb) {
+    let (app, _, _) = with_admin(db).await;
+    let post = reqwest::Method::POST;
     // Bulk by filter, then by references; each change writes its system message.
     let (status, b) = send(&app, post.clone(), "/api/v1/tickets/bulk",
         json!({ "filter": { "q": "printer" }, "changes": { "priority": "high", "assignee": "agent@example.test" } })).await;
@@ -448,6 +476,13 @@ async fn roles_bulk_and_administration(db: TestDb) {
     .await;
     assert_eq!(status, 400);
 
+    app.stop().await;
+}
+
+/// Merging answers the ticket merged into; an admin deletes.
+async fn merging_and_deleting(db: TestDb) {
+    let (app, _, admin_token) = with_admin(db).await;
+    let post = reqwest::Method::POST;
     // Merge, then delete (admin).
     let (status, m) = send(
         &app,
@@ -462,15 +497,32 @@ async fn roles_bulk_and_administration(db: TestDb) {
         "{m}"
     );
     assert_eq!(
-        as_admin(reqwest::Method::DELETE, "/api/v1/tickets/TKT-2", None)
-            .await
-            .0,
+        as_admin(
+            &app,
+            &admin_token,
+            reqwest::Method::DELETE,
+            "/api/v1/tickets/TKT-2",
+            None
+        )
+        .await
+        .0,
         204
     );
     assert_eq!(get(&app, "/api/v1/tickets/TKT-2").await.0, 404);
 
+    app.stop().await;
+}
+
+/// Users and mailboxes, as admin: a generated password answered once, no
+/// admin locking themselves out, a mailbox's password never shown.
+async fn users_and_mailboxes_as_admin(db: TestDb) {
+    let (app, admin_user, admin_token) = with_admin(db).await;
+    let post = reqwest::Method::POST;
+    let patch = reqwest::Method::PATCH;
     // Users and mailboxes, as admin.
     let (status, u) = as_admin(
+        &app,
+        &admin_token,
         post.clone(),
         "/api/v1/users",
         Some(json!({ "email": "New@Example.test", "name": "Nia", "role": "agent" })),
@@ -483,6 +535,8 @@ async fn roles_bulk_and_administration(db: TestDb) {
         "a generated password is answered once"
     );
     let (status, u) = as_admin(
+        &app,
+        &admin_token,
         patch.clone(),
         &format!("/api/v1/users/{}", u["id"]),
         Some(json!({ "role": "admin", "active": false })),
@@ -493,6 +547,8 @@ async fn roles_bulk_and_administration(db: TestDb) {
         (200, Some("admin"), Some(false))
     );
     let (status, _) = as_admin(
+        &app,
+        &admin_token,
         patch,
         &format!("/api/v1/users/{}", admin_user.id),
         Some(json!({ "active": false })),
@@ -501,21 +557,44 @@ async fn roles_bulk_and_administration(db: TestDb) {
     assert_eq!(status, 400, "an admin cannot lock themselves out");
     let mailbox = json!({ "name": "billing", "address": "billing@example.test",
         "imap": { "host": "127.0.0.1", "port": 1, "tls": "none", "username": "billing", "password": "s3cret-pw" } });
-    let (status, m) = as_admin(post.clone(), "/api/v1/mailboxes", Some(mailbox)).await;
+    let (status, m) = as_admin(
+        &app,
+        &admin_token,
+        post.clone(),
+        "/api/v1/mailboxes",
+        Some(mailbox),
+    )
+    .await;
     assert_eq!(status, 201, "{m}");
     assert!(
         !m.to_string().contains("s3cret-pw"),
         "the password never comes back: {m}"
     );
-    let (status, m) = as_admin(post.clone(), "/api/v1/mailboxes/billing/pause", None).await;
+    let (status, m) = as_admin(
+        &app,
+        &admin_token,
+        post.clone(),
+        "/api/v1/mailboxes/billing/pause",
+        None,
+    )
+    .await;
     assert_eq!((status, m["paused"].as_bool()), (200, Some(true)));
-    let (status, t) = as_admin(post.clone(), "/api/v1/mailboxes/billing/test", None).await;
+    let (status, t) = as_admin(
+        &app,
+        &admin_token,
+        post.clone(),
+        "/api/v1/mailboxes/billing/test",
+        None,
+    )
+    .await;
     assert_eq!(
         (status, t["ok"].as_bool()),
         (200, Some(false)),
         "nothing listens on port 1: {t}"
     );
     let (status, e) = as_admin(
+        &app,
+        &admin_token,
         post,
         "/api/v1/mailboxes",
         Some(json!({ "name": "bad", "address": "nope" })),
@@ -523,12 +602,25 @@ async fn roles_bulk_and_administration(db: TestDb) {
     .await;
     assert_eq!(status, 400, "{e}");
     assert_eq!(
-        as_admin(reqwest::Method::DELETE, "/api/v1/mailboxes/billing", None)
-            .await
-            .0,
+        as_admin(
+            &app,
+            &admin_token,
+            reqwest::Method::DELETE,
+            "/api/v1/mailboxes/billing",
+            None
+        )
+        .await
+        .0,
         204
     );
-    let (_, l) = as_admin(reqwest::Method::GET, "/api/v1/mailboxes", None).await;
+    let (_, l) = as_admin(
+        &app,
+        &admin_token,
+        reqwest::Method::GET,
+        "/api/v1/mailboxes",
+        None,
+    )
+    .await;
     assert_eq!(l["mailboxes"], json!([]));
     app.stop().await;
 }
@@ -616,5 +708,9 @@ crate::on_both_backends!(
     filters_take_lists,
     tickets_over_the_api,
     health_readiness_and_metrics,
-    roles_bulk_and_administration
+    the_openapi_document_names_every_route,
+    agents_are_refused_administration,
+    bulk_changes_by_filter_and_by_reference,
+    merging_and_deleting,
+    users_and_mailboxes_as_admin,
 );

@@ -225,10 +225,18 @@ fn spawn_processor(
     let helper = (tokio::runtime::Handle::current(), processor.store().clone());
     let (thread_wake, thread_shutdown) = (wake.clone(), shutdown.clone());
     let fallback = processor.clone();
+    // Pinned only on SQLite, where it is the one writer and hands every
+    // statement to SQLite's worker thread (which it spawns, so they share
+    // the core). On PostgreSQL pinning buys nothing, and several daemons on
+    // one machine would all pin to the same core: three daemons ran their
+    // processors on one of two cores.
+    let pin = processor.store().backend() == crate::store::Backend::Sqlite;
     let spawned = std::thread::Builder::new()
         .name("postdesk-processor".into())
         .spawn(move || {
-            pin_to_one_core();
+            if pin {
+                pin_to_one_core();
+            }
             crate::gateway::processor::warm_up();
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -14,7 +14,7 @@ const KEPT_TEXT_CHARS: usize = 20_000;
 
 /// What the gateway read from one automated mail.
 #[derive(Debug, Clone)]
-pub struct AutomatedMail {
+pub struct AutomatedMail<'a> {
     /// The ticket it is about, if any was found.
     pub ticket_id: Option<i64>,
     /// What the ticket's system message says.
@@ -27,7 +27,7 @@ pub struct AutomatedMail {
     /// The stored raw mail it came from.
     pub inbound_id: Option<i64>,
     /// The mail's whole text; the first 20,000 characters are kept.
-    pub text_of_mail: String,
+    pub text_of_mail: &'a str,
 }
 
 impl Actions {
@@ -37,7 +37,7 @@ impl Actions {
     pub async fn record_automated_in(
         &self,
         tx: &mut Tx,
-        mail: AutomatedMail,
+        mail: AutomatedMail<'_>,
         now: Millis,
     ) -> Result<Option<i64>> {
         if let Some((address, reason)) = &mail.undeliverable {

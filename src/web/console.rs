@@ -115,9 +115,8 @@ impl WebError {
     pub(crate) fn console_page(self, state: &AppState, me: Option<&Staff>) -> Response {
         let (status, heading, text) = match self {
             WebError::Unauthorized => return Redirect::to("/console/login").into_response(),
-            WebError::Forbidden(m) | WebError::AddressWide(m) => {
-                (StatusCode::FORBIDDEN, "Not allowed", m)
-            }
+            WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m),
+            e @ WebError::AddressWide => (StatusCode::FORBIDDEN, "Not allowed", e.to_string()),
             WebError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", format!("No {m}.")),
             WebError::BadRequest(m) | WebError::Unprocessable(m) | WebError::Conflict(m) => {
                 (StatusCode::BAD_REQUEST, "That did not work", m)

@@ -34,8 +34,8 @@ pub enum WebError {
     TooLarge(String),
     /// A portal session opened by one ticket's link asked for a page that
     /// needs an address-wide link.
-    #[error("{0}")]
-    AddressWide(String),
+    #[error("this link opens one request; ask for a link to all your requests")]
+    AddressWide,
     #[error("the service is busy; try again shortly")]
     Unavailable,
     #[error("internal error")]
@@ -52,7 +52,7 @@ impl WebError {
             WebError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             WebError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             WebError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            WebError::AddressWide(_) => (StatusCode::FORBIDDEN, "address_wide"),
+            WebError::AddressWide => (StatusCode::FORBIDDEN, "address_wide"),
             WebError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             WebError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

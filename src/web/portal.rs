@@ -98,7 +98,7 @@ impl WebError {
                 true,
                 false,
             ),
-            WebError::AddressWide(_) => message_page(
+            WebError::AddressWide => message_page(
                 state,
                 StatusCode::FORBIDDEN,
                 "This link opens one request",
@@ -161,9 +161,7 @@ fn form_from_this_session(session: &WebSession, sent: &str) -> Result<(), WebErr
 fn address_wide(session: &WebSession) -> Result<(), WebError> {
     match session.ticket_id {
         None => Ok(()),
-        Some(_) => Err(WebError::AddressWide(
-            "an address-wide link is needed".into(),
-        )),
+        Some(_) => Err(WebError::AddressWide),
     }
 }
 

@@ -114,7 +114,7 @@ impl Processor {
             undeliverable,
             mail_message_id: mail.message_id.clone(),
             inbound_id: Some(raw.id),
-            text_of_mail: mail.text.clone(),
+            text_of_mail: &mail.text,
         };
         self.actions.record_automated_in(tx, record, now).await?;
         if let Some(t) = ticket {
